@@ -1,0 +1,41 @@
+"""activesci: active sciencing in a notebook.
+
+Design the next experiment, run it, infer what it tells you, repeat. See ``README.md``.
+
+>>> import activesci as asci
+>>> task = asci.tasks.weinberg()
+>>> sorted(task.simulator.capabilities)
+['expected_count', 'joint_log_prob', 'joint_score', 'log_likelihood']
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from activesci import errors, experiments, simulators, spaces, tasks
+from activesci.errors import ActivesciError, ValidationError
+from activesci.experiments import SimulatedExperiment
+from activesci.spaces import Categorical, Integer, Normal, Real, Space
+from activesci.typing import Events, Observation
+
+try:
+    __version__ = version("activesci")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "ActivesciError",
+    "Categorical",
+    "Events",
+    "Integer",
+    "Normal",
+    "Observation",
+    "Real",
+    "SimulatedExperiment",
+    "Space",
+    "ValidationError",
+    "__version__",
+    "errors",
+    "experiments",
+    "simulators",
+    "spaces",
+    "tasks",
+]

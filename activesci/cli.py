@@ -1,0 +1,160 @@
+"""The ``activesci`` command: parses arguments, calls the public API, prints JSON or tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from activesci import __version__, tasks
+from activesci.errors import ActivesciError, ValidationError
+from activesci.simulators.eventfile import FORMAT, EventFile, write_events
+from activesci.simulators.weinberg import count_asymmetry
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="activesci",
+        description="Active sciencing: design, run and infer experiments in a closed loop.",
+    )
+    parser.add_argument("--version", action="version", version=f"activesci {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the flagship demo headless and write its report")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the simulated experiment")
+    demo.add_argument("--luminosity", type=float, default=10.0, help="pb^-1 per beam energy")
+
+    sub.add_parser("tasks", help="list the ready-made tasks")
+
+    sim = sub.add_parser(
+        "simulate",
+        help=f"simulate events into an {FORMAT} .npz file",
+        description="Simulate events at one theta and design and write them with their gold "
+        f"into an {FORMAT} .npz file (see activesci.simulators.eventfile); print a JSON summary.",
+    )
+    sim.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    sim.add_argument(
+        "--theta", nargs="+", default=[], metavar="NAME=VALUE", help="parameters (default: truth)"
+    )
+    sim.add_argument("--design", nargs="+", required=True, metavar="NAME=VALUE", help="design")
+    sim.add_argument(
+        "--n", type=int, default=None, help="number of events (default: Poisson, as an experiment)"
+    )
+    sim.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
+    sim.add_argument("--out", required=True, help="output .npz file")
+    sim.add_argument("--seed", type=int, default=None, help="random seed")
+    sim.add_argument("--no-gold", action="store_true", help="do not compute the joint gold")
+    return parser
+
+
+def _simulate(args: argparse.Namespace) -> dict[str, Any]:
+    options = {} if args.luminosity is None else {"luminosity": args.luminosity}
+    try:
+        task = tasks.get(args.task, **options)
+    except TypeError:
+        raise ValidationError(f"task {args.task!r} takes no option {sorted(options)}") from None
+    sim = task.simulator
+    theta = sim.parameters.parse_assignments(args.theta) if args.theta else task.truth
+    theta = sim.parameters.validate(theta)
+    design = sim.designs.parse_assignments(args.design)
+    rng = np.random.default_rng(args.seed)
+    if args.n is None:
+        obs = sim.run_experiment(theta, design, rng)
+        n = obs.n
+        # draw the latent again with the events: run_experiment hides it, simulate exposes it
+        events = sim.sample(theta, design, np.random.default_rng(args.seed), n=n)
+    else:
+        if args.n < 0:
+            raise ValidationError(f"--n must be a non-negative integer, got {args.n}")
+        events = sim.sample(theta, design, rng, n=args.n)
+    gold = {}
+    caps = sim.capabilities
+    if not args.no_gold and events.z is not None and {"joint_log_prob", "joint_score"} <= caps:
+        gold = {
+            "joint_log_prob": sim.joint_log_prob(events.z, theta, design),
+            "joint_score": sim.joint_score(events.z, theta, design),
+        }
+    path = write_events(
+        args.out,
+        EventFile(
+            task=task.name,
+            parameter_names=tuple(sim.parameters.names),
+            design_names=tuple(sim.designs.names),
+            feature_names=tuple(getattr(sim, "feature_names", ())),
+            theta=theta[0],
+            design=design[0],
+            x=events.x,
+            z=events.z,
+            luminosity=getattr(sim, "luminosity", None),
+            seed=args.seed,
+            **gold,
+        ),
+    )
+    summary: dict[str, Any] = {
+        "format": FORMAT,
+        "out": str(path),
+        "task": task.name,
+        "theta": sim.parameters.to_dict(theta),
+        "design": sim.designs.to_dict(design),
+        "n": len(events),
+        "gold": sorted(gold),
+    }
+    if "expected_count" in caps:
+        summary["expected_count"] = float(sim.expected_count(theta, design)[0])
+    if getattr(sim, "feature_names", ()) == ("cos_theta",):
+        value, error = count_asymmetry(events.x)
+        prediction = sim.summary(theta, design)
+        summary["afb"] = {"value": value, "error": error}
+        summary["afb_prediction"] = {
+            "detector_level": prediction["afb_observed"],
+            "born": prediction["afb_born"],
+        }
+    else:
+        summary["x_mean"] = events.x.mean(axis=0).tolist() if len(events) else []
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 bad input)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            print(json.dumps(_simulate(args), indent=2))
+        elif args.command == "tasks":
+            for name in sorted(tasks.TASKS):
+                task = tasks.get(name)
+                print(f"{name:20s} {task.description}")
+        elif args.command == "demo":
+            from activesci.demo import run_demo
+
+            summary = run_demo(args.out, seed=args.seed, luminosity=args.luminosity)
+            _print_demo(summary)
+    except ActivesciError as exc:
+        print(f"activesci: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _print_demo(summary: dict[str, Any]) -> None:
+    print(f"{'sqrt_s [GeV]':>12} {'events':>8} {'A_FB':>9} {'+-':>7} {'predicted':>10}")
+    for p in summary["points"]:
+        print(
+            f"{p['sqrt_s']:12.2f} {p['n']:8d} {p['afb']:9.4f} {p['afb_error']:7.4f} "
+            f"{p['afb_prediction']:10.4f}"
+        )
+    s = summary["sin2w"]
+    print(
+        f"sin2w = {s['mean']:.5f} +- {s['std']:.5f} (truth {summary['truth']['sin2w']}, "
+        f"pull {summary['pull']:+.2f}); report: {summary['report']}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Exceptions raised by activesci.
+
+Every error a user can trigger with bad input is a subclass of :class:`ActivesciError`; the
+ones about values are also :class:`ValueError`, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActivesciError",
+    "EventFileError",
+    "MissingCapabilityError",
+    "OutOfSpaceError",
+    "ShapeError",
+    "ValidationError",
+]
+
+
+class ActivesciError(Exception):
+    """Base class of every error activesci raises on purpose."""
+
+
+class ValidationError(ActivesciError, ValueError):
+    """An input value is not what was expected; the message names the value and the expectation."""
+
+
+class OutOfSpaceError(ValidationError):
+    """A point lies outside its space (outside the bounds, not a category, or NaN)."""
+
+
+class ShapeError(ValidationError):
+    """An array has the wrong shape or the wrong number of columns."""
+
+
+class EventFileError(ValidationError):
+    """An events file does not follow the documented ``activesci.events`` format."""
+
+
+class MissingCapabilityError(ActivesciError, TypeError):
+    """A method needs a simulator capability (e.g. ``joint_score``) that the simulator lacks."""

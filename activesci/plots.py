@@ -1,0 +1,85 @@
+"""Plotly figures. Functions take plain numbers and return ``plotly.graph_objects.Figure``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+__all__ = ["afb_figure", "posterior_figure"]
+
+_TEMPLATE = "plotly_white"
+
+
+def afb_figure(
+    simulator: Any,
+    sqrt_s: Sequence[float],
+    afb: Sequence[float],
+    afb_error: Sequence[float],
+    curves: dict[str, float],
+    *,
+    grid: np.ndarray | None = None,
+) -> go.Figure:
+    """Measured forward-backward asymmetry against the detector-level prediction.
+
+    Parameters
+    ----------
+    simulator : WeinbergSimulator
+        Supplies ``observed_afb(theta, design)`` and the design range.
+    sqrt_s, afb, afb_error : sequence of float
+        The measurements: beam energy [GeV], counted ``A_FB`` of recorded events and its error.
+    curves : dict
+        ``{label: sin2w}`` of theory curves to draw.
+    grid : numpy.ndarray, optional
+        Energies for the curves; default 400 points over the design range.
+    """
+    lo, hi = simulator.designs["sqrt_s"].bounds
+    grid = np.linspace(lo, hi, 400) if grid is None else grid
+    fig = go.Figure()
+    for label, value in curves.items():
+        theta = np.full((grid.size, 1), value)
+        fig.add_trace(
+            go.Scatter(
+                x=grid,
+                y=simulator.observed_afb(theta, grid[:, None]),
+                mode="lines",
+                name=label,
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=list(sqrt_s),
+            y=list(afb),
+            error_y={"type": "data", "array": list(afb_error)},
+            mode="markers",
+            name="simulated data",
+            marker={"color": "black", "size": 7},
+        )
+    )
+    fig.update_layout(
+        template=_TEMPLATE,
+        title="Forward-backward asymmetry of recorded mu+mu- events",
+        xaxis_title="√s [GeV]",
+        yaxis_title="A_FB (detector level)",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def posterior_figure(
+    grid: np.ndarray, density: np.ndarray, *, name: str, truth: float | None = None
+) -> go.Figure:
+    """A 1-D posterior density on a grid, with the truth as a dashed line when known."""
+    fig = go.Figure(go.Scatter(x=grid, y=density, mode="lines", fill="tozeroy", name="posterior"))
+    if truth is not None:
+        fig.add_vline(x=truth, line_dash="dash", annotation_text="truth")
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=f"Posterior of {name}",
+        xaxis_title=name,
+        yaxis_title="density",
+        showlegend=False,
+    )
+    return fig

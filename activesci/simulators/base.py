@@ -1,0 +1,105 @@
+"""Shared plumbing of activesci's simulators: input checking, broadcasting and experiments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from activesci.errors import ShapeError, ValidationError
+from activesci.spaces import Space
+from activesci.typing import Events, Observation, capabilities_of
+
+__all__ = ["SimulatorBase"]
+
+
+class SimulatorBase:
+    """Input validation and the default ``run_experiment`` for simulators.
+
+    Subclasses set ``parameters`` and ``designs`` and implement ``_sample(theta, design, n,
+    rng) -> Events`` on validated, row-broadcast arrays. ``run_experiment`` draws a Poisson
+    count from ``expected_count`` when the simulator has it, else ``events_per_experiment``.
+    """
+
+    parameters: Space
+    designs: Space
+    #: Events per experiment for simulators without ``expected_count``.
+    events_per_experiment: int = 100
+    #: Integrated luminosity of one experiment, if the simulator has one.
+    luminosity: float | None = None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The optional methods this simulator implements (see ``activesci.typing``)."""
+        return capabilities_of(self)
+
+    def rows(self, theta: Any, design: Any, n: int | None = None) -> tuple[np.ndarray, ...]:
+        """Validate ``theta`` and ``design`` and broadcast their rows to a common count.
+
+        Returns
+        -------
+        theta : numpy.ndarray
+            Shape ``(m, P)`` with ``m`` either 1 (shared by all rows) or the common count.
+        design : numpy.ndarray
+            Shape ``(m', D)``, likewise.
+        n : int
+            The number of rows (events) requested.
+        """
+        th = self.parameters.validate(theta)
+        de = self.designs.validate(design)
+        counts = {len(th), len(de)} - {1}
+        if n is not None:
+            if not isinstance(n, int | np.integer) or n < 0:
+                raise ValidationError(f"n must be a non-negative integer, got {n!r}")
+            counts |= {int(n)}
+        if len(counts) > 1:
+            raise ShapeError(
+                f"cannot broadcast theta with {len(th)} rows, design with {len(de)} rows "
+                f"and n={n} to one number of events"
+            )
+        return th, de, (counts.pop() if counts else 1)
+
+    def sample(
+        self, theta: Any, design: Any, rng: np.random.Generator, n: int | None = None
+    ) -> Events:
+        """Draw one recorded event per row.
+
+        Parameters
+        ----------
+        theta : array_like or mapping
+            Parameters, shape ``(n, P)`` or one point ``(P,)`` shared by all events.
+        design : array_like or mapping
+            Designs, shape ``(n, D)`` or one point ``(D,)``.
+        rng : numpy.random.Generator
+            Source of randomness (pass ``numpy.random.default_rng(seed)``).
+        n : int, optional
+            Number of events when both ``theta`` and ``design`` are single points.
+
+        Returns
+        -------
+        Events
+            ``x`` of shape ``(n, X)`` and latent ``z`` of shape ``(n, Z)``.
+        """
+        th, de, n = self.rows(theta, design, n)
+        return self._sample(th, de, n, rng)
+
+    def _sample(
+        self, theta: np.ndarray, design: np.ndarray, n: int, rng: np.random.Generator
+    ) -> Events:
+        raise NotImplementedError
+
+    def run_experiment(self, theta: Any, design: Any, rng: np.random.Generator) -> Observation:
+        """Run one experiment with truth ``theta`` at ``design``.
+
+        The number of recorded events is Poisson with mean ``expected_count`` where the
+        simulator has one, else fixed at ``events_per_experiment``.
+        """
+        th, de, n = self.rows(theta, design)
+        if n != 1:
+            raise ShapeError(f"run_experiment takes one theta and one design, got {n} rows")
+        if "expected_count" in self.capabilities:
+            count = int(rng.poisson(self.expected_count(th, de)[0]))
+        else:
+            count = self.events_per_experiment
+        events = self._sample(th, de, count, rng)
+        return Observation(design=de[0], x=events.x, luminosity=self.luminosity)

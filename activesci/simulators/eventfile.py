@@ -1,0 +1,160 @@
+"""The ``activesci.events/1`` file: simulated events as a NumPy ``.npz`` archive.
+
+This is the contract between ``activesci simulate`` and anything that reads its output (the
+container steps of a workflow, MadMiner exports, your own scripts). All arrays are plain
+numeric or unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads it.
+
+========================  ============  =====================================================
+key                       shape, dtype  meaning
+========================  ============  =====================================================
+``format``                (), str       ``"activesci.events/1"``
+``task``                  (), str       task name, e.g. ``"weinberg"``
+``parameter_names``       (P,), str     names of the columns of ``theta``
+``design_names``          (D,), str     names of the columns of ``design``
+``feature_names``         (X,), str     names of the columns of ``x``
+``theta``                 (P,), f8      parameters the events were simulated with
+``design``                (D,), f8      the design (e.g. ``sqrt_s`` in GeV)
+``x``                     (n, X), f8    recorded features, one event per row
+``z``                     (n, Z), f8    latent truth (optional)
+``joint_log_prob``        (n,), f8      gold: ``log p(z | theta, design)`` (optional)
+``joint_score``           (n, P), f8    gold: its gradient in ``theta`` (optional)
+``luminosity``            (), f8        pb^-1, NaN if not applicable
+``seed``                  (), i8        seed of the run, -1 if none
+``activesci_version``     (), str       version that wrote the file
+========================  ============  =====================================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from activesci.errors import EventFileError
+
+__all__ = ["FORMAT", "EventFile", "read_events", "write_events"]
+
+FORMAT = "activesci.events/1"
+
+
+@dataclass(frozen=True)
+class EventFile:
+    """The contents of an ``activesci.events/1`` file (see the module docstring)."""
+
+    task: str
+    parameter_names: tuple[str, ...]
+    design_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    theta: np.ndarray
+    design: np.ndarray
+    x: np.ndarray
+    z: np.ndarray | None = None
+    joint_log_prob: np.ndarray | None = None
+    joint_score: np.ndarray | None = None
+    luminosity: float | None = None
+    seed: int | None = None
+    activesci_version: str = ""
+
+
+def write_events(path: str | os.PathLike[str], events: EventFile) -> Path:
+    """Write ``events`` to ``path`` (``.npz``) atomically; return the path written."""
+    from activesci import __version__
+
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT),
+        "task": np.array(events.task),
+        "parameter_names": np.array(events.parameter_names, dtype=str),
+        "design_names": np.array(events.design_names, dtype=str),
+        "feature_names": np.array(events.feature_names, dtype=str),
+        "theta": np.asarray(events.theta, dtype=float).reshape(-1),
+        "design": np.asarray(events.design, dtype=float).reshape(-1),
+        "x": np.asarray(events.x, dtype=float),
+        "luminosity": np.array(np.nan if events.luminosity is None else events.luminosity),
+        "seed": np.array(-1 if events.seed is None else events.seed, dtype=np.int64),
+        "activesci_version": np.array(__version__),
+    }
+    for key in ("z", "joint_log_prob", "joint_score"):
+        value = getattr(events, key)
+        if value is not None:
+            arrays[key] = np.asarray(value, dtype=float)
+    _check(arrays, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_events(path: str | os.PathLike[str]) -> EventFile:
+    """Read and validate an ``activesci.events/1`` file.
+
+    Raises
+    ------
+    EventFileError
+        The file is missing, not an ``.npz``, of another format, or inconsistent; the message
+        names the file and the offending key.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise EventFileError(f"{path}: no such events file") from None
+    except (OSError, ValueError) as exc:
+        raise EventFileError(f"{path}: not a readable .npz archive ({exc})") from exc
+    _check(arrays, path)
+    lum = float(arrays["luminosity"])
+    seed = int(arrays["seed"])
+    return EventFile(
+        task=str(arrays["task"]),
+        parameter_names=tuple(str(s) for s in arrays["parameter_names"]),
+        design_names=tuple(str(s) for s in arrays["design_names"]),
+        feature_names=tuple(str(s) for s in arrays["feature_names"]),
+        theta=arrays["theta"],
+        design=arrays["design"],
+        x=arrays["x"],
+        z=arrays.get("z"),
+        joint_log_prob=arrays.get("joint_log_prob"),
+        joint_score=arrays.get("joint_score"),
+        luminosity=None if np.isnan(lum) else lum,
+        seed=None if seed < 0 else seed,
+        activesci_version=str(arrays["activesci_version"]),
+    )
+
+
+def _check(a: dict[str, np.ndarray], path: Path) -> None:
+    def fail(why: str) -> None:
+        raise EventFileError(f"{path}: {why}")
+
+    required = ("format", "task", "parameter_names", "design_names", "feature_names", "theta")
+    missing = [k for k in (*required, "design", "x") if k not in a]
+    if missing:
+        fail(f"missing key(s) {missing}; an {FORMAT} file has {list(required)}, 'design', 'x'")
+    if str(a["format"]) != FORMAT:
+        fail(f"format is {str(a['format'])!r}, expected {FORMAT!r}")
+    n_p, n_d, n_x = (a[k].size for k in ("parameter_names", "design_names", "feature_names"))
+    x = a["x"]
+    if x.ndim != 2 or x.shape[1] != n_x:
+        fail(
+            f"'x' has shape {x.shape}, expected (n, {n_x}) for features {list(a['feature_names'])}"
+        )
+    if a["theta"].shape != (n_p,):
+        fail(f"'theta' has shape {a['theta'].shape}, expected ({n_p},)")
+    if a["design"].shape != (n_d,):
+        fail(f"'design' has shape {a['design'].shape}, expected ({n_d},)")
+    n = x.shape[0]
+    expected = {"z": (n, None), "joint_log_prob": (n,), "joint_score": (n, n_p)}
+    for key, shape in expected.items():
+        if key in a:
+            got = a[key].shape
+            if len(got) != len(shape) or any(
+                s is not None and s != g for s, g in zip(shape, got, strict=True)
+            ):
+                want = tuple("*" if s is None else s for s in shape)
+                fail(f"{key!r} has shape {got}, expected {want}")
+    if not np.isfinite(x).all():
+        fail("'x' contains NaN or infinite values")

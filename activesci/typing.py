@@ -1,0 +1,156 @@
+"""The protocols every part of activesci talks through, and the data that flows between them.
+
+Concrete simulators and experiments live in :mod:`activesci.simulators` and
+:mod:`activesci.experiments`; anything with these methods works, no subclassing needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from activesci.errors import ShapeError, ValidationError
+from activesci.spaces import Space
+
+__all__ = [
+    "CAPABILITIES",
+    "Events",
+    "Experiment",
+    "Observation",
+    "Simulator",
+    "capabilities_of",
+]
+
+#: Optional simulator methods, in the order they are reported.
+CAPABILITIES = ("joint_log_prob", "joint_score", "expected_count", "log_likelihood")
+
+
+def _as_rows(a: Any, name: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must have shape (n, k), got {arr.shape}")
+    return arr
+
+
+@dataclass(frozen=True)
+class Events:
+    """Simulated or recorded events, one per row.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        Observed features, shape ``(n, X)``.
+    z : numpy.ndarray or None
+        Latent (true) variables, shape ``(n, Z)``; ``None`` for real data.
+    """
+
+    x: np.ndarray
+    z: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        x = _as_rows(self.x, "Events.x")
+        object.__setattr__(self, "x", x)
+        if self.z is not None:
+            z = _as_rows(self.z, "Events.z")
+            if z.shape[0] != x.shape[0]:
+                raise ShapeError(f"Events.z has {z.shape[0]} rows but Events.x has {x.shape[0]}")
+            object.__setattr__(self, "z", z)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The outcome of one experiment at one design: what the learner is told.
+
+    Attributes
+    ----------
+    design : numpy.ndarray
+        The design that was run, shape ``(D,)``.
+    x : numpy.ndarray
+        The recorded events, shape ``(n, X)``; ``n`` is itself an observation (Poisson).
+    luminosity : float or None
+        Integrated luminosity in pb^-1 (or exposure in the task's unit), if meaningful.
+    meta : dict
+        Free-form, JSON-serialisable provenance (seed, run id, ...).
+    """
+
+    design: np.ndarray
+    x: np.ndarray
+    luminosity: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        design = np.asarray(self.design, dtype=float).reshape(-1)
+        x = _as_rows(self.x, "Observation.x")
+        if not np.isfinite(x).all():
+            raise ValidationError("Observation.x contains NaN or infinite values")
+        if self.luminosity is not None and not self.luminosity > 0:
+            raise ValidationError(f"luminosity must be positive, got {self.luminosity!r}")
+        object.__setattr__(self, "design", design)
+        object.__setattr__(self, "x", x)
+
+    @property
+    def n(self) -> int:
+        """Number of recorded events."""
+        return self.x.shape[0]
+
+
+@runtime_checkable
+class Simulator(Protocol):
+    """What the learner needs of a simulator.
+
+    Required: ``parameters``, ``designs``, ``sample`` and ``run_experiment``. Optional methods
+    (see :data:`CAPABILITIES`) are detected with :func:`capabilities_of`:
+
+    - ``joint_log_prob(z, theta, design) -> (n,)``: log density of the latent ``z`` of a
+      recorded event; its differences between ``theta`` values are exact joint log ratios
+      ("gold"), since the detector response does not depend on ``theta``.
+    - ``joint_score(z, theta, design) -> (n, P)``: gradient of ``joint_log_prob`` in ``theta``.
+    - ``expected_count(theta, design) -> (n,)``: mean number of recorded events.
+    - ``log_likelihood(x, theta, design) -> (n_theta, n_x)``: the exact density of ``x``, for
+      validation only.
+    """
+
+    parameters: Space
+    designs: Space
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The optional methods this simulator implements."""
+        ...
+
+    def sample(
+        self,
+        theta: Any,
+        design: Any,
+        rng: np.random.Generator,
+        n: int | None = None,
+    ) -> Events:
+        """Draw one recorded event per row of ``theta`` and ``design`` (broadcast to ``n``)."""
+        ...
+
+    def run_experiment(self, theta: Any, design: Any, rng: np.random.Generator) -> Observation:
+        """Run one experiment at ``design`` with truth ``theta``: a random count of events."""
+        ...
+
+
+@runtime_checkable
+class Experiment(Protocol):
+    """A source of observations: a simulation with hidden truth, recorded data, or a person."""
+
+    designs: Space
+
+    def run(self, design: Any) -> Observation:
+        """Perform the experiment at ``design`` and return what was recorded."""
+        ...
+
+
+def capabilities_of(simulator: Any) -> frozenset[str]:
+    """The optional capabilities (:data:`CAPABILITIES`) that ``simulator`` implements."""
+    return frozenset(c for c in CAPABILITIES if callable(getattr(simulator, c, None)))
