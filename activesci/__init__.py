@@ -8,7 +8,9 @@ Design the next experiment, run it, infer what it tells you, repeat. See ``READM
 ['expected_count', 'joint_log_prob', 'joint_score', 'log_likelihood']
 """
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from activesci import errors, experiments, simulators, spaces, tasks
 from activesci.errors import ActivesciError, ValidationError
@@ -20,6 +22,16 @@ try:
     __version__ = version("activesci")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
+
+#: Submodules imported on first use: they pull in heavy libraries (plotly).
+_LAZY = ("demo", "plots", "report")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"activesci.{name}")
+    raise AttributeError(f"module 'activesci' has no attribute {name!r}")
+
 
 __all__ = [
     "ActivesciError",

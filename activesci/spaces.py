@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
+from scipy import stats
 
 from activesci.errors import OutOfSpaceError, ShapeError, ValidationError
 
@@ -97,7 +97,7 @@ class Real(Dimension):
 
     def __post_init__(self) -> None:
         self._check_name()
-        low, high = float(self.low), float(self.high)
+        low, high = _bound(self.name, self.low), _bound(self.name, self.high)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValidationError(
                 f"Real {self.name!r} needs finite bounds with low < high, got [{low}, {high}]"
@@ -134,10 +134,13 @@ class Real(Dimension):
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = -np.log(v) - math.log(math.log(self.high / self.low))
         else:
-            mu, sd = self.prior.mean, self.prior.std
-            mass = special.ndtr((self.high - mu) / sd) - special.ndtr((self.low - mu) / sd)
-            out = -0.5 * ((v - mu) / sd) ** 2 - math.log(sd * math.sqrt(2 * math.pi) * mass)
+            with np.errstate(divide="ignore"):
+                out = self._truncated_normal().logpdf(v)
         return np.where(inside, out, -np.inf)
+
+    def _truncated_normal(self) -> Any:
+        mu, sd = self.prior.mean, self.prior.std
+        return stats.truncnorm((self.low - mu) / sd, (self.high - mu) / sd, loc=mu, scale=sd)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` values from the prior, shape ``(n,)``."""
@@ -146,9 +149,7 @@ class Real(Dimension):
             return self.low + (self.high - self.low) * u
         if self.prior == "log-uniform":
             return self.low * (self.high / self.low) ** u
-        mu, sd = self.prior.mean, self.prior.std
-        lo, hi = special.ndtr((self.low - mu) / sd), special.ndtr((self.high - mu) / sd)
-        return np.clip(mu + sd * special.ndtri(lo + (hi - lo) * u), self.low, self.high)
+        return np.clip(self._truncated_normal().ppf(u), self.low, self.high)
 
     def to_skopt(self) -> Any:
         """The equivalent ``skopt.space.Real``."""
@@ -175,9 +176,12 @@ class Integer(Dimension):
 
     def __post_init__(self) -> None:
         self._check_name()
-        if int(self.low) != self.low or int(self.high) != self.high or self.low >= self.high:
+        low, high = _bound(self.name, self.low), _bound(self.name, self.high)
+        if not (
+            math.isfinite(low) and math.isfinite(high) and low == int(low) and high == int(high)
+        ) or (low >= high):
             raise ValidationError(
-                f"Integer {self.name!r} needs integer bounds with low < high, "
+                f"Integer {self.name!r} needs finite integer bounds with low < high, "
                 f"got [{self.low}, {self.high}]"
             )
         object.__setattr__(self, "low", int(self.low))
@@ -425,16 +429,22 @@ class Space(Sequence[Dimension]):
 
     @staticmethod
     def _why(d: Dimension, value: float, row: int) -> str:
+        shown = repr(float(value))
         if isinstance(d, Categorical):
             return (
-                f"{d.name}={value!r} is not a category index; expected 0..{len(d.categories) - 1} "
+                f"{d.name}={shown} is not a category index; expected 0..{len(d.categories) - 1} "
                 f"for {list(d.categories)} (row {row})"
             )
         if isinstance(d, Integer):
-            return f"{d.name}={value!r} is not an integer in [{d.low}, {d.high}] (row {row})"
+            return f"{d.name}={shown} is not an integer in [{d.low}, {d.high}] (row {row})"
         unit = f" {d.unit}" if getattr(d, "unit", "") else ""
         lo, hi = d.bounds
-        return f"{d.name}={value!r} is outside the allowed range [{lo:g}, {hi:g}]{unit} (row {row})"
+        what = (
+            "is not a finite number; expected a value in"
+            if not math.isfinite(value)
+            else ("is outside the allowed range")
+        )
+        return f"{d.name}={shown} {what} [{lo:g}, {hi:g}]{unit} (row {row})"
 
     def to_dict(self, point: Any) -> dict[str, Any]:
         """Turn one point (shape ``(D,)`` or ``(1, D)``) into ``{name: value}``."""
@@ -476,6 +486,13 @@ class Space(Sequence[Dimension]):
     def to_skopt(self) -> list[Any]:
         """The equivalent list of ``skopt.space`` dimensions."""
         return [d.to_skopt() for d in self._dims]
+
+
+def _bound(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name!r}: bound {value!r} is not a number") from None
 
 
 def _number(item: str, value: str) -> float:

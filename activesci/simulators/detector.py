@@ -114,7 +114,9 @@ class AngularDetector:
         chunks, last = [], -1
         batch = int(n * self.misid * 1.2) + 16
         while last < n:
-            idx = last + np.cumsum(rng.geometric(self.misid, size=batch))
+            # a gap longer than n ends the sample; capping it keeps the sum from overflowing
+            gaps = np.minimum(rng.geometric(self.misid, size=batch), n + 1)
+            idx = last + np.cumsum(gaps)
             chunks.append(idx)
             last = int(idx[-1])
         idx = np.concatenate(chunks)

@@ -18,9 +18,9 @@ key                       shape, dtype  meaning
 ``z``                     (n, Z), f8    latent truth (optional)
 ``joint_log_prob``        (n,), f8      gold: ``log p(z | theta, design)`` (optional)
 ``joint_score``           (n, P), f8    gold: its gradient in ``theta`` (optional)
-``luminosity``            (), f8        pb^-1, NaN if not applicable
-``seed``                  (), i8        seed of the run, -1 if none
-``activesci_version``     (), str       version that wrote the file
+``luminosity``            (), f8        pb^-1, NaN if not applicable (optional)
+``seed``                  (), i8        seed of the run, -1 if none (optional)
+``activesci_version``     (), str       version that wrote the file (optional)
 ========================  ============  =====================================================
 """
 
@@ -100,15 +100,18 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise EventFileError(f"{path}: no such events file") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise EventFileError(f"{path}: not a readable .npz archive ({exc})") from exc
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise EventFileError(f"{path}: not a readable .npz archive (it holds one .npy array)")
+    with data:
+        arrays = {k: data[k] for k in data.files}
     _check(arrays, path)
-    lum = float(arrays["luminosity"])
-    seed = int(arrays["seed"])
+    lum = float(arrays.get("luminosity", np.nan))
+    seed = int(arrays.get("seed", -1))
     return EventFile(
         task=str(arrays["task"]),
         parameter_names=tuple(str(s) for s in arrays["parameter_names"]),
@@ -122,7 +125,7 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
         joint_score=arrays.get("joint_score"),
         luminosity=None if np.isnan(lum) else lum,
         seed=None if seed < 0 else seed,
-        activesci_version=str(arrays["activesci_version"]),
+        activesci_version=str(arrays.get("activesci_version", "")),
     )
 
 

@@ -1,0 +1,66 @@
+"""Tasks, experiments and the public API surface."""
+
+import numpy as np
+import pytest
+
+import activesci as asci
+from activesci import tasks
+from activesci.errors import ShapeError, ValidationError
+from activesci.typing import Experiment, Simulator, capabilities_of
+
+
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_every_task_satisfies_the_simulator_protocol(name):
+    task = tasks.get(name)
+    assert isinstance(task.simulator, Simulator)
+    assert task.simulator.capabilities == capabilities_of(task.simulator)
+    assert {"joint_log_prob", "joint_score", "log_likelihood"} <= task.simulator.capabilities
+    exp = task.experiment(seed=3)
+    assert isinstance(exp, Experiment)
+    design = task.designs.sample(1, np.random.default_rng(0))
+    obs = exp.run(design)
+    assert obs.x.shape[1] == len(task.simulator.feature_names)
+    assert obs.design.shape == (len(task.designs),)
+    task.parameters.validate(task.truth)
+
+
+def test_simulated_experiment_is_reproducible_and_hides_its_truth():
+    task = tasks.weinberg()
+    runs = [task.experiment(truth={"sin2w": 0.24}, seed=5) for _ in range(2)]
+    a, b = (r.run({"sqrt_s": 91.0}) for r in runs)
+    assert np.array_equal(a.x, b.x)
+    assert a.meta == {"seed": 5, "run": 1}
+    assert "0.24" not in repr(runs[0]) and runs[0].truth == {"sin2w": 0.24}
+    c = runs[0].run({"sqrt_s": 91.0})
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_bad_task_input():
+    with pytest.raises(ValidationError, match=r"unknown task 'weinbreg'; available: \['gaussian'"):
+        tasks.get("weinbreg")
+    with pytest.raises(ShapeError, match="truth must be one point"):
+        tasks.weinberg().experiment(truth=[[0.2], [0.3]])
+    with pytest.raises(ValueError, match=r"sin2w=0.5 is outside"):
+        tasks.weinberg().experiment(truth={"sin2w": 0.5})
+
+
+def test_lineshape_task_has_three_parameters():
+    task = tasks.weinberg_lineshape()
+    assert task.parameters.names == ["sin2w", "mz", "gamma_z"]
+    assert task.designs["sqrt_s"].bounds == (80.0, 100.0)
+
+
+def test_public_api_snapshot():
+    assert sorted(asci.__all__) == sorted(
+        [
+            "ActivesciError", "Categorical", "Events", "Integer", "Normal", "Observation", "Real",
+            "SimulatedExperiment", "Space", "ValidationError", "__version__", "errors",
+            "experiments", "simulators", "spaces", "tasks",
+        ]
+    )  # fmt: skip
+    assert sorted(asci.simulators.__all__) == [
+        "AngularDetector",
+        "GaussianSimulator",
+        "SimulatorBase",
+        "WeinbergSimulator",
+    ]
