@@ -71,10 +71,18 @@ def afb_figure(
 def posterior_figure(
     grid: np.ndarray, density: np.ndarray, *, name: str, truth: float | None = None
 ) -> go.Figure:
-    """A 1-D posterior density on a grid, with the truth as a dashed line when known."""
+    """A 1-D posterior density on a grid, with the truth as a dashed line when known.
+
+    The x axis zooms to where the density exceeds 1e-3 of its peak (and the truth), padded.
+    """
     fig = go.Figure(go.Scatter(x=grid, y=density, mode="lines", fill="tozeroy", name="posterior"))
+    alive = grid[density > 1e-3 * np.max(density)]
+    lo, hi = float(alive.min()), float(alive.max())
     if truth is not None:
         fig.add_vline(x=truth, line_dash="dash", annotation_text="truth")
+        lo, hi = min(lo, truth), max(hi, truth)
+    pad = 0.15 * (hi - lo) or 0.01 * (grid[-1] - grid[0])
+    fig.update_xaxes(range=[max(lo - pad, grid[0]), min(hi + pad, grid[-1])])
     fig.update_layout(
         template=_TEMPLATE,
         title=f"Posterior of {name}",

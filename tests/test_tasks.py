@@ -64,3 +64,18 @@ def test_public_api_snapshot():
         "SimulatorBase",
         "WeinbergSimulator",
     ]
+
+
+def test_posterior_figure_zooms_to_the_mass_and_keeps_the_truth():
+    grid = np.linspace(0.15, 0.35, 801)
+    density = np.exp(-0.5 * ((grid - 0.23) / 0.001) ** 2)
+    fig = asci.plots.posterior_figure(grid, density, name="sin2w", truth=0.24)
+    lo, hi = fig.layout.xaxis.range
+    assert 0.22 < lo < 0.227 and 0.24 < hi < 0.25
+
+
+def test_demo_writes_a_report_and_recovers_the_truth(tmp_path):
+    summary = asci.demo.run_demo(tmp_path, seed=1, luminosity=2.0, resolution=401)
+    assert (tmp_path / "report.html").stat().st_size > 1_000_000  # plotly.js inline: offline
+    assert abs(summary["pull"]) < 4
+    assert len(summary["points"]) == len(asci.demo.SCAN)
