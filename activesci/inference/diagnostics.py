@@ -1,0 +1,350 @@
+"""How good is a posterior? Closure against the exact one and frequentist coverage.
+
+- :func:`closure` compares a posterior built with a learned estimator to the one the exact
+  likelihood gives on the same grid: KL divergence, shift of the mean, ratio of widths and the
+  disagreement of the highest-density regions.
+- :func:`coverage` repeats "draw a truth from the prior, simulate, infer" and counts how often
+  the credible intervals contain the truth; a calibrated posterior covers at the nominal rate.
+- :func:`closure_figure` and :func:`coverage_figure` draw them with plotly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from activesci.errors import ValidationError
+from activesci.inference.posterior import GridPosterior
+
+__all__ = ["closure", "closure_figure", "coverage", "coverage_figure"]
+
+_TEMPLATE = "plotly_white"
+
+
+def _check_same_grid(exact: Any, learned: Any) -> None:
+    for name, post in (("exact", exact), ("learned", learned)):
+        if not isinstance(post, GridPosterior):
+            raise ValidationError(
+                f"closure compares two GridPosteriors; {name} is a {type(post).__name__}"
+            )
+    if exact.space.names != learned.space.names or not np.array_equal(exact.grid, learned.grid):
+        raise ValidationError(
+            f"closure needs the same grid on both sides: exact has {exact.space.names} on "
+            f"{exact.shape} cells over {exact.space.bounds.tolist()}, learned has "
+            f"{learned.space.names} on {learned.shape} cells over {learned.space.bounds.tolist()}"
+        )
+
+
+def _length(intervals: Sequence[tuple[float, float]]) -> float:
+    return float(sum(hi - lo for lo, hi in intervals))
+
+
+def _overlap(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]) -> float:
+    """Length of the intersection of two unions of disjoint intervals."""
+    return float(sum(max(0.0, min(ah, bh) - max(al, bl)) for al, ah in a for bl, bh in b))
+
+
+def closure(exact: GridPosterior, learned: GridPosterior, *, level: float = 0.68) -> dict[str, Any]:
+    """Compare a learned posterior with the exact one on the same grid.
+
+    Parameters
+    ----------
+    exact, learned : GridPosterior
+        Built on the same grid (same space and resolution), e.g. with ``ExactLikelihood`` and
+        with a trained estimator from the same observations.
+    level : float
+        Probability of the highest-density regions compared by ``hdr_mismatch``.
+
+    Returns
+    -------
+    dict
+        ``kl``: ``KL(exact || learned)`` over the grid cells, in nats (``inf`` if the learned
+        posterior vanishes where the exact one does not); ``mean_shift`` ``(P,)``:
+        ``|mean_learned - mean_exact| / std_exact``; ``width_ratio`` ``(P,)``:
+        ``std_learned / std_exact``; ``hdr_mismatch`` ``(P,)``: length of the symmetric
+        difference of the two marginal HDRs over the exact HDR's length (0.1 means they agree
+        to 10% of their width); ``level``.
+
+    Raises
+    ------
+    ValidationError
+        The posteriors are not GridPosteriors on the same grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activesci import tasks
+    >>> from activesci.inference.posterior import ExactLikelihood, GridPosterior
+    >>> task = tasks.gaussian()
+    >>> sim = task.simulator
+    >>> post = GridPosterior(sim.parameters, simulator=sim)
+    >>> post = post.update(task.experiment(seed=0).run([np.pi]), ExactLikelihood(sim))
+    >>> m = closure(post, post.copy())
+    >>> m["kl"], m["mean_shift"].tolist(), m["width_ratio"].tolist(), m["hdr_mismatch"].tolist()
+    (0.0, [0.0], [1.0], [0.0])
+    """
+    _check_same_grid(exact, learned)
+    lp_e = exact.log_posterior - special.logsumexp(exact.log_posterior)
+    lp_l = learned.log_posterior - special.logsumexp(learned.log_posterior)
+    p_e = np.exp(lp_e)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(p_e > 0, p_e * (lp_e - lp_l), 0.0)
+    mean_e, std_e = exact.mean(), exact.std()
+    hdr_e, hdr_l = exact.hdr(level), learned.hdr(level)
+    mismatch = [
+        (_length(a) + _length(b) - 2.0 * _overlap(a, b)) / _length(a)
+        for a, b in zip(hdr_e, hdr_l, strict=True)
+    ]
+    return {
+        "kl": float(terms.sum()),
+        "mean_shift": np.abs(learned.mean() - mean_e) / std_e,
+        "width_ratio": learned.std() / std_e,
+        "hdr_mismatch": np.array(mismatch),
+        "level": level,
+    }
+
+
+def _contains(intervals: Sequence[tuple[float, float]], value: float) -> bool:
+    return any(lo <= value <= hi for lo, hi in intervals)
+
+
+def coverage(
+    simulator: Any,
+    estimator: Any,
+    posterior_factory: Callable[[], Any],
+    n_datasets: int = 50,
+    levels: Sequence[float] = (0.5, 0.68, 0.9, 0.95),
+    seed: int = 0,
+    *,
+    design: Any,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Empirical coverage of central intervals and HDRs, truths drawn from the prior.
+
+    For each dataset ``i``: draw ``theta ~ prior``, run ``simulator.run_experiment`` at each
+    design, update a fresh posterior with every observation and record whether the truth lies
+    inside the central interval and inside the highest-density region of each marginal at each
+    level. A calibrated posterior (right likelihood, right prior) covers at the nominal rate.
+
+    Parameters
+    ----------
+    simulator : Simulator
+        Draws the data (and the truths, from ``simulator.parameters``).
+    estimator : LogRatioEstimator or callable
+        An estimator, or a callable (e.g. the class ``ExactLikelihood``) that takes the
+        simulator and returns one; it is called once.
+    posterior_factory : callable
+        Takes no argument and returns a fresh, empty posterior, e.g.
+        ``lambda: GridPosterior(sim.parameters, simulator=sim)``.
+    n_datasets : int
+        Number of simulated datasets.
+    levels : sequence of float
+        Credibility levels in (0, 1).
+    seed : int
+        Dataset ``i`` uses the ``i``-th child of ``numpy.random.SeedSequence(seed)``.
+    design : array_like or mapping
+        One design ``(D,)`` or several ``(k, D)``: each dataset runs one experiment per row.
+    progress : bool
+        Show a ``tqdm`` progress bar.
+
+    Returns
+    -------
+    dict
+        ``levels`` ``(L,)``; ``central`` and ``hdr`` ``(L, P)``: fraction of datasets whose
+        truth was covered; ``se`` ``(L,)``: binomial standard error ``sqrt(level (1 - level) /
+        n)`` expected of a calibrated posterior; ``central_se``, ``hdr_se`` ``(L, P)``: the
+        binomial standard errors of the measured fractions; ``flags_central``, ``flags_hdr``
+        ``(n, L, P)`` bool: the raw per-dataset flags; ``truths`` ``(n, P)``;
+        ``parameter_names``; ``n_datasets``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activesci import tasks
+    >>> from activesci.inference.posterior import ExactLikelihood, GridPosterior
+    >>> sim = tasks.gaussian().simulator
+    >>> res = coverage(sim, ExactLikelihood, lambda: GridPosterior(sim.parameters, 101),
+    ...                n_datasets=5, design=[np.pi], progress=False)
+    >>> res["central"].shape, res["flags_hdr"].shape
+    ((4, 1), (5, 4, 1))
+    """
+    from tqdm.auto import tqdm
+
+    if not (isinstance(n_datasets, int | np.integer) and n_datasets >= 1):
+        raise ValidationError(f"n_datasets must be a positive integer, got {n_datasets!r}")
+    lv = np.asarray(levels, dtype=float).reshape(-1)
+    if lv.size == 0 or not ((lv > 0) & (lv < 1)).all():
+        raise ValidationError(f"levels must be probabilities in (0, 1), got {levels!r}")
+    designs = simulator.designs.validate(design)
+    if isinstance(estimator, type) or not callable(getattr(estimator, "log_ratio", None)):
+        if not callable(estimator):
+            raise ValidationError(
+                f"estimator must have log_ratio(x, theta, design) or be a callable that "
+                f"builds one from the simulator; got {type(estimator).__name__}"
+            )
+        estimator = estimator(simulator)
+    names = list(simulator.parameters.names)
+    n, n_levels, dim = int(n_datasets), lv.size, len(names)
+    flags_central = np.zeros((n, n_levels, dim), dtype=bool)
+    flags_hdr = np.zeros((n, n_levels, dim), dtype=bool)
+    truths = np.empty((n, dim))
+    children = np.random.SeedSequence(seed).spawn(n)
+    for i in tqdm(range(n), desc="coverage", disable=not progress):
+        rng = np.random.default_rng(children[i])
+        truth = simulator.parameters.sample(1, rng)
+        truths[i] = truth[0]
+        post = posterior_factory()
+        for row in designs:
+            post.update(simulator.run_experiment(truth, row[None, :], rng), estimator)
+        for k, level in enumerate(lv):
+            central, hdr = post.interval(level), post.hdr(level)
+            for j in range(dim):
+                value = truth[0, j]
+                flags_central[i, k, j] = central[j, 0] <= value <= central[j, 1]
+                flags_hdr[i, k, j] = _contains(hdr[j], value)
+    central = flags_central.mean(axis=0)
+    hdr = flags_hdr.mean(axis=0)
+    return {
+        "levels": lv,
+        "parameter_names": names,
+        "n_datasets": n,
+        "central": central,
+        "hdr": hdr,
+        "se": np.sqrt(lv * (1.0 - lv) / n),
+        "central_se": np.sqrt(central * (1.0 - central) / n),
+        "hdr_se": np.sqrt(hdr * (1.0 - hdr) / n),
+        "flags_central": flags_central,
+        "flags_hdr": flags_hdr,
+        "truths": truths,
+    }
+
+
+# -- figures ---------------------------------------------------------------------------------------
+def _density_threshold(probabilities: np.ndarray, level: float) -> float:
+    """Cell probability above which the cells hold ``level`` of the mass."""
+    p = np.sort(probabilities)[::-1]
+    k = min(int(np.searchsorted(np.cumsum(p), level)), len(p) - 1)
+    return float(p[k])
+
+
+def closure_figure(
+    exact: GridPosterior, learned: GridPosterior, metrics: dict[str, Any] | None = None
+) -> Any:
+    """Exact and learned posteriors overlaid, with the closure metrics in the title.
+
+    1 parameter: both densities; 2: contour lines of both at the 68% and 95% regions;
+    3: the three 1-D marginals side by side.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces named ``exact`` and ``learned`` (per panel for 3 parameters).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    metrics = closure(exact, learned) if metrics is None else metrics
+    names = exact.space.names
+    colours = {"exact": "#1f77b4", "learned": "#d62728"}
+    posts = {"exact": exact, "learned": learned}
+    if len(names) == 2:
+        fig = go.Figure()
+        for label, post in posts.items():
+            probs = post.probabilities
+            t95, t68 = _density_threshold(probs, 0.95), _density_threshold(probs, 0.68)
+            fig.add_trace(
+                go.Contour(
+                    x=post.axes[0],
+                    y=post.axes[1],
+                    z=(probs / post.cell_volume).reshape(post.shape).T,
+                    contours={
+                        "coloring": "lines",
+                        "start": t95 / post.cell_volume,
+                        "end": t68 / post.cell_volume,
+                        "size": max(t68 - t95, 1e-300) / post.cell_volume,
+                    },
+                    line={"color": colours[label], "width": 2},
+                    colorscale=[[0, colours[label]], [1, colours[label]]],
+                    showscale=False,
+                    showlegend=True,
+                    name=label,
+                )
+            )
+        fig.update_layout(xaxis_title=names[0], yaxis_title=names[1])
+    else:
+        fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
+        for j, name in enumerate(names):
+            for label, post in posts.items():
+                x, f = post.marginal(j)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=f,
+                        mode="lines",
+                        name=label,
+                        legendgroup=label,
+                        showlegend=j == 0,
+                        line={
+                            "color": colours[label],
+                            "dash": "dash" if label == "learned" else "solid",
+                        },
+                    ),
+                    row=1,
+                    col=j + 1,
+                )
+            fig.update_xaxes(title_text=name, row=1, col=j + 1)
+        fig.update_yaxes(title_text="density", row=1, col=1)
+    shift = ", ".join(f"{v:.2g}" for v in np.atleast_1d(metrics["mean_shift"]))
+    ratio = ", ".join(f"{v:.3g}" for v in np.atleast_1d(metrics["width_ratio"]))
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=(
+            f"Closure: KL = {metrics['kl']:.3g} nats, mean shift = [{shift}] sigma, "
+            f"width ratio = [{ratio}]"
+        ),
+    )
+    return fig
+
+
+def coverage_figure(result: dict[str, Any]) -> Any:
+    """Empirical against nominal coverage, with binomial error bars and the diagonal.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces ``central (name)`` and ``HDR (name)`` per parameter, and ``nominal``.
+    """
+    import plotly.graph_objects as go
+
+    levels = np.asarray(result["levels"], dtype=float)
+    se = np.asarray(result["se"], dtype=float)
+    fig = go.Figure()
+    for j, name in enumerate(result["parameter_names"]):
+        for key, label, symbol in (("central", "central", "circle"), ("hdr", "HDR", "diamond")):
+            fig.add_trace(
+                go.Scatter(
+                    x=levels,
+                    y=np.asarray(result[key])[:, j],
+                    error_y={"type": "data", "array": se},
+                    mode="markers",
+                    marker={"symbol": symbol, "size": 8},
+                    name=f"{label} ({name})",
+                )
+            )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="nominal", line={"dash": "dash", "color": "grey"}
+        )
+    )
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=f"Coverage over {result['n_datasets']} simulated datasets",
+        xaxis_title="nominal credibility",
+        yaxis_title="empirical coverage",
+        xaxis_range=[0, 1],
+        yaxis_range=[0, 1.02],
+    )
+    return fig

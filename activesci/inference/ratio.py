@@ -1,0 +1,909 @@
+"""Neural likelihood-ratio and score estimators, parameterised on theta *and* the design.
+
+``RatioEstimator`` learns ``log r(x | theta, design) = log p(x | theta, design) -
+log p(x | theta_ref, design)`` with a fixed reference ``theta_ref`` (default: the prior mean, or
+the centre of each parameter's range), as MadMiner's parameterised estimators do. The reference
+cancels in every posterior, and a fixed one is what makes the simulator's joint ratio
+``p(z | theta) / p(z | theta_ref)`` ("gold") exact. Because the design is an input, one training
+serves every design the optimiser may ask about (amortised).
+
+Methods (``METHODS``), as in Brehmer et al. and MadMiner:
+
+========  ==================================================  ===========================
+method    loss                                                needs
+========  ==================================================  ===========================
+carl      cross-entropy of samples at theta vs theta_ref      nothing (likelihood-free)
+rolr      regression of r and 1/r on the joint ratio          ``joint_log_prob``
+alice     cross-entropy with the joint ratio as soft label    ``joint_log_prob``
+alices    alice + alpha x joint-score regression              both
+rascal    rolr + alpha x joint-score regression               both
+cascal    carl + alpha x joint-score regression               ``joint_score``
+sally     ``ScoreEstimator``: regression of t(x | theta_ref)  ``joint_score``
+========  ==================================================  ===========================
+
+The score term is measured in units of the joint score's variance, so ``alpha = 1`` weighs it
+like the ratio term.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from activesci.errors import (
+    MissingCapabilityError,
+    ShapeError,
+    ValidationError,
+)
+from activesci.spaces import Normal, Real, Space
+from activesci.typing import Simulator
+
+__all__ = [
+    "METHODS",
+    "MLP",
+    "Method",
+    "RatioEstimator",
+    "ScoreEstimator",
+    "ratio_loss",
+    "score_loss",
+]
+
+FORMAT = "activesci.estimator/1"
+_CLAMP = 15.0  # |log r| above this is clamped in the ratio regression (exp overflows otherwise)
+_EVAL_ROWS = 1 << 17  # rows per forward pass when evaluating on a grid
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training method: which ratio loss, whether a score term, what gold it needs."""
+
+    name: str
+    ratio: str | None  # "carl", "rolr", "alice" or None (score only)
+    score: bool
+    needs: tuple[str, ...]
+    summary: str
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("carl", "carl", False, (), "classifier cross-entropy"),
+        Method("rolr", "rolr", False, ("joint_log_prob",), "ratio regression on the joint ratio"),
+        Method("alice", "alice", False, ("joint_log_prob",), "cross-entropy, joint-ratio labels"),
+        Method(
+            "alices", "alice", True, ("joint_log_prob", "joint_score"), "alice + score regression"
+        ),
+        Method(
+            "rascal", "rolr", True, ("joint_log_prob", "joint_score"), "rolr + score regression"
+        ),
+        Method("cascal", "carl", True, ("joint_score",), "carl + score regression"),
+        Method("sally", None, True, ("joint_score",), "local score regression at theta_ref"),
+    )
+}
+
+
+def resolve_method(name: str, *, score_only: bool = False) -> Method:
+    """Look a method up by name, with a clear error listing the valid names."""
+    valid = ["sally"] if score_only else [m for m in METHODS if m != "sally"]
+    if name not in valid:
+        hint = " (use ScoreEstimator for 'sally')" if name == "sally" else ""
+        raise ValidationError(f"unknown method {name!r}{hint}; expected one of {valid}")
+    return METHODS[name]
+
+
+def check_capabilities(simulator: Simulator, method: Method) -> None:
+    """Raise ``MissingCapabilityError`` if ``simulator`` lacks the gold ``method`` needs."""
+    missing = [c for c in method.needs if c not in simulator.capabilities]
+    if missing:
+        raise MissingCapabilityError(
+            f"method {method.name!r} needs the simulator capability {missing} "
+            f"({type(simulator).__name__} has {sorted(simulator.capabilities)}); "
+            f"'carl' needs none"
+        )
+
+
+class MLP(nn.Module):
+    """A multilayer perceptron with SiLU activations (smooth, so scores are smooth too).
+
+    Inputs ``(*, n_in)`` are standardised with the buffers ``shift`` and ``scale``; outputs
+    are ``(*, n_out)``.
+    """
+
+    def __init__(self, n_in: int, n_out: int, hidden: Sequence[int] = (64, 64)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.SiLU()]
+            width = h
+        layers.append(nn.Linear(width, n_out))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("shift", torch.zeros(n_in))
+        self.register_buffer("scale", torch.ones(n_in))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Evaluate on raw inputs ``(*, n_in)``; returns ``(*, n_out)``."""
+        return self.net((inputs - self.shift) / self.scale)
+
+
+def ratio_loss(
+    kind: str, log_r_hat: torch.Tensor, y: torch.Tensor, log_r_joint: torch.Tensor | None
+) -> torch.Tensor:
+    """Mean ratio loss of a batch.
+
+    Parameters
+    ----------
+    kind : {"carl", "rolr", "alice"}
+        Which loss.
+    log_r_hat : torch.Tensor
+        Estimated ``log r(x | theta)``, shape ``(N,)``.
+    y : torch.Tensor
+        1 for events drawn at ``theta``, 0 for events drawn at ``theta_ref``, shape ``(N,)``.
+    log_r_joint : torch.Tensor or None
+        Joint log ratio ``log p(z | theta) / p(z | theta_ref)``, shape ``(N,)`` (rolr, alice).
+    """
+    if kind == "carl":
+        return F.binary_cross_entropy_with_logits(log_r_hat, y)
+    assert log_r_joint is not None
+    if kind == "alice":
+        return F.binary_cross_entropy_with_logits(log_r_hat, torch.sigmoid(log_r_joint))
+    # rolr: E[r(x,z) | x] = r(x) under theta_ref, E[1/r(x,z) | x] = 1/r(x) under theta
+    hat = log_r_hat.clamp(-_CLAMP, _CLAMP)
+    joint = log_r_joint.clamp(-_CLAMP, _CLAMP)
+    sign = 1.0 - 2.0 * y  # +1 at theta_ref: regress r; -1 at theta: regress 1/r
+    return ((torch.exp(sign * hat) - torch.exp(sign * joint)) ** 2).mean()
+
+
+def score_loss(
+    t_hat: torch.Tensor, t_joint: torch.Tensor, mask: torch.Tensor, inv_var: torch.Tensor
+) -> torch.Tensor:
+    """Score regression ``sum_p (t_hat - t_joint)^2 / var_p`` averaged over masked rows."""
+    sq = ((t_hat - t_joint) ** 2 * inv_var).sum(dim=-1)
+    return (sq * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def default_theta_ref(space: Space) -> np.ndarray:
+    """The prior mean of Normal priors, else the centre of each dimension's range: ``(P,)``."""
+    ref = []
+    for d in space:
+        if isinstance(d, Real) and isinstance(d.prior, Normal):
+            ref.append(min(max(d.prior.mean, d.low), d.high))
+        else:
+            lo, hi = d.bounds
+            ref.append(0.5 * (lo + hi))
+    return np.array(ref)
+
+
+@dataclass
+class TrainingSummary:
+    """What one training did: sizes, seeds, losses per epoch, wall time."""
+
+    n_samples: int
+    seed: int
+    epochs: list[int]
+    best_val_loss: list[float]
+    seconds: float
+    history: list[dict[str, list[float]]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return self.__dict__.copy()
+
+
+class _NeuralEstimator:
+    """Shared machinery: input checks, ensembles of MLPs, training loop, save and load."""
+
+    kind = ""
+    _method: Method
+
+    def __init__(
+        self,
+        simulator: Simulator | None,
+        method: Method,
+        *,
+        parameters: Space | None,
+        designs: Space | None,
+        n_features: int | None,
+        theta_ref: Any,
+        hidden: Sequence[int],
+        ensemble: int,
+        alpha: float,
+        device: str,
+    ) -> None:
+        self._method = method
+        if simulator is not None:
+            check_capabilities(simulator, method)
+            parameters = parameters or simulator.parameters
+            designs = designs or simulator.designs
+            if n_features is None:
+                n_features = len(getattr(simulator, "feature_names", ()) or ()) or None
+        if parameters is None or designs is None or n_features is None:
+            raise ValidationError(
+                "give a simulator, or parameters, designs and n_features explicitly"
+            )
+        if not (isinstance(ensemble, int) and ensemble >= 1):
+            raise ValidationError(f"ensemble must be a positive integer, got {ensemble!r}")
+        if not (math.isfinite(alpha) and alpha >= 0):
+            raise ValidationError(f"alpha must be a non-negative number, got {alpha!r}")
+        hidden = tuple(int(h) for h in hidden)
+        if not hidden or min(hidden) < 1:
+            raise ValidationError(f"hidden must list positive layer widths, got {hidden!r}")
+        self.simulator = simulator
+        self.parameters = parameters
+        self.designs = designs
+        self.n_features = int(n_features)
+        ref = default_theta_ref(parameters) if theta_ref is None else theta_ref
+        self.theta_ref = parameters.validate(ref)[0]
+        self.hidden = hidden
+        self.alpha = float(alpha)
+        self.device = _device(device)
+        self.members: list[MLP] = [self._new_member() for _ in range(ensemble)]
+        self.inv_score_var = torch.ones(len(parameters))
+        self.summary: TrainingSummary | None = None
+
+    # -- to be provided by subclasses ---------------------------------------------------------
+    def _new_member(self) -> MLP:
+        raise NotImplementedError
+
+    def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- public -------------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The training method's name."""
+        return self._method.name
+
+    @property
+    def is_trained(self) -> bool:
+        """Whether :meth:`train` (or :meth:`load`) has given the networks their weights."""
+        return self.summary is not None
+
+    def __repr__(self) -> str:
+        state = "trained" if self.is_trained else "untrained"
+        return (
+            f"{type(self).__name__}(method={self.method!r}, parameters={self.parameters.names}, "
+            f"designs={self.designs.names}, hidden={self.hidden}, ensemble={len(self.members)}, "
+            f"{state})"
+        )
+
+    def _require_trained(self) -> None:
+        if not self.is_trained:
+            raise ValidationError(f"this {type(self).__name__} is not trained: call train() first")
+
+    def _check_x(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x, dtype=float)
+        if arr.ndim == 1 and self.n_features == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != self.n_features:
+            raise ShapeError(
+                f"x must have shape (n, {self.n_features}) ({self.n_features} feature(s)), "
+                f"got {np.shape(x)}"
+            )
+        if arr.shape[0] == 0:
+            raise ValidationError("x holds no events (an empty observation)")
+        if not np.isfinite(arr).all():
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise ValidationError(f"x contains NaN or infinite values (first at row {bad[0]})")
+        return arr
+
+    def _check_design(self, design: Any) -> np.ndarray:
+        de = self.designs.validate(design)
+        if len(de) != 1:
+            raise ShapeError(f"give one design, got {len(de)}")
+        return de[0]
+
+    # -- training -----------------------------------------------------------------------------
+    def _fit(
+        self,
+        data: dict[str, np.ndarray],
+        *,
+        seed: int,
+        epochs: int,
+        batch_size: int,
+        learning_rate: float,
+        validation_split: float,
+        patience: int | None,
+        progress: bool,
+    ) -> TrainingSummary:
+        from tqdm.auto import tqdm
+
+        _check_training_options(epochs, batch_size, learning_rate, validation_split, patience)
+        n = len(next(iter(data.values())))
+        order = np.random.default_rng(seed).permutation(n)
+        n_val = max(1, round(validation_split * n))
+        if n - n_val < batch_size // 4:
+            raise ValidationError(
+                f"{n} samples leave too few for training with batch_size={batch_size}"
+            )
+        tensors = {
+            k: torch.as_tensor(v, dtype=torch.float32, device=self.device) for k, v in data.items()
+        }
+        val = {k: v[order[:n_val]] for k, v in tensors.items()}
+        train = {k: v[order[n_val:]] for k, v in tensors.items()}
+        inputs = self._inputs({k: v[order[n_val:]] for k, v in data.items()})
+        shift, scale = inputs.mean(axis=0), inputs.std(axis=0)
+        scale[scale < 1e-12] = 1.0
+        self._prepare(train)
+        start = time.perf_counter()
+        history, used, best = [], [], []
+        for k, _ in enumerate(self.members):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed + 7919 * k)
+                net = self._new_member()
+            net.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
+            net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+            gen = torch.Generator().manual_seed(seed + 7919 * k)
+            bar = tqdm(
+                total=epochs,
+                disable=not progress,
+                desc=f"{self.method} member {k + 1}/{len(self.members)}",
+                unit="epoch",
+                leave=False,
+            )
+            net, record = _train_member(
+                net, train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
+                patience, bar,
+            )  # fmt: skip
+            bar.close()
+            self.members[k] = net
+            history.append(record)
+            used.append(len(record["train"]))
+            best.append(min(record["val"]))
+        self.summary = TrainingSummary(
+            n_samples=n,
+            seed=seed,
+            epochs=used,
+            best_val_loss=best,
+            seconds=time.perf_counter() - start,
+            history=history,
+        )
+        return self.summary
+
+    def _prepare(self, train: dict[str, torch.Tensor]) -> None:
+        """Hook: statistics of the training set a loss needs (the score variance)."""
+        if "score" in train:
+            # the score is regressed on events drawn at theta (y = 1) or, for sally, all events
+            rows = train["score"][train["y"] > 0.5] if "y" in train else train["score"]
+            var = rows.var(dim=0) if len(rows) > 1 else torch.ones(rows.shape[1])
+            self.inv_score_var = (1.0 / var.clamp(min=1e-12)).to(self.device)
+
+    # -- persistence --------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        from activesci import __version__
+
+        return {
+            "format": FORMAT,
+            "kind": self.kind,
+            "method": self.method,
+            "parameters": self.parameters.to_config(),
+            "designs": self.designs.to_config(),
+            "n_features": self.n_features,
+            "theta_ref": self.theta_ref.tolist(),
+            "hidden": list(self.hidden),
+            "ensemble": len(self.members),
+            "alpha": self.alpha,
+            "inv_score_var": self.inv_score_var.cpu().tolist(),
+            "summary": None if self.summary is None else self.summary.to_dict(),
+            "activesci_version": __version__,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save weights and configuration to ``path`` (a torch file of tensors and a JSON string).
+
+        Loading uses ``torch.load(weights_only=True)``: no arbitrary objects are unpickled.
+        """
+        self._require_trained()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "config": json.dumps(self._config()),
+            "members": [{k: v.cpu() for k, v in m.state_dict().items()} for m in self.members],
+        }
+        tmp = path.with_name(path.name + ".part")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> Any:
+        """Load an estimator saved with :meth:`save` (no simulator attached)."""
+        try:
+            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+            config = json.loads(payload["config"])
+        except FileNotFoundError:
+            raise ValidationError(f"{path}: no such estimator file") from None
+        except (
+            RuntimeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            EOFError,
+            pickle.UnpicklingError,
+        ) as exc:
+            raise ValidationError(f"{path}: not an activesci estimator file ({exc})") from exc
+        if config.get("format") != FORMAT or config.get("kind") != cls.kind:
+            raise ValidationError(
+                f"{path}: format {config.get('format')!r} kind {config.get('kind')!r}, "
+                f"expected {FORMAT!r} kind {cls.kind!r}"
+            )
+        est = cls(
+            None,
+            method=config["method"],
+            parameters=Space.from_config(config["parameters"]),
+            designs=Space.from_config(config["designs"]),
+            n_features=config["n_features"],
+            theta_ref=config["theta_ref"],
+            hidden=config["hidden"],
+            ensemble=config["ensemble"],
+            alpha=config["alpha"],
+            device=device,
+        )
+        for member, state in zip(est.members, payload["members"], strict=True):
+            member.load_state_dict(state)
+            member.to(est.device)
+        est.inv_score_var = torch.tensor(config["inv_score_var"], device=est.device)
+        summary = config.get("summary")
+        est.summary = TrainingSummary(**summary) if summary else None
+        return est
+
+
+class RatioEstimator(_NeuralEstimator):
+    """Amortised neural estimator of ``log p(x | theta, design) - log p(x | theta_ref, design)``.
+
+    Parameters
+    ----------
+    simulator : Simulator, optional
+        Supplies the spaces, the feature count and (for gold methods) the joint ratio/score;
+        checked for the capabilities ``method`` needs.
+    method : str
+        One of ``carl``, ``rolr``, ``alice``, ``alices`` (default), ``rascal``, ``cascal``.
+    parameters, designs : Space, optional
+        Needed only without a simulator.
+    n_features : int, optional
+        Columns of ``x``; needed only without a simulator.
+    theta_ref : array_like, optional
+        The reference parameters (default :func:`default_theta_ref`).
+    hidden : sequence of int
+        Hidden layer widths of each network.
+    ensemble : int
+        Number of independently trained networks; the mean is the estimate, the spread its
+        uncertainty (:meth:`log_ratio_std`).
+    alpha : float
+        Weight of the score term for ``alices``, ``rascal`` and ``cascal``.
+    device : str
+        ``"cpu"`` (default) or ``"cuda"``.
+
+    Examples
+    --------
+    >>> import numpy as np, activesci as asci
+    >>> task = asci.tasks.gaussian()
+    >>> est = RatioEstimator(task.simulator, method="alices", hidden=(16,))
+    >>> _ = est.train(n_samples=4000, epochs=3, progress=False)
+    >>> est.log_ratio(np.zeros((5, 1)), np.array([[0.0], [0.5]]), [np.pi]).shape
+    (2, 5)
+    """
+
+    kind = "ratio"
+
+    def __init__(
+        self,
+        simulator: Simulator | None = None,
+        *,
+        method: str = "alices",
+        parameters: Space | None = None,
+        designs: Space | None = None,
+        n_features: int | None = None,
+        theta_ref: Any = None,
+        hidden: Sequence[int] = (64, 64),
+        ensemble: int = 1,
+        alpha: float = 1.0,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(
+            simulator,
+            resolve_method(method),
+            parameters=parameters,
+            designs=designs,
+            n_features=n_features,
+            theta_ref=theta_ref,
+            hidden=hidden,
+            ensemble=ensemble,
+            alpha=alpha,
+            device=device,
+        )
+
+    def _new_member(self) -> MLP:
+        n_in = self.n_features + len(self.parameters) + len(self.designs)
+        return MLP(n_in, 1, self.hidden).to(self.device)
+
+    def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([data["x"], data["theta"], data["design"]], axis=1)
+
+    def _forward(
+        self, net: MLP, x: torch.Tensor, theta: torch.Tensor, design: torch.Tensor
+    ) -> torch.Tensor:
+        return net(torch.cat([x, theta, design], dim=-1))[..., 0]
+
+    def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
+        m = self._method
+        theta = batch["theta"]
+        if m.score:
+            theta = theta.detach().requires_grad_(True)
+        log_r = self._forward(net, batch["x"], theta, batch["design"])
+        loss = ratio_loss(m.ratio, log_r, batch["y"], batch.get("log_r"))
+        if m.score and self.alpha > 0:
+            (t_hat,) = torch.autograd.grad(log_r.sum(), theta, create_graph=train)
+            loss = loss + self.alpha * score_loss(
+                t_hat, batch["score"], batch["y"], self.inv_score_var
+            )
+        return loss
+
+    def train(
+        self,
+        simulator: Simulator | None = None,
+        n_samples: int = 100_000,
+        *,
+        seed: int = 0,
+        designs: Any = None,
+        data: Any = None,
+        epochs: int = 30,
+        batch_size: int = 1024,
+        learning_rate: float = 3e-3,
+        validation_split: float = 0.2,
+        patience: int | None = None,
+        progress: bool = True,
+    ) -> TrainingSummary:
+        """Simulate training data and fit every ensemble member.
+
+        Parameters
+        ----------
+        simulator : Simulator, optional
+            Defaults to the one given at construction.
+        n_samples : int
+            Simulated events in total: half at ``theta`` drawn from the prior, half at
+            ``theta_ref``, each with a design drawn from ``designs``.
+        seed : int
+            Seeds the simulation, the split, the initialisation and the batches.
+        designs : Space or array_like, optional
+            Where to train: a space to draw designs from (default: the simulator's) or a list
+            of design points ``(k, D)`` to draw among.
+        data : TrainingData, optional
+            Pre-simulated samples (``activesci.inference.training``) instead of simulating.
+        epochs, batch_size, learning_rate, validation_split, patience : optional
+            Adam whose learning rate decays exponentially to a tenth by the last epoch; the
+            weights of the epoch with the best validation loss are kept. ``patience`` (default
+            off) stops after that many epochs without improvement. Annealing to the end
+            matters: per-event errors add up over thousands of events in a posterior, and a
+            network stopped early, at a high learning rate, is biased.
+        progress : bool
+            Show tqdm progress bars (notebook-aware).
+
+        Returns
+        -------
+        TrainingSummary
+        """
+        from activesci.inference.training import TrainingData, simulate_training_data
+
+        if data is None:
+            sim = simulator or self.simulator
+            if sim is None:
+                raise ValidationError("train() needs a simulator (none was given at construction)")
+            check_capabilities(sim, self._method)
+            data = simulate_training_data(
+                sim,
+                n_samples,
+                theta_ref=self.theta_ref,
+                designs=designs,
+                gold=self._method.needs,
+                seed=seed,
+            )
+        if not isinstance(data, TrainingData):
+            raise ValidationError(f"data must be a TrainingData, got {type(data).__name__}")
+        missing = [
+            k
+            for k, need in (("log_r", "joint_log_prob"), ("score", "joint_score"))
+            if need in self._method.needs and getattr(data, k) is None
+        ]
+        if missing:
+            raise MissingCapabilityError(
+                f"method {self.method!r} needs {missing} in the training data"
+            )
+        return self._fit(
+            data.arrays(),
+            seed=seed,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation_split=validation_split,
+            patience=patience,
+            progress=progress,
+        )
+
+    def _evaluate(self, x: Any, theta: Any, design: Any, grad: bool = False) -> np.ndarray:
+        """Per-member ``log r`` on the (theta, x) grid: ``(members, n_theta, n_x)``."""
+        self._require_trained()
+        xx = self._check_x(x)
+        th = self.parameters.validate(theta)
+        de = self._check_design(design)
+        n_t, n_x = len(th), len(xx)
+        out = np.empty((len(self.members), n_t, n_x))
+        xt = torch.tensor(xx, dtype=torch.float32, device=self.device)
+        tt = torch.tensor(th, dtype=torch.float32, device=self.device)
+        dt = torch.tensor(de, dtype=torch.float32, device=self.device)
+        rows = max(1, _EVAL_ROWS // n_x)
+        with torch.no_grad():
+            for k, net in enumerate(self.members):
+                for lo in range(0, n_t, rows):
+                    t = tt[lo : lo + rows]
+                    inp = torch.cat(
+                        [
+                            xt.expand(len(t), n_x, -1),
+                            t[:, None, :].expand(-1, n_x, -1),
+                            dt.expand(len(t), n_x, -1),
+                        ],
+                        dim=-1,
+                    )
+                    out[k, lo : lo + len(t)] = net(inp)[..., 0].double().cpu().numpy()
+        return out
+
+    def log_ratio(self, x: Any, theta: Any, design: Any) -> np.ndarray:
+        """Estimated ``log r(x | theta, design)`` for every (theta, x) pair.
+
+        Parameters
+        ----------
+        x : array_like
+            Events, shape ``(n_x, X)``.
+        theta : array_like or mapping
+            Parameters, shape ``(n_theta, P)`` (validated against the prior's space).
+        design : array_like or mapping
+            One design ``(D,)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_theta, n_x)``, float64: the ensemble mean.
+        """
+        return self._evaluate(x, theta, design).mean(axis=0)
+
+    def log_ratio_std(self, x: Any, theta: Any, design: Any) -> np.ndarray:
+        """Spread (standard deviation) of the ensemble members, ``(n_theta, n_x)``; 0 for one."""
+        return self._evaluate(x, theta, design).std(axis=0)
+
+    def score(self, x: Any, theta: Any, design: Any) -> np.ndarray:
+        """Estimated score ``d log r / d theta`` per event at one ``theta``: ``(n_x, P)``."""
+        self._require_trained()
+        xx = self._check_x(x)
+        th = self.parameters.validate(theta)
+        if len(th) != 1:
+            raise ShapeError(f"score takes one theta, got {len(th)}")
+        de = self._check_design(design)
+        n = len(xx)
+        xt = torch.tensor(xx, dtype=torch.float32, device=self.device)
+        tt = torch.as_tensor(np.repeat(th, n, axis=0), dtype=torch.float32, device=self.device)
+        dt = torch.as_tensor(
+            np.repeat(de[None], n, axis=0), dtype=torch.float32, device=self.device
+        )
+        tt.requires_grad_(True)
+        total = torch.zeros_like(tt)
+        for net in self.members:
+            (g,) = torch.autograd.grad(self._forward(net, xt, tt, dt).sum(), tt)
+            total += g
+        return (total / len(self.members)).double().cpu().numpy()
+
+
+class ScoreEstimator(_NeuralEstimator):
+    """SALLY: a network ``t_hat(x, design)`` of the score ``grad_theta log p(x | theta_ref)``.
+
+    The estimated score is the locally optimal summary statistic of the events near
+    ``theta_ref``; it is trained by regressing the simulator's joint score.
+
+    Examples
+    --------
+    >>> import numpy as np, activesci as asci
+    >>> est = ScoreEstimator(asci.tasks.gaussian().simulator, hidden=(16,))
+    >>> _ = est.train(n_samples=2000, epochs=2, progress=False)
+    >>> est.score(np.zeros((4, 1)), [np.pi]).shape
+    (4, 1)
+    """
+
+    kind = "score"
+
+    def __init__(
+        self,
+        simulator: Simulator | None = None,
+        *,
+        method: str = "sally",
+        parameters: Space | None = None,
+        designs: Space | None = None,
+        n_features: int | None = None,
+        theta_ref: Any = None,
+        hidden: Sequence[int] = (64, 64),
+        ensemble: int = 1,
+        alpha: float = 1.0,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__(
+            simulator,
+            resolve_method(method, score_only=True),
+            parameters=parameters,
+            designs=designs,
+            n_features=n_features,
+            theta_ref=theta_ref,
+            hidden=hidden,
+            ensemble=ensemble,
+            alpha=alpha,
+            device=device,
+        )
+
+    def _new_member(self) -> MLP:
+        return MLP(self.n_features + len(self.designs), len(self.parameters), self.hidden).to(
+            self.device
+        )
+
+    def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([data["x"], data["design"]], axis=1)
+
+    def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
+        t_hat = net(torch.cat([batch["x"], batch["design"]], dim=-1))
+        ones = torch.ones(len(t_hat), device=t_hat.device)
+        return score_loss(t_hat, batch["score"], ones, self.inv_score_var)
+
+    def train(
+        self,
+        simulator: Simulator | None = None,
+        n_samples: int = 100_000,
+        *,
+        seed: int = 0,
+        designs: Any = None,
+        epochs: int = 30,
+        batch_size: int = 1024,
+        learning_rate: float = 3e-3,
+        validation_split: float = 0.2,
+        patience: int | None = None,
+        progress: bool = True,
+    ) -> TrainingSummary:
+        """Simulate ``n_samples`` events at ``theta_ref`` with their joint score, and fit."""
+        from activesci.inference.training import simulate_score_data
+
+        sim = simulator or self.simulator
+        if sim is None:
+            raise ValidationError("train() needs a simulator (none was given at construction)")
+        check_capabilities(sim, self._method)
+        data = simulate_score_data(
+            sim, n_samples, theta_ref=self.theta_ref, designs=designs, seed=seed
+        )
+        return self._fit(
+            data,
+            seed=seed,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation_split=validation_split,
+            patience=patience,
+            progress=progress,
+        )
+
+    def score(self, x: Any, design: Any) -> np.ndarray:
+        """Estimated score at ``theta_ref`` per event, ``(n_x, P)`` (ensemble mean)."""
+        self._require_trained()
+        xx = self._check_x(x)
+        de = self._check_design(design)
+        inp = torch.as_tensor(
+            np.concatenate([xx, np.repeat(de[None], len(xx), axis=0)], axis=1),
+            dtype=torch.float32,
+            device=self.device,
+        )
+        with torch.no_grad():
+            out = torch.stack([net(inp) for net in self.members]).mean(dim=0)
+        return out.double().cpu().numpy()
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError(f"unknown device {name!r}; use 'cpu' or 'cuda'") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError("device='cuda' was asked for, but torch sees no CUDA GPU here")
+    return device
+
+
+def _check_training_options(
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    validation_split: float,
+    patience: int | None,
+) -> None:
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValidationError(f"epochs must be a positive integer, got {epochs!r}")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not learning_rate > 0:
+        raise ValidationError(f"learning_rate must be positive, got {learning_rate!r}")
+    if not 0 < validation_split < 1:
+        raise ValidationError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    if patience is not None and not (isinstance(patience, int) and patience >= 1):
+        raise ValidationError(f"patience must be a positive integer or None, got {patience!r}")
+
+
+def _train_member(
+    net: MLP,
+    train: dict[str, torch.Tensor],
+    val: dict[str, torch.Tensor],
+    batch_loss: Callable[[MLP, dict[str, torch.Tensor], bool], torch.Tensor],
+    gen: torch.Generator,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    patience: int | None,
+    bar: Any,
+) -> tuple[MLP, dict[str, list[float]]]:
+    """Adam with exponential decay to lr/10; early stopping on the validation loss."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1.0 / epochs))
+    n = len(train["x"])
+    record: dict[str, list[float]] = {"train": [], "val": []}
+    best, best_state, waited = math.inf, copy.deepcopy(net.state_dict()), 0
+    for _ in range(epochs):
+        net.train()
+        perm = torch.randperm(n, generator=gen).to(train["x"].device)
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            idx = perm[lo : lo + batch_size]
+            loss = batch_loss(net, {k: v[idx] for k, v in train.items()}, True)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        scheduler.step()
+        net.eval()
+        val_loss = float(_chunked_loss(net, val, batch_loss))
+        record["train"].append(total / n)
+        record["val"].append(val_loss)
+        if not math.isfinite(val_loss):
+            raise ValidationError(
+                "training diverged (the validation loss is not finite); try a smaller learning_rate"
+            )
+        bar.update(1)
+        bar.set_postfix(train=f"{total / n:.4g}", val=f"{val_loss:.4g}")
+        if val_loss < best - 1e-7:
+            best, best_state, waited = val_loss, copy.deepcopy(net.state_dict()), 0
+        else:
+            waited += 1
+            if patience is not None and waited >= patience:
+                break
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, record
+
+
+def _chunked_loss(
+    net: MLP,
+    data: dict[str, torch.Tensor],
+    batch_loss: Callable[[MLP, dict[str, torch.Tensor], bool], torch.Tensor],
+    chunk: int = 8192,
+) -> float:
+    n = len(data["x"])
+    total = 0.0
+    for lo in range(0, n, chunk):
+        part = {k: v[lo : lo + chunk] for k, v in data.items()}
+        total += float(batch_loss(net, part, False).detach()) * len(part["x"])
+    return total / n

@@ -1,0 +1,184 @@
+"""Contract of every neural estimator: shapes, gradients, batching, persistence, seeds, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from activesci import tasks
+from activesci.errors import MissingCapabilityError, OutOfSpaceError, ShapeError, ValidationError
+from activesci.inference import METHODS, RatioEstimator, ScoreEstimator, TrainingData
+from activesci.inference.training import simulate_training_data
+from activesci.simulators import GaussianSimulator, SimulatorBase
+from activesci.typing import Events
+
+RATIO_METHODS = [m for m in METHODS if m != "sally"]
+TINY = {"n_samples": 3000, "epochs": 2, "batch_size": 256, "progress": False}
+
+
+class NoGoldSimulator(SimulatorBase):
+    """The Gaussian toy seen through a black box: it samples, nothing else."""
+
+    def __init__(self) -> None:
+        self._inner = GaussianSimulator()
+        self.parameters, self.designs = self._inner.parameters, self._inner.designs
+        self.feature_names = ("x0",)
+
+    def _sample(self, theta, design, n, rng):
+        return Events(x=self._inner._sample(theta, design, n, rng).x)
+
+
+def trained(method: str, seed: int = 0, **options):
+    sim = tasks.gaussian(dim=2).simulator
+    cls = ScoreEstimator if method == "sally" else RatioEstimator
+    est = cls(sim, method=method, hidden=(16, 16), **options)
+    est.train(seed=seed, **TINY)
+    return est
+
+
+@pytest.fixture(scope="module", params=list(METHODS))
+def estimator(request):
+    return trained(request.param)
+
+
+X = np.random.default_rng(1).normal(size=(7, 2))
+THETA = np.array([[0.0, 0.0], [0.5, -0.3], [1.0, 1.0]])
+
+
+def outputs(est):
+    if isinstance(est, ScoreEstimator):
+        return est.score(X, [1.0])
+    return est.log_ratio(X, THETA, [1.0])
+
+
+def test_shapes(estimator):
+    if isinstance(estimator, ScoreEstimator):
+        assert estimator.score(X, [1.0]).shape == (7, 2)
+    else:
+        assert estimator.log_ratio(X, THETA, [1.0]).shape == (3, 7)
+        assert estimator.log_ratio_std(X, THETA, [1.0]).shape == (3, 7)
+        assert estimator.score(X, THETA[1], [1.0]).shape == (7, 2)
+        assert estimator.log_ratio(X, THETA, [1.0]).dtype == np.float64
+
+
+def test_gradients_reach_every_parameter(estimator):
+    data = simulate_training_data(
+        estimator_simulator(), 64, theta_ref=estimator.theta_ref, seed=3
+    ).arrays()
+    if isinstance(estimator, ScoreEstimator):
+        data = {"x": data["x"], "design": data["design"], "score": data["score"]}
+    batch = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
+    net = estimator.members[0]
+    net.zero_grad()
+    estimator._batch_loss(net, batch, True).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and torch.count_nonzero(p.grad) > 0, name
+
+
+def estimator_simulator():
+    return tasks.gaussian(dim=2).simulator
+
+
+def test_batched_equals_unbatched(estimator):
+    full = outputs(estimator)
+    if isinstance(estimator, ScoreEstimator):
+        rows = np.concatenate([estimator.score(X[i : i + 1], [1.0]) for i in range(len(X))])
+        np.testing.assert_allclose(rows, full, rtol=1e-5, atol=1e-6)
+    else:
+        one = np.array(
+            [
+                [estimator.log_ratio(X[j : j + 1], THETA[i : i + 1], [1.0])[0, 0] for j in range(7)]
+                for i in range(3)
+            ]
+        )
+        np.testing.assert_allclose(one, full, rtol=1e-5, atol=1e-6)
+
+
+def test_save_load_round_trip(estimator, tmp_path):
+    path = estimator.save(tmp_path / "est.pt")
+    again = type(estimator).load(path)
+    assert np.array_equal(outputs(again), outputs(estimator))
+    assert (
+        again.method == estimator.method and again.summary.n_samples == estimator.summary.n_samples
+    )
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("method", ["carl", "alices", "sally"])
+def test_seeded_training_is_reproducible(method):
+    a, b, c = trained(method, seed=4), trained(method, seed=4), trained(method, seed=5)
+    assert np.array_equal(outputs(a), outputs(b))
+    assert not np.array_equal(outputs(a), outputs(c))
+
+
+def test_ensemble_spread_is_reported():
+    est = trained("carl", ensemble=3)
+    assert len(est.members) == 3
+    assert (est.log_ratio_std(X, THETA, [1.0]) > 0).all()
+    members = est._evaluate(X, THETA, [1.0])
+    np.testing.assert_allclose(est.log_ratio(X, THETA, [1.0]), members.mean(axis=0))
+
+
+def test_carl_trains_on_a_simulator_without_gold():
+    sim = NoGoldSimulator()
+    est = RatioEstimator(sim, method="carl", hidden=(8,))
+    est.train(**TINY)
+    assert est.log_ratio([[0.1]], [[0.2]], [1.0]).shape == (1, 1)
+
+
+@pytest.mark.parametrize("method", ["rolr", "alice", "alices", "rascal", "cascal"])
+def test_gold_methods_name_the_missing_capability(method):
+    with pytest.raises(MissingCapabilityError, match="joint_") as info:
+        RatioEstimator(NoGoldSimulator(), method=method)
+    assert method in str(info.value) and "'carl' needs none" in str(info.value)
+    with pytest.raises(MissingCapabilityError, match="joint_score"):
+        ScoreEstimator(NoGoldSimulator())
+
+
+def test_bad_input_gives_typed_errors(tmp_path):
+    est = trained("alices")
+    with pytest.raises(ShapeError, match=r"x must have shape \(n, 2\)"):
+        est.log_ratio(np.zeros((4, 3)), THETA, [1.0])
+    with pytest.raises(OutOfSpaceError, match=r"mu0=9.0 is outside the allowed range \[-5, 5\]"):
+        est.log_ratio(X, [[9.0, 0.0]], [1.0])
+    with pytest.raises(ValidationError, match="no events"):
+        est.log_ratio(np.zeros((0, 2)), THETA, [1.0])
+    with pytest.raises(ValidationError, match="NaN or infinite values \\(first at row 2\\)"):
+        est.log_ratio(np.where(np.arange(14).reshape(7, 2) == 5, np.nan, X), THETA, [1.0])
+    with pytest.raises(OutOfSpaceError, match=r"phase=9.0"):
+        est.log_ratio(X, THETA, [9.0])
+    with pytest.raises(ValidationError, match="unknown method 'alicse'"):
+        RatioEstimator(estimator_simulator(), method="alicse")
+    with pytest.raises(ValidationError, match="use ScoreEstimator"):
+        RatioEstimator(estimator_simulator(), method="sally")
+    with pytest.raises(ValidationError, match="not trained"):
+        RatioEstimator(estimator_simulator()).log_ratio(X, THETA, [1.0])
+    with pytest.raises(ValidationError, match="epochs must be a positive integer"):
+        RatioEstimator(estimator_simulator()).train(n_samples=100, epochs=0)
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a torch file")
+    with pytest.raises(ValidationError, match="not an activesci estimator file"):
+        RatioEstimator.load(bogus)
+    with pytest.raises(ValidationError, match="kind 'ratio', expected"):
+        ScoreEstimator.load(est.save(tmp_path / "ratio.pt"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValidationError, match="no CUDA GPU"):
+            RatioEstimator(estimator_simulator(), device="cuda")
+    with pytest.raises(ValidationError, match="TrainingData"):
+        RatioEstimator(estimator_simulator()).train(data={"x": X})
+
+
+def test_training_data_holds_exact_gold():
+    sim = tasks.gaussian().simulator
+    data = simulate_training_data(sim, 1000, theta_ref=[0.0], seed=0)
+    assert isinstance(data, TrainingData) and len(data) == 1000
+    assert data.y.sum() == 500
+    sigma = sim.noise(data.design)
+    z = data.x[:, 0]  # for the toy the latent is x itself
+    expected = ((z - 0.0) ** 2 - (z - data.theta[:, 0]) ** 2) / (2 * sigma**2)
+    np.testing.assert_allclose(data.log_r, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        data.score[:500, 0], (z[:500] - data.theta[:500, 0]) / sigma[:500] ** 2
+    )
+    assert (data.score[500:] == 0).all()
+    fixed = simulate_training_data(sim, 100, theta_ref=[0.0], designs=[[1.0], [2.0]], seed=0)
+    assert set(np.unique(fixed.design)) == {1.0, 2.0}
