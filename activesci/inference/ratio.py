@@ -207,22 +207,24 @@ class _NeuralEstimator:
     """Shared machinery: input checks, ensembles of MLPs, training loop, save and load."""
 
     kind = ""
+    default_method = ""
     _method: Method
 
     def __init__(
         self,
-        simulator: Simulator | None,
-        method: Method,
+        simulator: Simulator | None = None,
         *,
-        parameters: Space | None,
-        designs: Space | None,
-        n_features: int | None,
-        theta_ref: Any,
-        hidden: Sequence[int],
-        ensemble: int,
-        alpha: float,
-        device: str,
+        method: str | None = None,
+        parameters: Space | None = None,
+        designs: Space | None = None,
+        n_features: int | None = None,
+        theta_ref: Any = None,
+        hidden: Sequence[int] = (64, 64),
+        ensemble: int = 1,
+        alpha: float = 1.0,
+        device: str = "cpu",
     ) -> None:
+        method = resolve_method(method or self.default_method, score_only=self.kind == "score")
         self._method = method
         if simulator is not None:
             check_capabilities(simulator, method)
@@ -501,33 +503,7 @@ class RatioEstimator(_NeuralEstimator):
     """
 
     kind = "ratio"
-
-    def __init__(
-        self,
-        simulator: Simulator | None = None,
-        *,
-        method: str = "alices",
-        parameters: Space | None = None,
-        designs: Space | None = None,
-        n_features: int | None = None,
-        theta_ref: Any = None,
-        hidden: Sequence[int] = (64, 64),
-        ensemble: int = 1,
-        alpha: float = 1.0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(
-            simulator,
-            resolve_method(method),
-            parameters=parameters,
-            designs=designs,
-            n_features=n_features,
-            theta_ref=theta_ref,
-            hidden=hidden,
-            ensemble=ensemble,
-            alpha=alpha,
-            device=device,
-        )
+    default_method = "alices"
 
     def _new_member(self) -> MLP:
         n_in = self.n_features + len(self.parameters) + len(self.designs)
@@ -724,33 +700,7 @@ class ScoreEstimator(_NeuralEstimator):
     """
 
     kind = "score"
-
-    def __init__(
-        self,
-        simulator: Simulator | None = None,
-        *,
-        method: str = "sally",
-        parameters: Space | None = None,
-        designs: Space | None = None,
-        n_features: int | None = None,
-        theta_ref: Any = None,
-        hidden: Sequence[int] = (64, 64),
-        ensemble: int = 1,
-        alpha: float = 1.0,
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(
-            simulator,
-            resolve_method(method, score_only=True),
-            parameters=parameters,
-            designs=designs,
-            n_features=n_features,
-            theta_ref=theta_ref,
-            hidden=hidden,
-            ensemble=ensemble,
-            alpha=alpha,
-            device=device,
-        )
+    default_method = "sally"
 
     def _new_member(self) -> MLP:
         return MLP(self.n_features + len(self.designs), len(self.parameters), self.hidden).to(
