@@ -302,8 +302,8 @@ def closure_figure(
     fig.update_layout(
         template=_TEMPLATE,
         title=(
-            f"Closure: KL = {metrics['kl']:.3g} nats, mean shift = [{shift}] sigma, "
-            f"width ratio = [{ratio}]"
+            f"Closure: KL = {metrics['kl']:.3g} nats, mean shift = {shift} sigma, "
+            f"width ratio = {ratio}"
         ),
     )
     return fig
@@ -323,10 +323,11 @@ def coverage_figure(result: dict[str, Any]) -> Any:
     se = np.asarray(result["se"], dtype=float)
     fig = go.Figure()
     for j, name in enumerate(result["parameter_names"]):
-        for key, label, symbol in (("central", "central", "circle"), ("hdr", "HDR", "diamond")):
+        marks = (("central", "central", "circle", -0.006), ("hdr", "HDR", "diamond", 0.006))
+        for key, label, symbol, offset in marks:  # side by side, so neither hides the other
             fig.add_trace(
                 go.Scatter(
-                    x=levels,
+                    x=levels + offset,
                     y=np.asarray(result[key])[:, j],
                     error_y={"type": "data", "array": se},
                     mode="markers",
