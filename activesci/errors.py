@@ -10,6 +10,7 @@ __all__ = [
     "ActivesciError",
     "EventFileError",
     "MissingCapabilityError",
+    "MissingExtraError",
     "OutOfSpaceError",
     "ShapeError",
     "ValidationError",
@@ -38,3 +39,7 @@ class EventFileError(ValidationError):
 
 class MissingCapabilityError(ActivesciError, TypeError):
     """A method needs a simulator capability (e.g. ``joint_score``) that the simulator lacks."""
+
+
+class MissingExtraError(ActivesciError, ImportError):
+    """An optional dependency (an ``activesci[extra]``) is not installed; says how to install it."""
