@@ -15,6 +15,7 @@ from typing import Any
 from activesci import errors, experiments, simulators, spaces, tasks
 from activesci.errors import ActivesciError, ValidationError
 from activesci.experiments import SimulatedExperiment
+from activesci.learner import ActiveLearner
 from activesci.spaces import Categorical, Integer, Normal, Real, Space
 from activesci.typing import Events, Observation
 
@@ -34,6 +35,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ActiveLearner",
     "ActivesciError",
     "Categorical",
     "Events",

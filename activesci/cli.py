@@ -33,6 +33,24 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", help="list the ready-made tasks")
 
+    run = sub.add_parser("run", help="run the active-sciencing loop on a task, resumably")
+    run.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    run.add_argument("--rounds", type=int, default=8, help="rounds to run (default 8)")
+    run.add_argument("--strategy", default="eig", help="eig, grid, random, fixed, scan, ...")
+    run.add_argument("--estimator", default="alices", help="alices, carl, ..., or exact")
+    run.add_argument("--seed", type=int, default=0, help="seed of everything")
+    run.add_argument("--out", required=True, help="run folder (store and report)")
+    run.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="hidden truth")
+    run.add_argument("--luminosity", type=float, default=None, help="pb^-1 per round (Weinberg)")
+    run.add_argument("--training-samples", type=int, default=100_000, help="estimator budget")
+
+    resume = sub.add_parser("resume", help="continue a run after a crash or with more rounds")
+    resume.add_argument("dir", help="run folder")
+    resume.add_argument("--rounds", type=int, default=None, help="total rounds (default: planned)")
+
+    report = sub.add_parser("report", help="write the HTML report of a run")
+    report.add_argument("dir", help="run folder")
+
     sim = sub.add_parser(
         "simulate",
         help=f"simulate events into an {FORMAT} .npz file",
@@ -131,6 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in sorted(tasks.TASKS):
                 task = tasks.get(name)
                 print(f"{name:20s} {task.description}")
+        elif args.command == "run":
+            _run(args)
+        elif args.command == "resume":
+            _resume(args)
+        elif args.command == "report":
+            from activesci.report import write_run_report
+
+            print(json.dumps({"report": str(write_run_report(args.dir))}))
         elif args.command == "demo":
             from activesci.demo import run_demo
 
@@ -140,6 +166,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"activesci: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    from activesci.learner import ActiveLearner
+
+    options = {} if args.luminosity is None else {"luminosity": args.luminosity}
+    try:
+        task = tasks.get(args.task, **options)
+    except TypeError:
+        raise ValidationError(f"task {args.task!r} takes no option {sorted(options)}") from None
+    if args.rounds < 0:
+        raise ValidationError(f"--rounds must be >= 0, got {args.rounds}")
+    truth = task.parameters.parse_assignments(args.truth) if args.truth else None
+    learner = ActiveLearner(
+        task,
+        experiment=task.experiment(truth=truth, seed=args.seed),
+        estimator=args.estimator,
+        strategy=args.strategy,
+        store=args.out,
+        seed=args.seed,
+        training_samples=args.training_samples,
+    )
+    learner.store.save_checkpoint("plan", json.dumps({"rounds": args.rounds}).encode())
+    _loop(learner, args.rounds, args.out)
+
+
+def _resume(args: argparse.Namespace) -> None:
+    from activesci.learner import ActiveLearner
+
+    learner = ActiveLearner.resume(args.dir)
+    plan = learner.store.load_checkpoint("plan")
+    total = args.rounds if args.rounds is not None else json.loads(plan or b"{}").get("rounds", 0)
+    print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
+    _loop(learner, max(0, total - learner.round), args.dir)
+
+
+def _loop(learner: Any, rounds: int, folder: str) -> None:
+    from activesci.report import write_run_report
+
+    names = learner.task.parameters.names
+    print(f"{'round':>5} {'design':>14} {'events':>7} " + " ".join(f"{n:>18}" for n in names))
+    for state in learner.iterate(rounds):
+        s = state.summary()
+        cells = " ".join(f"{m:9.5f} ± {e:7.5f}" for m, e in zip(s["mean"], s["std"], strict=True))
+        design = ", ".join(f"{v:.4g}" for v in s["design"])
+        print(f"{state.round:5d} {design:>14} {s['n']:7d} {cells}", flush=True)
+    print(json.dumps({"rounds": learner.round, "report": str(write_run_report(folder))}))
 
 
 def _print_demo(summary: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ __all__ = [
     "MissingExtraError",
     "OutOfSpaceError",
     "ShapeError",
+    "StoreError",
     "ValidationError",
 ]
 
@@ -43,3 +44,7 @@ class MissingCapabilityError(ActivesciError, TypeError):
 
 class MissingExtraError(ActivesciError, ImportError):
     """An optional dependency (an ``activesci[extra]``) is not installed; says how to install it."""
+
+
+class StoreError(ValidationError):
+    """A run store is missing, unreadable, of a newer format, or asked to break its rules."""

@@ -27,7 +27,11 @@ class SimulatedExperiment:
     truth : mapping or array_like
         The true parameters (validated against ``simulator.parameters``).
     seed : int, optional
-        Seed of the experiment's own random stream; the same seed replays the same data.
+        Seed of the experiment's own random streams: run ``k`` draws from
+        ``default_rng([seed, k])``, so the same seed replays the same data, also in a resumed
+        run that starts counting at ``runs``.
+    runs : int
+        Runs already done (a resumed run continues the sequence).
 
     Examples
     --------
@@ -37,14 +41,16 @@ class SimulatedExperiment:
     10
     """
 
-    def __init__(self, simulator: Simulator, truth: Any, seed: int | None = None) -> None:
+    def __init__(
+        self, simulator: Simulator, truth: Any, seed: int | None = None, *, runs: int = 0
+    ) -> None:
         self.simulator = simulator
         self._truth = simulator.parameters.validate(truth)
         if len(self._truth) != 1:
             raise ShapeError(f"truth must be one point, got {len(self._truth)}")
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self.runs = 0
+        self.runs = int(runs)
 
     @property
     def designs(self) -> Space:
@@ -62,7 +68,8 @@ class SimulatedExperiment:
     def run(self, design: Any) -> Observation:
         """Run the experiment once at ``design``."""
         point = self.designs.validate(design)
-        obs = self.simulator.run_experiment(self._truth, point, self._rng)
+        rng = self._rng if self.seed is None else np.random.default_rng([self.seed, self.runs])
+        obs = self.simulator.run_experiment(self._truth, point, rng)
         self.runs += 1
         return Observation(
             design=obs.design,

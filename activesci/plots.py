@@ -91,3 +91,92 @@ def posterior_figure(
         showlegend=False,
     )
     return fig
+
+
+def posterior_rounds_figure(
+    rounds: list[dict[str, Any]], name: str, *, truth: float | None = None
+) -> go.Figure:
+    """Each round's marginal posterior of ``name`` overlaid, darker for later rounds."""
+    fig = go.Figure()
+    n = len(rounds)
+    for i, r in enumerate(rounds):
+        marginal = r["marginals"][name]
+        shade = int(220 - 180 * (i + 1) / max(n, 1))
+        fig.add_trace(
+            go.Scatter(
+                x=marginal["grid"],
+                y=marginal["density"],
+                mode="lines",
+                name=f"round {r['round']}",
+                line={"color": f"rgb({shade}, {shade}, 255)"},
+            )
+        )
+    if truth is not None:
+        fig.add_vline(x=truth, line_dash="dash", annotation_text="truth")
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=f"Posterior of {name}, round by round",
+        xaxis_title=name,
+        yaxis_title="density",
+    )
+    return fig
+
+
+def design_history_figure(rounds: list[dict[str, Any]], design_names: Sequence[str]) -> go.Figure:
+    """The design chosen in each round (marker size: events recorded)."""
+    fig = go.Figure()
+    counts = np.array([r["n"] for r in rounds], dtype=float)
+    size = 6 + 14 * np.sqrt(counts / max(counts.max(), 1.0))
+    for j, name in enumerate(design_names):
+        fig.add_trace(
+            go.Scatter(
+                x=[r["round"] for r in rounds],
+                y=[r["design"][j] for r in rounds],
+                mode="markers+lines",
+                marker={"size": size},
+                text=[f"{r['n']} events" for r in rounds],
+                name=name,
+            )
+        )
+    fig.update_layout(
+        template=_TEMPLATE, title="Chosen designs", xaxis_title="round", yaxis_title="design"
+    )
+    return fig
+
+
+def eig_figure(record: dict[str, Any], design_name: str, *, title: str = "") -> go.Figure:
+    """The EIG surrogate (mean +- std) over a 1-D design space with the evaluated points."""
+    fig = go.Figure()
+    if record.get("curve") and record.get("surrogate_mean"):
+        x = np.asarray(record["curve"])[:, 0]
+        mean, std = np.asarray(record["surrogate_mean"]), np.asarray(record["surrogate_std"])
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x, x[::-1]]),
+                y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                fill="toself",
+                line={"width": 0},
+                fillcolor="rgba(99, 110, 250, 0.2)",
+                name="surrogate ± 1σ",
+            )
+        )
+        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines", name="surrogate mean"))
+    evaluated = np.asarray(record.get("evaluated", []))
+    if evaluated.size:
+        fig.add_trace(
+            go.Scatter(
+                x=evaluated[:, 0],
+                y=record["eig"],
+                error_y={"type": "data", "array": record.get("eig_stderr", [])},
+                mode="markers",
+                marker={"color": "black"},
+                name="EIG evaluations",
+            )
+        )
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=title or "Expected information gain",
+        xaxis_title=design_name,
+        yaxis_title="EIG [nats]",
+    )
+    return fig

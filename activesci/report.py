@@ -60,3 +60,69 @@ def write_report(
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def write_run_report(
+    path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+) -> Path:
+    """Write ``report.html`` for the run stored in folder ``path`` (or to ``out``).
+
+    Shows the posterior per round, the chosen designs, the EIG curves with the points the
+    optimiser evaluated, and (for the Weinberg tasks) data against theory.
+    """
+    import numpy as np
+
+    from activesci import plots, tasks
+    from activesci.simulators.weinberg import count_asymmetry
+    from activesci.store import SQLiteRunStore
+
+    with SQLiteRunStore.open(path) as store:
+        meta, rounds, observations = store.metadata(), store.rounds(), store.observations()
+    task = tasks.get(meta["task"], **meta["task_options"])
+    truth = meta.get("experiment", {}).get("truth") or {}
+    blocks: list[str | go.Figure] = [
+        f"<p>{html.escape(task.description)}</p>",
+        html_table(
+            ("setting", "value"),
+            [
+                ("strategy", meta["strategy"]["name"]),
+                ("estimator", meta["estimator"].get("method", meta["estimator"]["kind"])),
+                ("seed", meta["seed"]),
+                ("rounds", len(rounds)),
+                ("activesci", meta.get("activesci_version", "")),
+            ],
+        ),
+    ]
+    if rounds:
+        last = rounds[-1]
+        rows = [
+            (name, last["mean"][j], last["std"][j], truth.get(name, "hidden"))
+            for j, name in enumerate(task.parameters.names)
+        ]
+        blocks.append(html_table(("parameter", "mean", "std", "truth"), rows))
+        for name in task.parameters.names:
+            blocks.append(plots.posterior_rounds_figure(rounds, name, truth=truth.get(name)))
+        blocks.append(plots.design_history_figure(rounds, task.designs.names))
+        with_eig = [r for r in rounds if r.get("strategy", {}).get("evaluated")]
+        for r in with_eig[:: max(1, len(with_eig) // 3)][:3]:
+            blocks.append(
+                plots.eig_figure(
+                    r["strategy"], task.designs.names[0], title=f"EIG before round {r['round']}"
+                )
+            )
+    if task.parameters.names == ["sin2w"] and observations:  # data vs theory of A_FB
+        measured = [(o.design[0], *count_asymmetry(o.x)) for _, o in observations if o.n > 1]
+        mean = rounds[-1]["mean"][0]
+        std = rounds[-1]["std"][0]
+        curves = {"posterior mean": mean, "mean - σ": mean - std, "mean + σ": mean + std}
+        blocks.append(
+            plots.afb_figure(
+                task.simulator,
+                [m[0] for m in measured],
+                [m[1] for m in measured],
+                [m[2] for m in measured],
+                {k: float(np.clip(v, *task.parameters["sin2w"].bounds)) for k, v in curves.items()},
+            )
+        )
+    target = Path(out) if out is not None else Path(path) / "report.html"
+    return write_report(target, f"activesci run: {task.name}", blocks)

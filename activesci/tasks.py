@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ class Task:
         One paragraph for reports and ``activesci --help``.
     options : dict
         The keyword arguments the task was built with, to rebuild it (e.g. on resume).
+    strategy_options : dict
+        Default options of the baseline strategies, e.g. ``{"fixed": {"design": [91.19]}}``.
     """
 
     name: str
@@ -47,6 +50,7 @@ class Task:
     truth: dict[str, float]
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def parameters(self) -> Space:
@@ -88,7 +92,15 @@ def weinberg(
             "beam energy sqrt_s chosen in [20, 210] GeV."
         ),
         options={"luminosity": luminosity, "convention": convention, "alpha": alpha},
+        strategy_options=_Z_POLE_BASELINES,
     )
+
+
+#: The physicist's defaults around the Z: sit on the pole, or scan it LEP-style.
+_Z_POLE_BASELINES = {
+    "fixed": {"design": [91.19]},
+    "scan": {"designs": [[89.19], [91.19], [93.19]]},
+}
 
 
 def weinberg_lineshape(
@@ -117,6 +129,7 @@ def weinberg_lineshape(
             "[80, 100] GeV."
         ),
         options={"luminosity": luminosity, "convention": convention, "alpha": alpha},
+        strategy_options=_Z_POLE_BASELINES,
     )
 
 
@@ -132,6 +145,7 @@ def gaussian(*, dim: int = 1, events_per_experiment: int = 10) -> Task:
             f"{events_per_experiment} events per experiment; the posterior is known exactly."
         ),
         options={"dim": dim, "events_per_experiment": events_per_experiment},
+        strategy_options={"fixed": {"design": [math.pi]}, "scan": {"designs": [[0.0], [math.pi]]}},
     )
 
 

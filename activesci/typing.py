@@ -19,6 +19,7 @@ __all__ = [
     "Events",
     "Experiment",
     "Observation",
+    "RunStore",
     "Simulator",
     "capabilities_of",
 ]
@@ -148,6 +149,47 @@ class Experiment(Protocol):
 
     def run(self, design: Any) -> Observation:
         """Perform the experiment at ``design`` and return what was recorded."""
+        ...
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """Where a run persists itself: every observation is stored before it is used.
+
+    Rounds are numbered from 0; ``append_observation(k, ...)`` must have returned before the
+    posterior sees observation ``k``, so a crash loses at most work, never data.
+    """
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        """Record the run's settings (task, seeds, strategy, estimator, versions) once."""
+        ...
+
+    def metadata(self) -> dict[str, Any]:
+        """The settings written by :meth:`write_metadata`."""
+        ...
+
+    def append_observation(self, round: int, observation: Observation) -> None:
+        """Persist the observation of ``round`` durably (one transaction)."""
+        ...
+
+    def observations(self) -> list[tuple[int, Observation]]:
+        """All stored observations with their round numbers, in order."""
+        ...
+
+    def append_round(self, round: int, summary: dict[str, Any]) -> None:
+        """Persist the JSON-serialisable summary of a finished round."""
+        ...
+
+    def rounds(self) -> list[dict[str, Any]]:
+        """All round summaries, in order."""
+        ...
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        """Store (or replace) a named binary checkpoint, e.g. the trained estimator."""
+        ...
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        """A checkpoint stored under ``name``, or ``None``."""
         ...
 
 

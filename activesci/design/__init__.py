@@ -1,0 +1,20 @@
+"""Experimental design: the expected information gain and the strategies that use it."""
+
+from activesci.design.optimizer import (
+    STRATEGIES,
+    DesignContext,
+    DesignOptimizer,
+    make_strategy,
+    register_strategy,
+)
+from activesci.design.utility import EIGEstimate, expected_information_gain
+
+__all__ = [
+    "STRATEGIES",
+    "DesignContext",
+    "DesignOptimizer",
+    "EIGEstimate",
+    "expected_information_gain",
+    "make_strategy",
+    "register_strategy",
+]

@@ -1,0 +1,350 @@
+"""The active learner: design an experiment, run it, learn from it, repeat.
+
+``ActiveLearner`` is ask/tell first: ``ask()`` proposes the next design (the same one until
+``tell``), ``tell(design, observation)`` stores the observation *before* the posterior uses it
+and returns the round's state. ``iterate(rounds)`` is a generator over rounds and ``run`` just
+consumes it. Every random stream is derived from ``(seed, round)``, so
+``ActiveLearner.resume(path)`` after a crash replays the stored observations and continues
+exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from activesci import tasks as task_registry
+from activesci.design.optimizer import DesignContext, Strategy, make_strategy
+from activesci.errors import ValidationError
+from activesci.experiments import SimulatedExperiment
+from activesci.inference.posterior import ExactLikelihood, GridPosterior
+from activesci.inference.ratio import METHODS, RatioEstimator
+from activesci.tasks import Task
+from activesci.typing import Experiment, Observation, RunStore
+
+__all__ = ["ActiveLearner", "RoundState"]
+
+_CHECKPOINT = "estimator"
+
+
+@dataclass
+class RoundState:
+    """What one round did and where knowledge stands after it."""
+
+    round: int
+    design: np.ndarray
+    observation: Observation
+    posterior: GridPosterior  # a snapshot: later rounds do not change it
+    strategy_record: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-serialisable summary (stored per round and shown in reports)."""
+        post = self.posterior
+        return {
+            "design": self.design.tolist(),
+            "n": self.observation.n,
+            "luminosity": self.observation.luminosity,
+            "mean": post.mean().tolist(),
+            "std": post.std().tolist(),
+            "interval68": post.interval(0.68).tolist(),
+            "hdr68": post.hdr(0.68),
+            "entropy": post.entropy(),
+            "n_events": post.n_events,
+            "marginals": _marginals(post),
+            "strategy": self.strategy_record,
+            "seconds": self.seconds,
+        }
+
+
+class ActiveLearner:
+    """Closes the loop: choose a design, run the experiment, update the posterior.
+
+    Parameters
+    ----------
+    task : Task or str
+        The problem (``activesci.tasks``); a name builds it with default options.
+    experiment : Experiment, optional
+        Where observations come from; default ``task.experiment(seed=seed)`` (hidden truth).
+    estimator : str or LogRatioEstimator
+        A method name (``"alices"``, ``"carl"``, ...; trained at construction and
+        checkpointed in the store), ``"exact"`` (the simulator's exact likelihood: for
+        benchmarks), or any object with ``log_ratio``.
+    strategy : str or Strategy
+        ``"eig"`` (default), ``"grid"``, ``"random"``, ``"fixed"``, ``"scan"`` or your own.
+    store : str, path or RunStore, optional
+        A folder for an :class:`~activesci.store.SQLiteRunStore` (resumable), a store object,
+        or ``None`` for memory only.
+    seed : int
+        Seeds the training, the experiment (when built here) and every round's randomness.
+    training_samples : int
+        Simulations to train a named estimator on.
+    resolution : int, optional
+        Grid cells per parameter of the posterior.
+    strategy_options : dict, optional
+        Options of the strategy (merged over the task's defaults).
+    progress : bool
+        Progress bars for training.
+
+    Examples
+    --------
+    >>> import activesci as asci
+    >>> learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", seed=1)
+    >>> state = learner.run(rounds=2)
+    >>> state.round, round(float(state.posterior.std()[0]), 3)
+    (1, 0.218)
+    """
+
+    def __init__(
+        self,
+        task: Task | str,
+        *,
+        experiment: Experiment | None = None,
+        estimator: Any = "alices",
+        strategy: str | Strategy = "eig",
+        store: Any = None,
+        seed: int = 0,
+        training_samples: int = 100_000,
+        resolution: int | None = None,
+        strategy_options: dict[str, Any] | None = None,
+        progress: bool = True,
+        _resuming: bool = False,
+    ) -> None:
+        from activesci.store import MemoryRunStore, SQLiteRunStore
+
+        self.task = task_registry.get(task) if isinstance(task, str) else task
+        self.seed = int(seed)
+        self.experiment = experiment if experiment is not None else self.task.experiment(seed=seed)
+        if store is None:
+            store = MemoryRunStore()
+        elif isinstance(store, str | os.PathLike):
+            store = SQLiteRunStore(store)
+        if not isinstance(store, RunStore):
+            raise ValidationError(
+                f"store must be a folder or a RunStore, got {type(store).__name__}"
+            )
+        self.store = store
+        options = (
+            dict(self.task.strategy_options.get(strategy, {})) if isinstance(strategy, str) else {}
+        )
+        options.update(strategy_options or {})
+        self.strategy = make_strategy(strategy, **options)
+        self._strategy_spec = {
+            "name": getattr(self.strategy, "name", str(strategy)),
+            "options": options,
+        }
+        self.resolution = resolution
+        self.posterior = GridPosterior(
+            self.task.parameters, resolution, simulator=self.task.simulator
+        )
+        self.estimator, self._estimator_spec = self._make_estimator(
+            estimator, training_samples, progress
+        )
+        self.round = 0
+        self._pending: np.ndarray | None = None
+        self._pending_record: dict[str, Any] = {}
+        self._ask_seconds = 0.0
+        self.states: list[RoundState] = []
+        if not _resuming:
+            self.store.write_metadata(self._metadata())
+
+    # -- construction helpers -----------------------------------------------------------------
+    def _make_estimator(
+        self, estimator: Any, samples: int, progress: bool
+    ) -> tuple[Any, dict[str, Any]]:
+        sim = self.task.simulator
+        if isinstance(estimator, str):
+            if estimator == "exact":
+                return ExactLikelihood(sim), {"kind": "exact"}
+            if estimator not in METHODS or estimator == "sally":
+                names = sorted(m for m in METHODS if m != "sally")
+                raise ValidationError(
+                    f"unknown estimator {estimator!r}; expected 'exact' or one of {names}"
+                )
+            spec = {"kind": "ratio", "method": estimator, "training_samples": int(samples)}
+            saved = self.store.load_checkpoint(_CHECKPOINT)
+            if saved is not None:
+                return _load_estimator(saved), spec
+            est = RatioEstimator(sim, method=estimator)
+            est.train(n_samples=int(samples), seed=self.seed, progress=progress)
+            self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(est))
+            return est, spec
+        if not callable(getattr(estimator, "log_ratio", None)):
+            raise ValidationError(
+                "estimator must be a name, 'exact', or have log_ratio(x, theta, design)"
+            )
+        return estimator, {"kind": "object", "type": type(estimator).__name__}
+
+    def _metadata(self) -> dict[str, Any]:
+        from activesci import __version__
+
+        exp = self.experiment
+        experiment = (
+            {"kind": "simulated", "truth": exp.truth, "seed": exp.seed}
+            if isinstance(exp, SimulatedExperiment)
+            else {"kind": type(exp).__name__}
+        )
+        return {
+            "task": self.task.name,
+            "task_options": self.task.options,
+            "seed": self.seed,
+            "strategy": self._strategy_spec,
+            "estimator": self._estimator_spec,
+            "resolution": self.resolution,
+            "experiment": experiment,
+            "activesci_version": __version__,
+        }
+
+    # -- ask / tell ---------------------------------------------------------------------------
+    def _context(self) -> DesignContext:
+        return DesignContext(
+            round=self.round,
+            space=self.task.designs,
+            posterior=self.posterior,
+            simulator=self.task.simulator,
+            estimator=self.estimator,
+            seed=self.seed,
+        )
+
+    def ask(self) -> np.ndarray:
+        """The design ``(D,)`` proposed for this round (the same until :meth:`tell`)."""
+        if self._pending is None:
+            start = time.perf_counter()
+            self._pending = np.asarray(self.strategy.propose(self._context()), dtype=float)
+            self._pending_record = dict(getattr(self.strategy, "record", {}) or {})
+            self._ask_seconds = time.perf_counter() - start
+        return self._pending.copy()
+
+    def tell(self, design: Any, observation: Observation) -> RoundState:
+        """Record the result of running ``design``; store it, then update the posterior."""
+        start = time.perf_counter()
+        point = self.task.designs.validate(design)[0]
+        if not isinstance(observation, Observation):
+            raise ValidationError(f"expected an Observation, got {type(observation).__name__}")
+        if not np.allclose(observation.design, point):
+            raise ValidationError(
+                f"the observation was made at {observation.design.tolist()}, not at the design "
+                f"told {point.tolist()}"
+            )
+        self.store.append_observation(self.round, observation)
+        self.posterior.update(observation, self.estimator)
+        record = self._pending_record if self._pending is not None else {}
+        seconds = time.perf_counter() - start
+        if self._pending is not None:
+            seconds += self._ask_seconds
+        state = RoundState(self.round, point, observation, self.posterior.copy(), record, seconds)
+        self.store.append_round(self.round, state.summary())
+        self.states.append(state)
+        self.round += 1
+        self._pending, self._pending_record = None, {}
+        return state
+
+    # -- loops --------------------------------------------------------------------------------
+    def iterate(
+        self, rounds: int, *, target_std: float | None = None, max_luminosity: float | None = None
+    ) -> Iterator[RoundState]:
+        """Run up to ``rounds`` rounds, yielding each round's state.
+
+        Stops early once every parameter's posterior std is below ``target_std`` or the total
+        luminosity reaches ``max_luminosity``.
+        """
+        if not (isinstance(rounds, int) and rounds >= 0):
+            raise ValidationError(f"rounds must be a non-negative integer, got {rounds!r}")
+        for _ in range(rounds):
+            design = self.ask()
+            state = self.tell(design, self.experiment.run(design))
+            yield state
+            if target_std is not None and (self.posterior.std() <= target_std).all():
+                return
+            if max_luminosity is not None and self.luminosity >= max_luminosity:
+                return
+
+    def run(self, rounds: int, **stopping: Any) -> RoundState | None:
+        """Consume :meth:`iterate`; return the last round's state (None if no round ran)."""
+        last = deque(self.iterate(rounds, **stopping), maxlen=1)
+        return last[0] if last else None
+
+    @property
+    def luminosity(self) -> float:
+        """Total luminosity of the observations so far (0 where unknown)."""
+        return float(sum(obs.luminosity or 0.0 for obs in self.posterior.observations))
+
+    # -- resume -------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, path: str | os.PathLike[str], *, progress: bool = True) -> ActiveLearner:
+        """Continue the run stored in ``path``: rebuild it and replay its observations."""
+        from activesci.store import SQLiteRunStore
+
+        store = SQLiteRunStore.open(path)
+        meta = store.metadata()
+        task = task_registry.get(meta["task"], **meta["task_options"])
+        stored = store.observations()
+        exp_spec = meta["experiment"]
+        if exp_spec["kind"] != "simulated":
+            raise ValidationError(
+                f"this run's experiment ({exp_spec['kind']}) cannot be rebuilt automatically; "
+                f"resume it with ActiveLearner(..., store=path, experiment=...)"
+            )
+        experiment = SimulatedExperiment(
+            task.simulator, exp_spec["truth"], exp_spec["seed"], runs=len(stored)
+        )
+        est_spec = meta["estimator"]
+        if est_spec["kind"] == "object":
+            raise ValidationError("this run used a custom estimator object: resume it by hand")
+        learner = cls(
+            task,
+            experiment=experiment,
+            estimator="exact" if est_spec["kind"] == "exact" else est_spec["method"],
+            strategy=meta["strategy"]["name"],
+            strategy_options=meta["strategy"]["options"],
+            store=store,
+            seed=meta["seed"],
+            training_samples=est_spec.get("training_samples", 100_000),
+            resolution=meta["resolution"],
+            progress=progress,
+            _resuming=True,
+        )
+        summaries = {r["round"] for r in store.rounds()}
+        for k, obs in stored:
+            learner.posterior.update(obs, learner.estimator)
+            state = RoundState(k, obs.design, obs, learner.posterior)
+            if k not in summaries:  # killed between storing the data and its summary
+                store.append_round(k, state.summary())
+            learner.round = k + 1
+        return learner
+
+    def __repr__(self) -> str:
+        return (
+            f"ActiveLearner(task={self.task.name!r}, strategy={self._strategy_spec['name']!r}, "
+            f"estimator={self._estimator_spec}, round={self.round})"
+        )
+
+
+def _marginals(posterior: GridPosterior) -> dict[str, dict[str, list[float]]]:
+    """Each parameter's marginal density on its grid, for reports."""
+    out = {}
+    for name in posterior.space.names:
+        grid, density = posterior.marginal(name)
+        out[name] = {"grid": grid.tolist(), "density": density.tolist()}
+    return out
+
+
+def _dump_estimator(est: RatioEstimator) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = est.save(Path(tmp) / "estimator.pt")
+        return path.read_bytes()
+
+
+def _load_estimator(data: bytes) -> RatioEstimator:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "estimator.pt"
+        path.write_bytes(data)
+        return RatioEstimator.load(path)

@@ -1,0 +1,581 @@
+"""Durable run stores: a run's settings, observations, round summaries and checkpoints.
+
+:class:`SQLiteRunStore` implements :class:`activesci.typing.RunStore` with one SQLite file,
+``<run directory>/run.sqlite``, in WAL mode with ``synchronous=FULL``: every write is one
+transaction that is on disk when the call returns, so a killed process loses at most the
+round it was working on, never a stored observation, and never leaves a half-written row.
+
+Format ``1`` (:data:`FORMAT_VERSION`) has these tables:
+
+===============  ==========================================================================
+table            columns
+===============  ==========================================================================
+``info``         ``key TEXT PRIMARY KEY, value TEXT``: ``format_version``, ``created``
+                 (UTC, ISO 8601) and ``activesci_version`` (of the code that created it)
+``metadata``     one row ``(id = 0, document TEXT)``: the run's settings as JSON
+``observations`` ``round INTEGER PRIMARY KEY, design TEXT`` (JSON list of floats),
+                 ``x BLOB`` (``numpy.save`` of the float64 ``(n, X)`` array), ``n INTEGER``,
+                 ``luminosity REAL`` (``NULL`` if none), ``meta TEXT`` (JSON), ``created TEXT``
+``rounds``       ``round INTEGER PRIMARY KEY, summary TEXT`` (JSON object)
+``checkpoints``  ``name TEXT PRIMARY KEY, data BLOB, created TEXT``
+===============  ==========================================================================
+
+JSON values are written by :mod:`json` after converting NumPy arrays and scalars to lists,
+floats, ints and bools; NaN and infinities are written as ``NaN``/``Infinity`` as Python's
+:mod:`json` does. Arrays are read back with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import operator
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from activesci.errors import StoreError, ValidationError
+from activesci.typing import Observation
+
+__all__ = ["DB_NAME", "FORMAT_VERSION", "MemoryRunStore", "SQLiteRunStore"]
+
+#: Version of the on-disk format this code writes; it reads this version and older ones.
+FORMAT_VERSION = 1
+
+#: Name of the database file inside a run directory.
+DB_NAME = "run.sqlite"
+
+_TABLES = ("info", "metadata", "observations", "rounds", "checkpoints")
+
+_SCHEMA = (
+    "CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE metadata (id INTEGER PRIMARY KEY CHECK (id = 0), document TEXT NOT NULL)",
+    "CREATE TABLE observations ("
+    " round INTEGER PRIMARY KEY CHECK (round >= 0),"
+    " design TEXT NOT NULL,"
+    " x BLOB NOT NULL,"
+    " n INTEGER NOT NULL CHECK (n >= 0),"
+    " luminosity REAL,"
+    " meta TEXT NOT NULL,"
+    " created TEXT NOT NULL)",
+    "CREATE TABLE rounds (round INTEGER PRIMARY KEY CHECK (round >= 0), summary TEXT NOT NULL)",
+    "CREATE TABLE checkpoints (name TEXT PRIMARY KEY, data BLOB NOT NULL, created TEXT NOT NULL)",
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    """``value`` with NumPy arrays and scalars converted, or a ValidationError naming ``where``."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise ValidationError(
+                f"{where} is an array of dtype {value.dtype}, which is not JSON-serialisable "
+                "(use a numeric array)"
+            )
+        return _jsonable(value.tolist(), where)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(
+                    f"{where} has the key {k!r} of type {type(k).__name__}; "
+                    "JSON object keys must be str"
+                )
+            out[k] = _jsonable(v, f"{where}[{k!r}]")
+        return out
+    raise ValidationError(
+        f"{where} is a {type(value).__name__} ({value!r:.80}), which is not JSON-serialisable "
+        "(use str, int, float, bool, None, lists, dicts or numeric numpy arrays)"
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _round_number(round: Any, what: str) -> int:
+    if isinstance(round, bool):
+        raise ValidationError(f"{what} round must be an integer, got {round!r}")
+    try:
+        r = operator.index(round)
+    except TypeError:
+        raise ValidationError(f"{what} round must be an integer, got {round!r}") from None
+    if r < 0:
+        raise ValidationError(f"{what} round must be >= 0, got {r}")
+    return r
+
+
+def _array_bytes(x: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(x, dtype=np.float64), allow_pickle=False)
+    return buf.getvalue()
+
+
+class SQLiteRunStore:
+    """A run directory holding one SQLite database, ``run.sqlite`` (see the module docstring).
+
+    Implements :class:`activesci.typing.RunStore`. Every write is a single transaction that is
+    durable (WAL, ``synchronous=FULL``) when the method returns.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The run directory; it and ``run.sqlite`` are created if missing and ``create`` is true.
+    create : bool, default True
+        If false, a missing store raises :class:`~activesci.errors.StoreError`.
+
+    Raises
+    ------
+    StoreError
+        The store is missing (``create=False``), the file is not an activesci run store, or it
+        was written by a newer format than :data:`FORMAT_VERSION`.
+
+    Notes
+    -----
+    Rules: metadata is written once (rewriting identical content is a no-op, anything else is
+    a :class:`~activesci.errors.StoreError`); observations are appended in round order 0, 1,
+    2, ... and never replaced; a round summary *replaces* an earlier one for the same round,
+    because a resumed run may redo the summary of the round it was in when it stopped;
+    checkpoints replace one of the same name. One object may be shared between threads; several
+    processes may read while one writes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from activesci.typing import Observation
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> with SQLiteRunStore(tmp.name) as store:
+    ...     store.write_metadata({"task": "weinberg", "seed": 1})
+    ...     store.append_observation(0, Observation(design=[88.0], x=np.zeros((3, 1))))
+    ...     store.append_round(0, {"mean": np.float64(0.23), "n": np.int64(3)})
+    >>> with SQLiteRunStore.open(tmp.name) as store:
+    ...     observations, rounds = store.observations(), store.rounds()
+    >>> [(k, obs.design.tolist(), obs.n) for k, obs in observations]
+    [(0, [88.0], 3)]
+    >>> rounds
+    [{'round': 0, 'mean': 0.23, 'n': 3}]
+    >>> tmp.cleanup()
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self._path = Path(path)
+        self._file = self._path / DB_NAME
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        if self._path.exists() and not self._path.is_dir():
+            raise StoreError(f"{self._path}: is a file, not a run directory")
+        if not self._file.exists():
+            if not create:
+                raise StoreError(
+                    f"{self._path}: no activesci run store here ({DB_NAME} is missing)"
+                )
+            self._path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self._file.resolve().as_uri() + ("" if create else "?mode=rw"),
+                uri=True,
+                timeout=30.0,
+                isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
+                check_same_thread=False,  # guarded by self._lock
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._file}: cannot open the run store ({exc})") from exc
+        try:
+            self._setup(create)
+        except BaseException:
+            self._db.close()
+            self._db = None
+            raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> SQLiteRunStore:
+        """Open an existing store; a missing one is a :class:`~activesci.errors.StoreError`."""
+        return cls(path, create=False)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _setup(self, create: bool) -> None:
+        db = self._db
+        assert db is not None
+        try:
+            tables = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self._file}: not an activesci run store ({exc})") from exc
+        if not tables and create:
+            self._create_schema()
+            tables = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        if "info" in tables:
+            self._check_version()
+        missing = [t for t in _TABLES if t not in tables]
+        if missing:
+            raise StoreError(
+                f"{self._file}: not an activesci run store (missing tables: {', '.join(missing)})"
+            )
+        try:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._file}: cannot configure the run store ({exc})") from exc
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{self._file}: cannot switch to WAL mode (journal_mode={mode})")
+
+    def _create_schema(self) -> None:
+        from activesci import __version__
+
+        db = self._db
+        assert db is not None
+        db.execute("PRAGMA journal_mode=WAL")  # persistent; must be outside a transaction
+        db.execute("PRAGMA synchronous=FULL")
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                return  # another process created it meanwhile
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.executemany(
+                "INSERT INTO info (key, value) VALUES (?, ?)",
+                [
+                    ("format_version", str(FORMAT_VERSION)),
+                    ("created", _now()),
+                    ("activesci_version", __version__),
+                ],
+            )
+
+    def _check_version(self) -> None:
+        assert self._db is not None
+        try:
+            row = self._db.execute("SELECT value FROM info WHERE key = 'format_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self._file}: not an activesci run store ({exc})") from exc
+        try:
+            version = int(row[0])
+        except (TypeError, ValueError):
+            raise StoreError(
+                f"{self._file}: not an activesci run store (format_version is "
+                f"{None if row is None else row[0]!r})"
+            ) from None
+        if version > FORMAT_VERSION:
+            raise StoreError(
+                f"{self._file}: store format {version} is newer than this activesci supports "
+                f"({FORMAT_VERSION}): upgrade activesci"
+            )
+
+    @property
+    def path(self) -> Path:
+        """The run directory."""
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._db is None
+
+    def close(self) -> None:
+        """Close the database; further use raises :class:`~activesci.errors.StoreError`."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> SQLiteRunStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " (closed)" if self.closed else ""
+        return f"SQLiteRunStore({str(self._path)!r}){state}"
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db is None:
+                raise StoreError(f"{self._path}: the run store is closed")
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self._file}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: committed (durably) on success, rolled back on error."""
+        with self._read() as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+
+    # ------------------------------------------------------------------ metadata
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        """Record the run's settings once.
+
+        Parameters
+        ----------
+        metadata : dict
+            JSON-serialisable settings; NumPy values are converted.
+
+        Raises
+        ------
+        ValidationError
+            A value is not JSON-serialisable; the message names its key.
+        StoreError
+            Different metadata was already written (rewriting identical content is a no-op).
+        """
+        if not isinstance(metadata, dict):
+            raise ValidationError(f"metadata must be a dict, got {type(metadata).__name__}")
+        document = _dumps(_jsonable(metadata, "metadata"))
+        with self._write() as db:
+            row = db.execute("SELECT document FROM metadata WHERE id = 0").fetchone()
+            if row is None:
+                db.execute("INSERT INTO metadata (id, document) VALUES (0, ?)", (document,))
+            elif row[0] != document:
+                old, new = json.loads(row[0]), json.loads(document)
+                changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+                raise StoreError(
+                    f"{self._path}: the run's metadata is already written and differs in "
+                    f"{', '.join(map(repr, changed))}; a run's settings cannot change "
+                    "(start a new run directory)"
+                )
+
+    def metadata(self) -> dict[str, Any]:
+        """The settings written by :meth:`write_metadata` (``{}`` if none were)."""
+        with self._read() as db:
+            row = db.execute("SELECT document FROM metadata WHERE id = 0").fetchone()
+        return {} if row is None else json.loads(row[0])
+
+    # ------------------------------------------------------------------ observations
+
+    def append_observation(self, round: int, observation: Observation) -> None:
+        """Persist the observation of ``round`` durably, in one transaction.
+
+        Parameters
+        ----------
+        round : int
+            Must be the next round: 0 for the first observation, then 1, 2, ...
+        observation : Observation
+            Its ``meta`` must be JSON-serialisable (NumPy values are converted).
+
+        Raises
+        ------
+        StoreError
+            ``round`` already has an observation, or is not the next round.
+        ValidationError
+            ``round`` is not a non-negative integer, or ``observation`` is not an
+            :class:`~activesci.typing.Observation` with JSON-serialisable ``meta``.
+        """
+        r = _round_number(round, "observation")
+        if not isinstance(observation, Observation):
+            raise ValidationError(
+                f"observation of round {r} must be an activesci Observation, "
+                f"got {type(observation).__name__}"
+            )
+        x = np.ascontiguousarray(observation.x, dtype=np.float64)
+        design = _dumps([float(v) for v in np.asarray(observation.design, dtype=float)])
+        meta = _dumps(_jsonable(dict(observation.meta), f"observation {r} meta"))
+        lum = None if observation.luminosity is None else float(observation.luminosity)
+        blob = _array_bytes(x)
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM observations WHERE round = ?", (r,)).fetchone():
+                raise StoreError(f"{self._path}: round {r} already has an observation")
+            last = db.execute("SELECT max(round) FROM observations").fetchone()[0]
+            expected = 0 if last is None else last + 1
+            if r != expected:
+                raise StoreError(
+                    f"{self._path}: cannot append round {r}: the next round is {expected} "
+                    "(observations are appended in order without gaps)"
+                )
+            db.execute(
+                "INSERT INTO observations (round, design, x, n, luminosity, meta, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (r, design, blob, int(x.shape[0]), lum, meta, _now()),
+            )
+
+    def observations(self) -> list[tuple[int, Observation]]:
+        """All stored observations with their round numbers, in round order.
+
+        ``x`` is float64 and bit-identical to what was appended.
+        """
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT round, design, x, n, luminosity, meta FROM observations ORDER BY round"
+            ).fetchall()
+        out = []
+        for r, design, blob, n, lum, meta in rows:
+            try:
+                x = np.load(io.BytesIO(blob), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise StoreError(f"{self._file}: the x of round {r} is unreadable ({exc})") from exc
+            if x.ndim != 2 or x.shape[0] != n:
+                raise StoreError(
+                    f"{self._file}: the x of round {r} has shape {x.shape}, expected ({n}, X)"
+                )
+            obs = Observation(
+                design=np.asarray(json.loads(design), dtype=float),
+                x=x,
+                luminosity=None if lum is None or math.isnan(lum) else float(lum),
+                meta=json.loads(meta),
+            )
+            out.append((int(r), obs))
+        return out
+
+    # ------------------------------------------------------------------ round summaries
+
+    def append_round(self, round: int, summary: dict[str, Any]) -> None:
+        """Persist the summary of a finished round, replacing an earlier one of that round.
+
+        Replacement is deliberate: a resumed run may redo the summary of the round it was in.
+
+        Parameters
+        ----------
+        round : int
+            The round number (>= 0).
+        summary : dict
+            JSON-serialisable; NumPy arrays and scalars are converted (recursively) to lists,
+            floats and ints. A ``"round"`` key, if present, must equal ``round``.
+
+        Raises
+        ------
+        ValidationError
+            A value is not JSON-serialisable (the message names its key), or the round is bad.
+        """
+        r = _round_number(round, "summary")
+        if not isinstance(summary, dict):
+            raise ValidationError(
+                f"summary of round {r} must be a dict, got {type(summary).__name__}"
+            )
+        data = _jsonable(summary, f"summary of round {r}")
+        if "round" in data and data.pop("round") != r:
+            raise ValidationError(
+                f"summary of round {r} has round={summary['round']!r}, which differs"
+            )
+        document = json.dumps(data)  # key order kept, for display
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rounds (round, summary) VALUES (?, ?)", (r, document)
+            )
+
+    def rounds(self) -> list[dict[str, Any]]:
+        """All round summaries in round order, each with its ``"round"`` key first."""
+        with self._read() as db:
+            rows = db.execute("SELECT round, summary FROM rounds ORDER BY round").fetchall()
+        return [{"round": int(r), **json.loads(s)} for r, s in rows]
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        """Store (or replace) the binary checkpoint ``name``, e.g. a trained estimator."""
+        if not isinstance(name, str) or not name:
+            raise ValidationError(f"checkpoint name must be a non-empty str, got {name!r}")
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ValidationError(
+                f"checkpoint {name!r} data must be bytes, got {type(data).__name__}"
+            )
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints (name, data, created) VALUES (?, ?, ?)",
+                (name, bytes(data), _now()),
+            )
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        """The checkpoint stored under ``name``, or ``None`` if there is none."""
+        with self._read() as db:
+            row = db.execute("SELECT data FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+
+class MemoryRunStore:
+    """A :class:`~activesci.typing.RunStore` in memory: same checks, nothing on disk.
+
+    For notebooks and tests where a run need not survive the kernel; pass a folder to
+    ``ActiveLearner(store=...)`` for a resumable :class:`SQLiteRunStore` instead.
+
+    Examples
+    --------
+    >>> store = MemoryRunStore()
+    >>> store.write_metadata({"task": "gaussian"})
+    >>> store.metadata()
+    {'task': 'gaussian'}
+    """
+
+    def __init__(self) -> None:
+        self._metadata: dict[str, Any] | None = None
+        self._observations: list[Observation] = []
+        self._rounds: dict[int, dict[str, Any]] = {}
+        self._checkpoints: dict[str, bytes] = {}
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        """Record the run's settings once (an identical rewrite is a no-op)."""
+        value = _jsonable(metadata, "metadata")
+        if self._metadata is not None and _dumps(value) != _dumps(self._metadata):
+            raise StoreError("this run's metadata is already written and differs")
+        self._metadata = value
+
+    def metadata(self) -> dict[str, Any]:
+        """The settings written by :meth:`write_metadata` (``{}`` before)."""
+        return dict(self._metadata or {})
+
+    def append_observation(self, round: int, observation: Observation) -> None:
+        """Keep the observation of ``round`` (rounds in order, no gaps)."""
+        r = _round_number(round, "observation")
+        if not isinstance(observation, Observation):
+            raise ValidationError(f"expected an Observation, got {type(observation).__name__}")
+        if r != len(self._observations):
+            raise StoreError(
+                f"round {r} already has an observation"
+                if r < len(self._observations)
+                else f"cannot append round {r}: the next round is {len(self._observations)}"
+            )
+        self._observations.append(observation)
+
+    def observations(self) -> list[tuple[int, Observation]]:
+        """All observations with their rounds."""
+        return list(enumerate(self._observations))
+
+    def append_round(self, round: int, summary: dict[str, Any]) -> None:
+        """Keep (or replace) a round's summary."""
+        self._rounds[_round_number(round, "summary")] = _jsonable(summary, "summary")
+
+    def rounds(self) -> list[dict[str, Any]]:
+        """All round summaries, in order, each with its ``round``."""
+        return [{"round": r, **self._rounds[r]} for r in sorted(self._rounds)]
+
+    def save_checkpoint(self, name: str, data: bytes) -> None:
+        """Keep (or replace) a named binary checkpoint."""
+        self._checkpoints[str(name)] = bytes(data)
+
+    def load_checkpoint(self, name: str) -> bytes | None:
+        """The checkpoint called ``name``, or ``None``."""
+        return self._checkpoints.get(name)

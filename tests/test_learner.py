@@ -1,0 +1,150 @@
+"""The active learner: ask/tell, stopping rules, storing before use, resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import activesci as asci
+from activesci.cli import main
+from activesci.errors import StoreError, ValidationError
+from activesci.store import MemoryRunStore, SQLiteRunStore
+from activesci.typing import Observation
+
+CLI = [sys.executable, "-m", "activesci.cli"]
+
+
+def test_ask_tell_by_hand_equals_iterate():
+    a = asci.ActiveLearner("gaussian", estimator="exact", strategy="random", seed=2)
+    design = a.ask()
+    assert np.array_equal(design, a.ask())  # the same proposal until tell
+    state = a.tell(design, a.experiment.run(design))
+    b = asci.ActiveLearner("gaussian", estimator="exact", strategy="random", seed=2)
+    [other] = list(b.iterate(1))
+    assert np.array_equal(state.design, other.design)
+    assert state.posterior.mean() == pytest.approx(other.posterior.mean())
+    assert a.store.rounds()[0]["n"] == 10
+
+
+def test_posterior_matches_the_analytic_one_and_stopping_rules_work():
+    learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", seed=4)
+    states = list(learner.iterate(20, target_std=0.15))
+    mean, _ = learner.task.simulator.posterior(learner.posterior.observations)
+    assert learner.posterior.mean() == pytest.approx(mean, abs=1e-3)
+    assert states[-1].posterior.std()[0] <= 0.15 < states[-2].posterior.std()[0]
+    lumi = asci.ActiveLearner("weinberg", estimator="exact", strategy="fixed", seed=0)
+    assert len(list(lumi.iterate(10, max_luminosity=2.5))) == 3
+
+
+def test_observations_are_stored_before_the_posterior_uses_them():
+    class FailingStore(MemoryRunStore):
+        def append_observation(self, round, observation):
+            raise StoreError("disk full")
+
+    learner = asci.ActiveLearner(
+        "gaussian", estimator="exact", strategy="fixed", store=FailingStore()
+    )
+    design = learner.ask()
+    with pytest.raises(StoreError, match="disk full"):
+        learner.tell(design, learner.experiment.run(design))
+    assert learner.posterior.observations == [] and learner.round == 0
+
+
+def test_bad_input_to_the_learner():
+    learner = asci.ActiveLearner("weinberg", estimator="exact", strategy="fixed")
+    obs = learner.experiment.run([91.19])
+    with pytest.raises(
+        ValueError, match=r"sqrt_s=300.0 is outside the allowed range \[20, 210\] GeV"
+    ):
+        learner.tell([300.0], obs)
+    with pytest.raises(
+        ValidationError, match=r"made at \[91.19\], not at the design told \[88.0\]"
+    ):
+        learner.tell([88.0], obs)
+    nan = Observation(design=[91.19], x=np.zeros((0, 1)), luminosity=1.0)
+    assert learner.tell([91.19], nan).observation.n == 0  # no events is information too (rate)
+    with pytest.raises(ValidationError, match="NaN"):
+        Observation(design=[91.19], x=[[np.nan]])
+    with pytest.raises(ValidationError, match="unknown estimator 'alicse'"):
+        asci.ActiveLearner("gaussian", estimator="alicse")
+    with pytest.raises(ValidationError, match="unknown strategy"):
+        asci.ActiveLearner("gaussian", estimator="exact", strategy="bayes")
+
+
+def test_store_from_a_newer_version_is_refused(tmp_path):
+    import sqlite3
+
+    asci.ActiveLearner("gaussian", estimator="exact", store=tmp_path / "run")
+    with sqlite3.connect(tmp_path / "run" / "run.sqlite") as db:
+        db.execute("UPDATE info SET value = '99' WHERE key = 'format_version'")
+    with pytest.raises(StoreError, match="store format 99 is newer"):
+        asci.ActiveLearner.resume(tmp_path / "run")
+
+
+def final_summary(folder: Path) -> dict:
+    with SQLiteRunStore.open(folder) as store:
+        rounds = store.rounds()
+    return rounds[-1]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
+    args = ["run", "gaussian", "--rounds", "6", "--estimator", "exact", "--seed", "3"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([*CLI, *args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with SQLiteRunStore.open(killed) as store:
+                if len(store.observations()) >= 2:
+                    break
+        except StoreError:  # not created yet, or its schema not yet committed
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with SQLiteRunStore.open(killed) as store:
+        done = len(store.observations())
+    assert 2 <= done < 6, "the run must be killed mid-way"
+    assert main(["resume", str(killed)]) == 0
+    whole, resumed = final_summary(tmp_path / "whole"), final_summary(killed)
+    assert resumed["round"] == whole["round"] == 5
+    assert resumed["design"] == whole["design"]
+    assert resumed["mean"] == whole["mean"] and resumed["std"] == whole["std"]
+    assert (killed / "report.html").exists()
+
+
+def test_report_of_a_weinberg_run(tmp_path):
+    assert (
+        main(
+            [
+                "run",
+                "weinberg",
+                "--rounds",
+                "2",
+                "--estimator",
+                "exact",
+                "--strategy",
+                "scan",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    text = (tmp_path / "report.html").read_text()
+    for expected in (
+        "Posterior of sin2w, round by round",
+        "Chosen designs",
+        "Forward-backward asymmetry",
+    ):
+        assert expected in text
+    assert json.loads(json.dumps(final_summary(tmp_path)))["n"] > 0
