@@ -26,10 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"activesci {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the flagship demo headless and write its report")
-    demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the simulated experiment")
-    demo.add_argument("--luminosity", type=float, default=10.0, help="pb^-1 per beam energy")
+    demo = sub.add_parser("demo", help="run the flagship loop headless and write its report")
+    demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of everything")
+    demo.add_argument("--rounds", type=int, default=8, help="rounds (default 8)")
+    demo.add_argument("--luminosity", type=float, default=0.2, help="pb^-1 per round")
+    demo.add_argument("--training-samples", type=int, default=100_000, help="estimator budget")
+    demo.add_argument("--refine-every", type=int, default=2, help="refinement period (rounds)")
 
     sub.add_parser("tasks", help="list the ready-made tasks")
 
@@ -43,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="hidden truth")
     run.add_argument("--luminosity", type=float, default=None, help="pb^-1 per round (Weinberg)")
     run.add_argument("--training-samples", type=int, default=100_000, help="estimator budget")
+    run.add_argument(
+        "--refine-every", type=int, default=None, help="retrain at the designs run, every N rounds"
+    )
 
     resume = sub.add_parser("resume", help="continue a run after a crash or with more rounds")
     resume.add_argument("dir", help="run folder")
@@ -158,10 +164,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps({"report": str(write_run_report(args.dir))}))
         elif args.command == "demo":
-            from activesci.demo import run_demo
+            from activesci.demo import demo_learner
 
-            summary = run_demo(args.out, seed=args.seed, luminosity=args.luminosity)
-            _print_demo(summary)
+            learner = demo_learner(
+                args.out,
+                seed=args.seed,
+                luminosity=args.luminosity,
+                training_samples=args.training_samples,
+                refine_every=args.refine_every,
+            )
+            _loop(learner, args.rounds, args.out)
     except ActivesciError as exc:
         print(f"activesci: error: {exc}", file=sys.stderr)
         return 2
@@ -187,6 +199,7 @@ def _run(args: argparse.Namespace) -> None:
         store=args.out,
         seed=args.seed,
         training_samples=args.training_samples,
+        refine_every=args.refine_every,
     )
     learner.store.save_checkpoint("plan", json.dumps({"rounds": args.rounds}).encode())
     _loop(learner, args.rounds, args.out)
@@ -213,20 +226,6 @@ def _loop(learner: Any, rounds: int, folder: str) -> None:
         design = ", ".join(f"{v:.4g}" for v in s["design"])
         print(f"{state.round:5d} {design:>14} {s['n']:7d} {cells}", flush=True)
     print(json.dumps({"rounds": learner.round, "report": str(write_run_report(folder))}))
-
-
-def _print_demo(summary: dict[str, Any]) -> None:
-    print(f"{'sqrt_s [GeV]':>12} {'events':>8} {'A_FB':>9} {'+-':>7} {'predicted':>10}")
-    for p in summary["points"]:
-        print(
-            f"{p['sqrt_s']:12.2f} {p['n']:8d} {p['afb']:9.4f} {p['afb_error']:7.4f} "
-            f"{p['afb_prediction']:10.4f}"
-        )
-    s = summary["sin2w"]
-    print(
-        f"sin2w = {s['mean']:.5f} +- {s['std']:.5f} (truth {summary['truth']['sin2w']}, "
-        f"pull {summary['pull']:+.2f}); report: {summary['report']}"
-    )
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -500,8 +501,8 @@ def versions() -> dict[str, str | None]:
     }
     for name in COMPARISONS:
         try:
-            out[name] = getattr(importlib.import_module(name), "__version__", "unknown")
-        except ImportError:
+            out[name] = metadata.version(name)  # madminer has no __version__
+        except metadata.PackageNotFoundError:
             out[name] = None
     return out
 

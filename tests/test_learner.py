@@ -148,3 +148,21 @@ def test_report_of_a_weinberg_run(tmp_path):
     ):
         assert expected in text
     assert json.loads(json.dumps(final_summary(tmp_path)))["n"] > 0
+
+
+@pytest.mark.slow
+def test_refinement_is_reproduced_by_resume(tmp_path):
+    options = {"estimator": "alices", "strategy": "random", "seed": 5, "refine_every": 2}
+    options |= {"training_samples": 4000, "progress": False}
+    whole = asci.ActiveLearner("gaussian", store=tmp_path / "whole", **options)
+    whole.run(5)
+    part = asci.ActiveLearner("gaussian", store=tmp_path / "part", **options)
+    part.run(3)  # a refinement happened after round 1; the next is due after round 3
+    resumed = asci.ActiveLearner.resume(tmp_path / "part", progress=False)
+    assert resumed.round == 3
+    resumed.run(2)
+    assert resumed.posterior.mean() == pytest.approx(whole.posterior.mean(), rel=1e-12)
+    assert resumed.posterior.std() == pytest.approx(whole.posterior.std(), rel=1e-12)
+    assert whole.inference_estimator is not whole.estimator
+    with pytest.raises(ValidationError, match="refine_every needs a trained estimator"):
+        asci.ActiveLearner("gaussian", estimator="exact", refine_every=2)

@@ -75,8 +75,13 @@ def test_posterior_figure_zooms_to_the_mass_and_keeps_the_truth():
     assert 0.22 < lo < 0.227 and 0.24 < hi < 0.25
 
 
-def test_demo_writes_a_report_and_recovers_the_truth(tmp_path):
-    summary = asci.demo.run_demo(tmp_path, seed=1, luminosity=2.0, resolution=401)
-    assert (tmp_path / "report.html").stat().st_size > 1_000_000  # plotly.js inline: offline
-    assert abs(summary["pull"]) < 4
-    assert len(summary["points"]) == len(asci.demo.SCAN)
+def test_demo_runs_the_loop_and_keeps_the_previous_run(tmp_path, capsys):
+    from activesci.cli import main
+
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--rounds", "2", "--training-samples", "20000"]
+    assert main(args) == 0
+    assert (out / "report.html").stat().st_size > 1_000_000  # plotly.js inline: offline
+    assert main(args) == 0
+    assert (tmp_path / "demo.previous" / "run.sqlite").exists()
+    assert "report.html" in capsys.readouterr().out
