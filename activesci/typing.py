@@ -21,6 +21,7 @@ __all__ = [
     "Observation",
     "RunStore",
     "Simulator",
+    "Tracker",
     "capabilities_of",
 ]
 
@@ -190,6 +191,23 @@ class RunStore(Protocol):
 
     def load_checkpoint(self, name: str) -> bytes | None:
         """A checkpoint stored under ``name``, or ``None``."""
+        ...
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """Where a run reports to an experiment-tracking tool (MLflow, ...); optional."""
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record a run's settings once (nested dicts may be flattened by the tracker)."""
+        ...
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Record numbers of one round (``step`` is the round)."""
+        ...
+
+    def close(self) -> None:
+        """Finish the run in the tracking tool."""
         ...
 
 
