@@ -14,7 +14,7 @@ from typing import Any
 
 from activesci import errors, experiments, simulators, spaces, tasks
 from activesci.errors import ActivesciError, ValidationError
-from activesci.experiments import SimulatedExperiment
+from activesci.experiments import ManualExperiment, RecordedExperiment, SimulatedExperiment
 from activesci.learner import ActiveLearner
 from activesci.spaces import Categorical, Integer, Normal, Real, Space
 from activesci.typing import Events, Observation
@@ -40,9 +40,11 @@ __all__ = [
     "Categorical",
     "Events",
     "Integer",
+    "ManualExperiment",
     "Normal",
     "Observation",
     "Real",
+    "RecordedExperiment",
     "SimulatedExperiment",
     "Space",
     "ValidationError",

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--refine-every", type=int, default=None, help="retrain at the designs run, every N rounds"
     )
+    run.add_argument("--track", default=None, help="MLflow URI, e.g. sqlite:///runs/mlflow.db")
 
     resume = sub.add_parser("resume", help="continue a run after a crash or with more rounds")
     resume.add_argument("dir", help="run folder")
@@ -200,6 +201,7 @@ def _run(args: argparse.Namespace) -> None:
         seed=args.seed,
         training_samples=args.training_samples,
         refine_every=args.refine_every,
+        tracker=args.track,
     )
     learner.store.save_checkpoint("plan", json.dumps({"rounds": args.rounds}).encode())
     _loop(learner, args.rounds, args.out)
@@ -225,6 +227,7 @@ def _loop(learner: Any, rounds: int, folder: str) -> None:
         cells = " ".join(f"{m:9.5f} ± {e:7.5f}" for m, e in zip(s["mean"], s["std"], strict=True))
         design = ", ".join(f"{v:.4g}" for v in s["design"])
         print(f"{state.round:5d} {design:>14} {s['n']:7d} {cells}", flush=True)
+    learner.close()
     print(json.dumps({"rounds": learner.round, "report": str(write_run_report(folder))}))
 
 

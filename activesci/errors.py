@@ -12,6 +12,7 @@ __all__ = [
     "MissingCapabilityError",
     "MissingExtraError",
     "OutOfSpaceError",
+    "RecordError",
     "ShapeError",
     "StoreError",
     "ValidationError",
@@ -48,3 +49,7 @@ class MissingExtraError(ActivesciError, ImportError):
 
 class StoreError(ValidationError):
     """A run store is missing, unreadable, of a newer format, or asked to break its rules."""
+
+
+class RecordError(ValidationError):
+    """Recorded or manually entered data are malformed, or have no result for a design."""

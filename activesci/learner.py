@@ -28,6 +28,7 @@ from activesci.experiments import SimulatedExperiment
 from activesci.inference.posterior import ExactLikelihood, GridPosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
 from activesci.tasks import Task
+from activesci.tracking import as_tracker, metrics_from_summary
 from activesci.typing import Experiment, Observation, RunStore
 
 __all__ = ["ActiveLearner", "RoundState"]
@@ -93,6 +94,9 @@ class ActiveLearner:
         Grid cells per parameter of the posterior.
     strategy_options : dict, optional
         Options of the strategy (merged over the task's defaults).
+    tracker : Tracker, str, optional
+        Where to report parameters and per-round metrics: a ``Tracker`` (``activesci.tracking``),
+        ``"memory"``, or an MLflow ``sqlite:///`` URI.
     refine_every : int, optional
         Every this many rounds, train a second estimator on the designs actually run (from the
         same prior, ``training_samples`` simulations) and rebuild the posterior from all the
@@ -125,6 +129,7 @@ class ActiveLearner:
         resolution: int | None = None,
         strategy_options: dict[str, Any] | None = None,
         refine_every: int | None = None,
+        tracker: Any = None,
         progress: bool = True,
         _resuming: bool = False,
     ) -> None:
@@ -176,6 +181,8 @@ class ActiveLearner:
         self.states: list[RoundState] = []
         if not _resuming:
             self.store.write_metadata(self._metadata())
+        self.tracker = as_tracker(tracker)
+        self.tracker.log_params(self._metadata())
 
     # -- construction helpers -----------------------------------------------------------------
     def _make_estimator(
@@ -266,7 +273,9 @@ class ActiveLearner:
         if self._pending is not None:
             seconds += self._ask_seconds
         state = RoundState(self.round, point, observation, self.posterior.copy(), record, seconds)
-        self.store.append_round(self.round, state.summary())
+        summary = state.summary()
+        self.store.append_round(self.round, summary)
+        self.tracker.log_metrics(metrics_from_summary(summary), step=self.round)
         self.states.append(state)
         self.round += 1
         self._pending, self._pending_record = None, {}
@@ -327,6 +336,13 @@ class ActiveLearner:
     def luminosity(self) -> float:
         """Total luminosity of the observations so far (0 where unknown)."""
         return float(sum(obs.luminosity or 0.0 for obs in self.posterior.observations))
+
+    def close(self) -> None:
+        """Finish the run in the tracker and close the store (it can be resumed later)."""
+        self.tracker.close()
+        close = getattr(self.store, "close", None)
+        if callable(close):
+            close()
 
     # -- resume -------------------------------------------------------------------------------
     @classmethod

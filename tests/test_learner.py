@@ -166,3 +166,13 @@ def test_refinement_is_reproduced_by_resume(tmp_path):
     assert whole.inference_estimator is not whole.estimator
     with pytest.raises(ValidationError, match="refine_every needs a trained estimator"):
         asci.ActiveLearner("gaussian", estimator="exact", refine_every=2)
+
+
+def test_metrics_reach_the_tracker():
+    learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", tracker="memory")
+    learner.run(3)
+    learner.close()
+    tracker = learner.tracker
+    assert tracker.params[0]["task"] == "gaussian" and tracker.closed
+    assert [step for step, _ in tracker.metrics] == [0, 1, 2]
+    assert tracker.metrics[-1][1]["std"] == pytest.approx(learner.posterior.std()[0])
