@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from activesci.errors import RecordError, ShapeError, ValidationError
+from activesci.simulators.eventfile import read_npz_arrays
 from activesci.spaces import Space
 from activesci.typing import Observation, Simulator
 
@@ -297,19 +298,7 @@ class RecordedExperiment:
         """
         designs = _check_space(designs)
         path = Path(path)
-        try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file") from None
-        except (OSError, ValueError, EOFError) as exc:
-            raise RecordError(f"{path}: not a readable .npz archive ({exc})") from None
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise RecordError(f"{path}: not a readable .npz archive (it holds one .npy array)")
-        try:
-            with data:
-                arrays = {k: data[k] for k in data.files}
-        except ValueError as exc:  # e.g. an object array, refused without pickle
-            raise RecordError(f"{path}: unreadable array ({exc})") from None
+        arrays = read_npz_arrays(path, RecordError)
         return _from_arrays(cls, arrays, path, designs)
 
     def to_npz(self, path: str | os.PathLike[str]) -> Path:

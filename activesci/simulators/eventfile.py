@@ -34,7 +34,7 @@ import numpy as np
 
 from activesci.errors import EventFileError
 
-__all__ = ["FORMAT", "EventFile", "read_events", "write_events"]
+__all__ = ["FORMAT", "EventFile", "read_events", "read_npz_arrays", "write_events"]
 
 FORMAT = "activesci.events/1"
 
@@ -99,16 +99,7 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
         names the file and the offending key.
     """
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise EventFileError(f"{path}: no such events file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise EventFileError(f"{path}: not a readable .npz archive ({exc})") from exc
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise EventFileError(f"{path}: not a readable .npz archive (it holds one .npy array)")
-    with data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = read_npz_arrays(path, EventFileError, "events file")
     _check(arrays, path)
     lum = float(arrays.get("luminosity", np.nan))
     seed = int(arrays.get("seed", -1))
@@ -127,6 +118,25 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
         seed=None if seed < 0 else seed,
         activesci_version=str(arrays.get("activesci_version", "")),
     )
+
+
+def read_npz_arrays(
+    path: Path, error: type[Exception], what: str = "file"
+) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file, loaded without pickle; failures raise ``error``."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise error(f"{path}: not a readable .npz archive ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise error(f"{path}: not a readable .npz archive (it holds one .npy array)")
+    try:
+        with data:
+            return {k: data[k] for k in data.files}
+    except ValueError as exc:  # e.g. an object array, refused without pickle
+        raise error(f"{path}: unreadable array ({exc})") from None
 
 
 def _check(a: dict[str, np.ndarray], path: Path) -> None:
