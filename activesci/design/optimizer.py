@@ -161,11 +161,14 @@ class EIGStrategy:
     the evaluated design with the highest surrogate mean. The previous round's design is
     evaluated first: the optimum moves slowly as knowledge grows, and a narrow peak (the Z
     resonance is 2.5 GeV wide in a 190 GeV range) is easy for random starting points to miss.
+    In the first round of a 1-D design space, ``n_first_grid`` evenly spaced designs play that
+    role.
     ``exact=True`` uses the simulator's exact likelihood: the oracle of benchmarks.
     """
 
     n_calls: int = 12
     n_initial_points: int = 5
+    n_first_grid: int = 32
     n_samples: int = 24
     exact: bool = False
     name: str = "eig"
@@ -180,7 +183,9 @@ class EIGStrategy:
         )
         stderr = []
         previous = [obs.design for obs in context.posterior.observations[-1:]]
-        for k in range(self.n_calls):
+        if not previous and len(context.space) == 1:
+            previous = list(_curve_points(context.space, self.n_first_grid))
+        for k in range(self.n_calls + len(previous)):
             design = previous[k] if k < len(previous) else opt.ask()
             eig = expected_information_gain(
                 context.posterior,
