@@ -2,7 +2,7 @@
 
 Weinberg task, a hidden ``sin2w = 0.2315``, 0.2 pb^-1 per round: an ALICES estimator is trained
 once (amortised over the beam energy), then each round the expected information gain chooses
-the beam energy, the simulated experiment runs, and the posterior tightens. Every second round
+the beam energy, the simulated experiment runs, and the posterior tightens. Every fourth round
 a second estimator is trained at the beam energies actually run and infers the posterior. The
 run is stored (resumable with ``activesci resume``) and reported in ``report.html``.
 """
@@ -29,7 +29,7 @@ def demo_learner(
     luminosity: float = 0.2,
     estimator: str = "alices",
     training_samples: int = 100_000,
-    refine_every: int | None = 2,
+    refine_every: int | None = 4,
     progress: bool = True,
 ) -> ActiveLearner:
     """Build the demo's learner, storing into ``out``.
