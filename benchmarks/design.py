@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import cpu_model, positive_int
 
 import activesci
 from activesci.design import register_strategy
@@ -209,26 +210,6 @@ def format_table(summaries: list[dict[str, Any]], rounds: int, target: float) ->
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` as fallback)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1, written as digits or as a float like ``1e5``."""
-    value = float(text)
-    if not math.isfinite(value) or value != int(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(value)
 
 
 def parse_args() -> argparse.Namespace:

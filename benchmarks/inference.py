@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -58,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import cpu_model, positive_int
 
 import activesci
 from activesci import tasks
@@ -480,18 +480,6 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join([line(header), rule, *body])
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` as fallback)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {
         "python": platform.python_version(),
@@ -508,12 +496,6 @@ def versions() -> dict[str, str | None]:
 
 
 # -- command line --------------------------------------------------------------------------------
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1, written as digits or as a float like ``1e5``."""
-    value = float(text)
-    if not math.isfinite(value) or value != int(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(value)
 
 
 def parse_args() -> argparse.Namespace:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import cpu_model, positive_int
 
 from activesci.simulators.detector import AngularDetector
 from activesci.simulators.weinberg import WeinbergSimulator
@@ -96,18 +97,6 @@ def pin_to_one_core() -> int:
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     return cpu
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` as fallback)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timings(call: Callable[[], object], repeats: int) -> list[float]:
@@ -203,14 +192,6 @@ def format_table(results: list[Result]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
-
-
-def positive_int(text: str) -> int:
-    """Argparse type: an integer >= 1, written as digits or as a float like ``1e7``."""
-    value = float(text)
-    if value != int(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(value)
 
 
 def parse_args() -> argparse.Namespace:
