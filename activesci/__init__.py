@@ -15,7 +15,6 @@ from typing import Any
 from activesci import errors, experiments, simulators, spaces, tasks
 from activesci.errors import ActivesciError, ValidationError
 from activesci.experiments import ManualExperiment, RecordedExperiment, SimulatedExperiment
-from activesci.learner import ActiveLearner
 from activesci.spaces import Categorical, Integer, Normal, Real, Space
 from activesci.typing import Events, Observation
 
@@ -24,13 +23,17 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-#: Submodules imported on first use: they pull in heavy libraries (plotly).
-_LAZY = ("demo", "plots", "report")
+#: Submodules imported on first use: they pull in heavy libraries (torch, plotly), and the
+#: simulator alone (``activesci simulate``, the container entrypoint) needs only numpy + scipy.
+_LAZY = ("demo", "plots", "report", "learner", "design", "inference", "tracking", "store")
+_LAZY_NAMES = {"ActiveLearner": "learner"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"activesci.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"activesci.{_LAZY_NAMES[name]}"), name)
     raise AttributeError(f"module 'activesci' has no attribute {name!r}")
 
 

@@ -98,12 +98,15 @@ class ActiveLearner:
         Where to report parameters and per-round metrics: a ``Tracker`` (``activesci.tracking``),
         ``"memory"``, or an MLflow ``sqlite:///`` URI.
     refine_every : int, optional
-        Every this many rounds, train a second estimator on the designs actually run (from the
-        same prior, ``training_samples`` simulations) and rebuild the posterior from all the
+        Every this many rounds, train a second estimator around the designs actually run
+        (from the same prior, ``training_samples`` simulations, designs drawn from a band of
+        +-0.5% of the design range around each) and rebuild the posterior from all the
         observations with it. The amortised estimator keeps choosing designs; the refined one
         infers. Amortising over a wide design range costs accuracy where the data are (at the
-        Z pole a 10^5-sample estimator amortised over 20-210 GeV shifts the posterior by ~1-3
-        sigma after a few thousand events); refinement at the designs used removes that.
+        Z pole a 10^5-sample estimator amortised over 20-210 GeV shifts the posterior by ~2.5
+        sigma and shrinks its width by 30% after ~2000 events); refinement removes that (bias
+        below 0.1 sigma). A refinement is skipped while every design run lies well inside the
+        bands of the last one, so a loop that keeps measuring near the same point trains once.
     progress : bool
         Progress bars for training.
 
@@ -264,8 +267,9 @@ class ActiveLearner:
                 f"told {point.tolist()}"
             )
         self.store.append_observation(self.round, observation)
-        if self._refine_due(self.round + 1):
-            self._refine(self.round + 1)
+        n = self.round + 1
+        if self.refine_every is not None and self._last_refinement(self._designs_run(n)) == n:
+            self._refine(n)
         else:
             self.posterior.update(observation, self.inference_estimator)
         record = self._pending_record if self._pending is not None else {}
@@ -282,19 +286,29 @@ class ActiveLearner:
         return state
 
     # -- refinement ---------------------------------------------------------------------------
-    def _refine_due(self, n_observations: int) -> bool:
-        return self.refine_every is not None and n_observations % self.refine_every == 0
+    def _last_refinement(self, designs: np.ndarray) -> int:
+        """After how many of these observations' designs the latest refinement happens (0: none).
+
+        A pure function of the designs, so a resumed run takes the same decisions.
+        """
+        if self.refine_every is None:
+            return 0
+        last = 0
+        for n in range(self.refine_every, len(designs) + 1, self.refine_every):
+            if last == 0 or not _covered(designs[:n], designs[:last], self.task.designs):
+                last = n
+        return last
 
     def _refine(self, n_observations: int) -> None:
-        """Train the inference estimator on the designs run so far; rebuild the posterior.
+        """Train the inference estimator around the designs run so far; rebuild the posterior.
 
         Seeded by ``(seed, n_observations)`` and checkpointed, so a resumed run refines to the
         same weights.
         """
         observations = [obs for _, obs in self.store.observations()][:n_observations]
-        designs = np.unique(np.array([obs.design for obs in observations]), axis=0)
-        est = RatioEstimator(self.task.simulator, method=self._estimator_spec["method"])
         seed = int(np.random.default_rng([self.seed, n_observations, 11]).integers(2**31))
+        designs = _bands(np.array([obs.design for obs in observations]), self.task.designs, seed)
+        est = RatioEstimator(self.task.simulator, method=self._estimator_spec["method"])
         est.train(
             n_samples=self._training_samples, seed=seed, designs=designs, progress=self._progress
         )
@@ -306,6 +320,10 @@ class ActiveLearner:
         )
         for obs in observations:
             self.posterior.update(obs, est)
+
+    def _designs_run(self, n: int) -> np.ndarray:
+        """The designs of the first ``n`` stored observations, ``(n, D)``."""
+        return np.array([obs.design for _, obs in self.store.observations()][:n])
 
     # -- loops --------------------------------------------------------------------------------
     def iterate(
@@ -380,9 +398,7 @@ class ActiveLearner:
             progress=progress,
             _resuming=True,
         )
-        last_refined = (
-            learner.refine_every and len(stored) // learner.refine_every * learner.refine_every
-        )
+        last_refined = learner._last_refinement(learner._designs_run(len(stored)))
         if last_refined and store.load_checkpoint(_REFINED_AT) != str(last_refined).encode():
             learner._refine(last_refined)  # killed before the refinement was stored: redo it
         learner.posterior = GridPosterior(
@@ -401,6 +417,42 @@ class ActiveLearner:
             f"ActiveLearner(task={self.task.name!r}, strategy={self._strategy_spec['name']!r}, "
             f"estimator={self._estimator_spec}, round={self.round})"
         )
+
+
+#: Refinement trains on designs within +-_BAND of the design range around each design run.
+_BAND = 0.005
+
+
+def _band_widths(space: Any) -> np.ndarray:
+    """Half-width of the refinement band per design dimension (0 for categorical ones)."""
+    from activesci.spaces import Categorical
+
+    return np.array(
+        [0.0 if isinstance(dim, Categorical) else _BAND * (hi - lo) for dim, (lo, hi) in
+         zip(space, space.bounds, strict=True)]
+    )  # fmt: skip
+
+
+def _bands(designs: np.ndarray, space: Any, seed: int, per_design: int = 32) -> np.ndarray:
+    """Design points to train on: each design run and ``per_design`` draws from its band."""
+    from activesci.spaces import Integer
+
+    centres = np.unique(designs, axis=0)
+    rng = np.random.default_rng(seed)
+    offsets = rng.uniform(-1.0, 1.0, (len(centres), per_design, centres.shape[1]))
+    jittered = centres[:, None, :] + offsets * _band_widths(space)
+    lo, hi = space.bounds[:, 0], space.bounds[:, 1]
+    points = np.concatenate([centres, np.clip(jittered, lo, hi).reshape(-1, centres.shape[1])])
+    integer = [isinstance(dim, Integer) for dim in space]
+    points[:, integer] = np.round(points[:, integer])
+    return space.validate(points)
+
+
+def _covered(designs: np.ndarray, centres: np.ndarray, space: Any) -> bool:
+    """Whether every design lies within half a band of one of the centres."""
+    half = 0.5 * _band_widths(space)
+    dist = np.abs(designs[:, None, :] - centres[None, :, :])
+    return bool((dist <= half + 1e-12).all(axis=2).any(axis=1).all())
 
 
 def _marginals(posterior: GridPosterior) -> dict[str, dict[str, list[float]]]:

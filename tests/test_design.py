@@ -103,3 +103,39 @@ def test_baseline_strategies():
         make_strategy("eigg")
     with pytest.raises(ValidationError, match="bad options"):
         make_strategy("grid", spacing=3)
+
+
+def test_eig_support_cut_changes_nothing(monkeypatch):
+    """Leaving out cells below exp(-30) of the mode must not change the estimate."""
+    from activesci.design import utility
+
+    task = tasks.weinberg(luminosity=0.2)
+    sim = task.simulator
+    post = GridPosterior(task.parameters, 201, simulator=sim)
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        post.update(sim.run_experiment([[0.2315]], [[91.19]], rng), ExactLikelihood(sim))
+    assert (post.log_posterior < -30).mean() > 0.5  # the cut really drops most cells
+    kwargs = {"exact": True, "n_samples": 8, "rng": 4}
+    cut = expected_information_gain(post, sim, [89.0], **kwargs)
+    monkeypatch.setattr(utility, "_SUPPORT", np.inf)
+    full = expected_information_gain(post, sim, [89.0], **kwargs)
+    assert cut.value == pytest.approx(full.value, abs=1e-9)
+    assert cut.stderr == pytest.approx(full.stderr, abs=1e-9)
+
+
+def test_optimizer_tells_a_batch_like_one_by_one():
+    task = tasks.gaussian()
+    designs = np.linspace(0.5, 5.5, 6)[:, None]
+    values = np.sin(designs[:, 0])
+    batch, single = (DesignOptimizer(task.designs, n_initial_points=3, seed=0) for _ in range(2))
+    batch.tell(designs, values)
+    for d, v in zip(designs, values, strict=True):
+        single.tell(d, v)
+    # one-by-one tells fit (and draw random numbers) in between, so compare loosely
+    assert batch.ask() == pytest.approx(single.ask(), abs=0.05)
+    assert batch.values == pytest.approx(single.values)
+    with pytest.raises(ValidationError, match="one utility per design: 6 design"):
+        batch.tell(designs, values[:2])
+    with pytest.raises(ValidationError, match="not finite"):
+        batch.tell(designs[:2], [1.0, float("inf")])

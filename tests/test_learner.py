@@ -176,3 +176,22 @@ def test_metrics_reach_the_tracker():
     assert tracker.params[0]["task"] == "gaussian" and tracker.closed
     assert [step for step, _ in tracker.metrics] == [0, 1, 2]
     assert tracker.metrics[-1][1]["std"] == pytest.approx(learner.posterior.std()[0])
+
+
+def test_refinement_trains_on_bands_and_skips_covered_designs():
+    from activesci.learner import _bands, _covered
+
+    space = asci.tasks.weinberg().designs  # 20-210 GeV: bands of +-0.95 GeV
+    learner = asci.ActiveLearner("weinberg", estimator="exact", progress=False)
+    learner.refine_every = 2
+    near = np.array([[91.0], [91.3], [91.2], [90.8], [91.1], [91.4]])
+    assert learner._last_refinement(near) == 2  # every later design is within 0.475 GeV
+    moved = np.array([[91.0], [91.3], [91.2], [89.0], [89.1], [89.2]])
+    assert learner._last_refinement(moved) == 4  # 89 GeV left the bands
+    assert learner._last_refinement(moved[:1]) == 0
+    assert _covered(np.array([[91.4]]), np.array([[91.0]]), space)
+    assert not _covered(np.array([[91.5]]), np.array([[91.0]]), space)
+    points = _bands(np.array([[91.0], [91.0], [209.9]]), space, seed=0)
+    assert len(points) == 2 + 2 * 32
+    assert np.abs(points[points[:, 0] < 150] - 91.0).max() <= 0.95
+    assert points.max() <= 210.0

@@ -182,3 +182,20 @@ def test_training_data_holds_exact_gold():
     assert (data.score[500:] == 0).all()
     fixed = simulate_training_data(sim, 100, theta_ref=[0.0], designs=[[1.0], [2.0]], seed=0)
     assert set(np.unique(fixed.design)) == {1.0, 2.0}
+
+
+def test_warm_start_fine_tunes_the_trained_weights():
+    sim = tasks.gaussian(dim=2).simulator
+    with pytest.raises(ValidationError, match="not trained"):
+        RatioEstimator(sim, method="alices", hidden=(16, 16)).train(warm_start=True, **TINY)
+    est = trained("alices")
+    before = [p.detach().clone() for p in est.members[0].parameters()]
+    shift = est.members[0].shift.clone()
+    fresh = trained("alices", seed=1)
+    est.train(seed=1, warm_start=True, **TINY)
+    after = list(est.members[0].parameters())
+    assert torch.equal(est.members[0].shift, shift)  # the standardisation is kept
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
+    # it continued from the old weights, so it differs from a fresh run on the same data
+    x, theta, d = np.zeros((3, 2)), [[0.5, 0.5]], [1.0]
+    assert not np.allclose(est.log_ratio(x, theta, d), fresh.log_ratio(x, theta, d))

@@ -47,6 +47,9 @@ class DesignOptimizer:
         skopt acquisition (``"gp_hedge"``, ``"EI"``, ``"LCB"``, ``"PI"``).
     seed : int, optional
         Seeds the surrogate and the random points.
+    n_acquisition_points : int
+        Random designs at which the acquisition is evaluated before L-BFGS polishes the best
+        (skopt's default is 10000, which costs ~0.1 s per ask and gains nothing in 1-3 D).
 
     Examples
     --------
@@ -66,11 +69,16 @@ class DesignOptimizer:
         n_initial_points: int = 5,
         acq_func: str = "gp_hedge",
         seed: int | None = None,
+        n_acquisition_points: int = 2000,
     ) -> None:
         from skopt import Optimizer
 
         if not (isinstance(n_initial_points, int) and n_initial_points >= 1):
             raise ValidationError(f"n_initial_points must be >= 1, got {n_initial_points!r}")
+        if not (isinstance(n_acquisition_points, int) and n_acquisition_points >= 1):
+            raise ValidationError(
+                f"n_acquisition_points must be >= 1, got {n_acquisition_points!r}"
+            )
         self.space = space
         self._opt = Optimizer(
             space.to_skopt(),
@@ -78,6 +86,7 @@ class DesignOptimizer:
             n_initial_points=n_initial_points,
             initial_point_generator="lhs",
             acq_func=acq_func,
+            acq_optimizer_kwargs={"n_points": n_acquisition_points},
             random_state=seed,
         )
         self.designs: list[np.ndarray] = []
@@ -92,14 +101,26 @@ class DesignOptimizer:
             return self.space.validate([self._opt.ask()])[0]
         return self.space.validate(self._opt.ask(n_points=int(n), strategy="cl_min"))
 
-    def tell(self, design: Any, value: float) -> None:
-        """Report the utility (to maximise) of ``design``."""
-        point = self.space.validate(design)[0]
-        if not np.isfinite(value):
-            raise ValidationError(f"the utility at {point.tolist()} is not finite: {value!r}")
-        self._opt.tell([float(v) for v in point], -float(value))
-        self.designs.append(point)
-        self.values.append(float(value))
+    def tell(self, design: Any, value: float | Sequence[float]) -> None:
+        """Report the utility (to maximise) of ``design``, or of ``n`` designs ``(n, D)``.
+
+        Telling many points at once fits the surrogate once instead of once per point.
+        """
+        values = np.atleast_1d(np.asarray(value, dtype=float))
+        points = self.space.validate(design)
+        if values.ndim != 1 or len(values) != len(points):
+            raise ValidationError(
+                f"give one utility per design: {len(points)} design(s), {values.size} value(s)"
+            )
+        for point, v in zip(points, values, strict=True):
+            if not np.isfinite(v):
+                raise ValidationError(f"the utility at {point.tolist()} is not finite: {v!r}")
+        if len(points) == 1:
+            self._opt.tell(points[0].tolist(), -float(values[0]))
+        else:
+            self._opt.tell(points.tolist(), (-values).tolist())
+        self.designs.extend(points)
+        self.values.extend(values.tolist())
 
     def surrogate(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
         """Surrogate mean and standard deviation of the utility at ``points`` ``(n, D)``.
@@ -181,13 +202,12 @@ class EIGStrategy:
             n_initial_points=min(self.n_initial_points, self.n_calls),
             seed=int(context.rng(1).integers(2**31)),
         )
-        stderr = []
         previous = [obs.design for obs in context.posterior.observations[-1:]]
         if not previous and len(context.space) == 1:
             previous = list(_curve_points(context.space, self.n_first_grid))
-        for k in range(self.n_calls + len(previous)):
-            design = previous[k] if k < len(previous) else opt.ask()
-            eig = expected_information_gain(
+
+        def eig(design: np.ndarray) -> Any:
+            return expected_information_gain(
                 context.posterior,
                 context.simulator,
                 design,
@@ -196,8 +216,16 @@ class EIGStrategy:
                 n_samples=self.n_samples,
                 rng=context.rng(2),
             )
-            opt.tell(design, eig.value)
-            stderr.append(eig.stderr)
+
+        first = [eig(design) for design in previous]
+        stderr = [e.stderr for e in first]
+        if previous:
+            opt.tell(np.array(previous), [e.value for e in first])
+        for _ in range(self.n_calls):
+            design = opt.ask()
+            estimate = eig(design)
+            opt.tell(design, estimate.value)
+            stderr.append(estimate.stderr)
         best, value = opt.best()
         curve = _curve_points(context.space)
         mean, std = opt.surrogate(curve) if curve is not None else (None, None)

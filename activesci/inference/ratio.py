@@ -322,11 +322,14 @@ class _NeuralEstimator:
         learning_rate: float,
         validation_split: float,
         patience: int | None,
+        warm_start: bool,
         progress: bool,
     ) -> TrainingSummary:
         from tqdm.auto import tqdm
 
         _check_training_options(epochs, batch_size, learning_rate, validation_split, patience)
+        if warm_start:
+            self._require_trained()
         n = len(next(iter(data.values())))
         order = np.random.default_rng(seed).permutation(n)
         n_val = max(1, round(validation_split * n))
@@ -346,11 +349,14 @@ class _NeuralEstimator:
         start = time.perf_counter()
         history, used, best = [], [], []
         for k, _ in enumerate(self.members):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + 7919 * k)
-                net = self._new_member()
-            net.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
-            net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+            if warm_start:
+                net = copy.deepcopy(self.members[k])
+            else:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed + 7919 * k)
+                    net = self._new_member()
+                net.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
+                net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
             gen = torch.Generator().manual_seed(seed + 7919 * k)
             bar = tqdm(
                 total=epochs,
@@ -544,6 +550,7 @@ class RatioEstimator(_NeuralEstimator):
         learning_rate: float = 3e-3,
         validation_split: float = 0.2,
         patience: int | None = None,
+        warm_start: bool = False,
         progress: bool = True,
     ) -> TrainingSummary:
         """Simulate training data and fit every ensemble member.
@@ -568,6 +575,10 @@ class RatioEstimator(_NeuralEstimator):
             off) stops after that many epochs without improvement. Annealing to the end
             matters: per-event errors add up over thousands of events in a posterior, and a
             network stopped early, at a high learning rate, is biased.
+        warm_start : bool
+            Fine-tune: start from the current weights and input standardisation instead of a
+            fresh initialisation (needs a trained estimator). A few epochs on data at the
+            designs actually run sharpen an amortised estimator where it is used.
         progress : bool
             Show tqdm progress bars (notebook-aware).
 
@@ -609,6 +620,7 @@ class RatioEstimator(_NeuralEstimator):
             learning_rate=learning_rate,
             validation_split=validation_split,
             patience=patience,
+            warm_start=warm_start,
             progress=progress,
         )
 
@@ -727,9 +739,13 @@ class ScoreEstimator(_NeuralEstimator):
         learning_rate: float = 3e-3,
         validation_split: float = 0.2,
         patience: int | None = None,
+        warm_start: bool = False,
         progress: bool = True,
     ) -> TrainingSummary:
-        """Simulate ``n_samples`` events at ``theta_ref`` with their joint score, and fit."""
+        """Simulate ``n_samples`` events at ``theta_ref`` with their joint score, and fit.
+
+        The options are those of :meth:`RatioEstimator.train`.
+        """
         from activesci.inference.training import simulate_score_data
 
         sim = simulator or self.simulator
@@ -747,6 +763,7 @@ class ScoreEstimator(_NeuralEstimator):
             learning_rate=learning_rate,
             validation_split=validation_split,
             patience=patience,
+            warm_start=warm_start,
             progress=progress,
         )
 
