@@ -82,6 +82,30 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--refine-every", type=int, default=2, help="eig's refinement period")
     bench.add_argument("--out", default=None, help="write the results as JSON here")
 
+    chunk = sub.add_parser(
+        "sample-training",
+        help="simulate one chunk of training data (npz + .sha256) for a ratio estimator",
+    )
+    chunk.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    chunk.add_argument("--samples", type=int, required=True, help="rows to simulate")
+    chunk.add_argument("--seed", type=int, required=True, help="random seed of this chunk")
+    chunk.add_argument("--method", default="alices", help="decides the gold to compute")
+    chunk.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
+    chunk.add_argument("--out", required=True, help="output .npz file")
+
+    merge = sub.add_parser("merge", help="verify training chunks by checksum and join them")
+    merge.add_argument("chunks", nargs="+", help="chunk .npz files (each with its .sha256)")
+    merge.add_argument("--out", required=True, help="output .npz file")
+
+    train = sub.add_parser("train", help="train a ratio estimator on a training-data file")
+    train.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    train.add_argument("data", help="training-data .npz (from merge or sample-training)")
+    train.add_argument("--method", default="alices", help="estimator method (default alices)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the initialisation")
+    train.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
+    train.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
+    train.add_argument("--out", required=True, help="output estimator file (.pt)")
+
     sim = sub.add_parser(
         "simulate",
         help=f"simulate events into an {FORMAT} .npz file",
@@ -180,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(args)
         elif args.command == "resume":
             _resume(args)
+        elif args.command in _CAMPAIGN:
+            print(json.dumps(_CAMPAIGN[args.command](args), indent=2))
         elif args.command == "bench":
             _bench(args)
         elif args.command == "report":
@@ -209,6 +235,32 @@ def _task(name: str, luminosity: float | None) -> tasks.Task:
         return tasks.get(name, **options)
     except TypeError:
         raise ValidationError(f"task {name!r} takes no option {sorted(options)}") from None
+
+
+def _sample_training(args: argparse.Namespace) -> dict[str, Any]:
+    from activesci.workflow.dag import sample_chunk
+
+    task = _task(args.task, args.luminosity)
+    path, checksum = sample_chunk(task, args.samples, args.seed, args.method, args.out)
+    return {"out": str(path), "checksum": str(checksum), "samples": args.samples}
+
+
+def _merge(args: argparse.Namespace) -> dict[str, Any]:
+    from activesci.workflow.dag import merge_chunks
+
+    path, n = merge_chunks(args.chunks, args.out)
+    return {"out": str(path), "chunks": len(args.chunks), "samples": n}
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from activesci.workflow.dag import train_estimator
+
+    task = _task(args.task, args.luminosity)
+    path, summary = train_estimator(task, args.data, args.method, args.seed, args.epochs, args.out)
+    return {"out": str(path), "best_val_loss": summary.best_val_loss, "seconds": summary.seconds}
+
+
+_CAMPAIGN = {"sample-training": _sample_training, "merge": _merge, "train": _train}
 
 
 def _bench(args: argparse.Namespace) -> None:

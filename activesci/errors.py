@@ -8,14 +8,17 @@ from __future__ import annotations
 
 __all__ = [
     "ActivesciError",
+    "ChecksumError",
     "EventFileError",
     "MissingCapabilityError",
     "MissingExtraError",
     "OutOfSpaceError",
     "RecordError",
     "ShapeError",
+    "StepError",
     "StoreError",
     "ValidationError",
+    "WorkflowError",
 ]
 
 
@@ -53,3 +56,15 @@ class StoreError(ValidationError):
 
 class RecordError(ValidationError):
     """Recorded or manually entered data are malformed, or have no result for a design."""
+
+
+class WorkflowError(ActivesciError):
+    """A workflow could not run: a step failed, hung, or left no valid output."""
+
+
+class StepError(WorkflowError):
+    """A workflow step failed; the message names the step, its command and its stderr tail."""
+
+
+class ChecksumError(WorkflowError, ValueError):
+    """A file does not match its recorded checksum (truncated, altered or partial)."""

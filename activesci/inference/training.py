@@ -10,8 +10,10 @@ log ratio ``log p(z | theta) - log p(z | theta_ref)`` of every event and the joi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,9 @@ from activesci.spaces import Space
 from activesci.typing import Simulator
 
 __all__ = ["TrainingData", "draw_designs", "simulate_score_data", "simulate_training_data"]
+
+#: Format tag of training-data files (:meth:`TrainingData.save`).
+TRAINING_FORMAT = "activesci.training/1"
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,56 @@ class TrainingData:
             for f in fields(self)
             if f.name != "theta_ref" and getattr(self, f.name) is not None
         }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write an ``activesci.training/1`` ``.npz`` file (atomically: no partial file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.partial")
+        with tmp.open("wb") as fh:
+            np.savez(
+                fh, format=np.array(TRAINING_FORMAT), theta_ref=self.theta_ref, **self.arrays()
+            )
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainingData:
+        """Read a file written by :meth:`save`; a malformed one raises ``ValidationError``."""
+        from activesci.simulators.eventfile import read_npz_arrays
+
+        path = Path(path)
+        a = read_npz_arrays(path, ValidationError, "training-data file")
+        if "format" not in a or str(a["format"]) != TRAINING_FORMAT:
+            found = str(a["format"]) if "format" in a else "none"
+            raise ValidationError(f"{path}: format is {found!r}, expected {TRAINING_FORMAT!r}")
+        missing = [k for k in ("x", "theta", "design", "y", "theta_ref") if k not in a]
+        if missing:
+            raise ValidationError(f"{path}: missing array(s) {missing}")
+        n = len(a["y"])
+        bad = [k for k in ("x", "theta", "design", "log_r", "score") if k in a and len(a[k]) != n]
+        if bad:
+            raise ValidationError(f"{path}: array(s) {bad} do not have {n} rows like y")
+        return cls(**{f.name: a.get(f.name) for f in fields(cls)})
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[TrainingData]) -> TrainingData:
+        """Join samples with the same ``theta_ref`` and the same gold, in order."""
+        if not parts:
+            raise ValidationError("nothing to concatenate: give at least one TrainingData")
+        first = parts[0]
+        for k, part in enumerate(parts[1:], start=1):
+            if not np.array_equal(part.theta_ref, first.theta_ref):
+                raise ValidationError(
+                    f"part {k} has theta_ref {part.theta_ref.tolist()}, part 0 has "
+                    f"{first.theta_ref.tolist()}: they were simulated for different estimators"
+                )
+            if sorted(part.arrays()) != sorted(first.arrays()):
+                raise ValidationError(
+                    f"part {k} holds {sorted(part.arrays())}, part 0 holds {sorted(first.arrays())}"
+                )
+        joined = {k: np.concatenate([p.arrays()[k] for p in parts]) for k in first.arrays()}
+        return cls(theta_ref=first.theta_ref, **joined)
 
 
 def draw_designs(space: Space, designs: Any, n: int, rng: np.random.Generator) -> np.ndarray:

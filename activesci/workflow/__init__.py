@@ -1,0 +1,1 @@
+"""Workflows: campaigns as adage DAGs, executors, containerised steps and REANA export."""
