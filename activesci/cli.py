@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         "--refine-every", type=int, default=None, help="retrain at the designs run, every N rounds"
     )
     run.add_argument("--track", default=None, help="MLflow URI, e.g. sqlite:///runs/mlflow.db")
+    run.add_argument(
+        "--experiment",
+        choices=["simulated", "workflow", "container"],
+        default="simulated",
+        help="how each round's experiment runs: in-process, as a workflow step on the host, "
+        "or as a workflow step in the local podman image (built on first use)",
+    )
+    run.add_argument("--image", default=None, help="container image (default: the local one)")
 
     resume = sub.add_parser("resume", help="continue a run after a crash or with more rounds")
     resume.add_argument("dir", help="run folder")
@@ -300,7 +308,7 @@ def _run(args: argparse.Namespace) -> None:
     truth = task.parameters.parse_assignments(args.truth) if args.truth else None
     learner = ActiveLearner(
         task,
-        experiment=task.experiment(truth=truth, seed=args.seed),
+        experiment=_experiment(args, task, truth),
         estimator=args.estimator,
         strategy=args.strategy,
         store=args.out,
@@ -311,6 +319,28 @@ def _run(args: argparse.Namespace) -> None:
     )
     learner.store.save_checkpoint("plan", json.dumps({"rounds": args.rounds}).encode())
     _loop(learner, args.rounds, args.out)
+
+
+def _experiment(args: argparse.Namespace, task: tasks.Task, truth: Any) -> Any:
+    if args.experiment == "simulated":
+        return task.experiment(truth=truth, seed=args.seed)
+    from pathlib import Path
+
+    from activesci.workflow.experiment import WorkflowExperiment
+
+    image, runtime = None, "local"
+    if args.experiment == "container":
+        from activesci.workflow.containers import ensure_local_image
+
+        image, runtime = args.image or ensure_local_image(), "podman"
+    return WorkflowExperiment(
+        task,
+        truth,
+        args.seed,
+        image=image,
+        runtime=runtime,
+        workdir=Path(args.out).absolute() / "experiment",
+    )
 
 
 def _resume(args: argparse.Namespace) -> None:

@@ -97,6 +97,10 @@ class SimulatedExperiment:
     def __repr__(self) -> str:
         return f"SimulatedExperiment({self.simulator!r}, truth=<hidden>, seed={self.seed})"
 
+    def to_config(self) -> dict[str, Any]:
+        """What :func:`activesci.learner.ActiveLearner.resume` needs to rebuild it."""
+        return {"kind": "simulated", "truth": self.truth, "seed": self.seed}
+
     def run(self, design: Any) -> Observation:
         """Run the experiment once at ``design``."""
         point = self.designs.validate(design)

@@ -218,11 +218,8 @@ class ActiveLearner:
         from activesci import __version__
 
         exp = self.experiment
-        experiment = (
-            {"kind": "simulated", "truth": exp.truth, "seed": exp.seed}
-            if isinstance(exp, SimulatedExperiment)
-            else {"kind": type(exp).__name__}
-        )
+        to_config = getattr(exp, "to_config", None)
+        experiment = to_config() if callable(to_config) else {"kind": type(exp).__name__}
         return {
             "task": self.task.name,
             "task_options": self.task.options,
@@ -372,15 +369,7 @@ class ActiveLearner:
         meta = store.metadata()
         task = task_registry.get(meta["task"], **meta["task_options"])
         stored = store.observations()
-        exp_spec = meta["experiment"]
-        if exp_spec["kind"] != "simulated":
-            raise ValidationError(
-                f"this run's experiment ({exp_spec['kind']}) cannot be rebuilt automatically; "
-                f"resume it with ActiveLearner(..., store=path, experiment=...)"
-            )
-        experiment = SimulatedExperiment(
-            task.simulator, exp_spec["truth"], exp_spec["seed"], runs=len(stored)
-        )
+        experiment = _rebuild_experiment(task, meta["experiment"], len(stored))
         est_spec = meta["estimator"]
         if est_spec["kind"] == "object":
             raise ValidationError("this run used a custom estimator object: resume it by hand")
@@ -417,6 +406,22 @@ class ActiveLearner:
             f"ActiveLearner(task={self.task.name!r}, strategy={self._strategy_spec['name']!r}, "
             f"estimator={self._estimator_spec}, round={self.round})"
         )
+
+
+def _rebuild_experiment(task: Task, spec: dict[str, Any], runs: int) -> Experiment:
+    """The experiment of a stored run, continuing after ``runs`` runs."""
+    kind = spec["kind"]
+    if kind == "simulated":
+        return SimulatedExperiment(task.simulator, spec["truth"], spec["seed"], runs=runs)
+    if kind == "workflow":
+        from activesci.workflow.experiment import WorkflowExperiment
+
+        options = {k: v for k, v in spec.items() if k not in ("kind", "truth", "seed")}
+        return WorkflowExperiment(task, spec["truth"], spec["seed"], runs=runs, **options)
+    raise ValidationError(
+        f"this run's experiment ({kind}) cannot be rebuilt automatically; "
+        f"resume it with ActiveLearner(..., store=path, experiment=...)"
+    )
 
 
 #: Refinement trains on designs within +-_BAND of the design range around each design run.

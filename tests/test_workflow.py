@@ -80,7 +80,7 @@ def test_a_failing_node_is_a_workflow_error_naming_it(monkeypatch, tmp_path):
 
     monkeypatch.setattr(dag, "sample_chunk", boom)
     campaign = Campaign("gaussian", samples=100, chunks=2, workdir=tmp_path, progress=False)
-    with pytest.raises(WorkflowError, match=r"node 'chunk-\d' failed: .*simulator crashed"):
+    with pytest.raises(WorkflowError, match=r"node 'chunk-\d' failed: simulator crashed"):
         campaign.run("inline")
     assert not (tmp_path / "merged.npz").exists()  # nothing partial was merged
 

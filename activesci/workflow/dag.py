@@ -43,6 +43,7 @@ __all__ = [
     "DagTracker",
     "chunk_plan",
     "merge_chunks",
+    "run_flow",
     "sample_chunk",
     "train_estimator",
 ]
@@ -344,29 +345,12 @@ class Campaign:
         WorkflowError
             Naming the failed node and its error.
         """
-        import adage
-
         self.workdir.mkdir(parents=True, exist_ok=True)
-        owned = isinstance(executor, str)
-        backend = make_executor(executor, **executor_options)
         tracker = DagTracker(progress=self.progress, callback=self.callback)
-        flow = self.build()
         start = time.perf_counter()
-        try:
-            adage.rundag(
-                flow,
-                backend=backend,
-                default_trackers=False,
-                additional_trackers=[tracker],
-                update_interval=0.02,
-                loggername="activesci.workflow",
-            )
-        except RuntimeError:
-            pass  # adage reports a failed DAG this way; the node states below say which
-        finally:
-            if owned:
-                backend.close()
-        self._raise_failures(flow, backend)
+        run_flow(
+            self.build(), executor, tracker, 2 + self.chunks + int(self.train), **executor_options
+        )
         merged = self.workdir / "merged.npz"
         plan = json.loads((self.workdir / "plan.json").read_text())
         return CampaignResult(
@@ -380,20 +364,45 @@ class Campaign:
             seconds=time.perf_counter() - start,
         )
 
-    def _raise_failures(self, flow: Any, backend: Any) -> None:
-        dag = flow.dag
-        nodes = [dag.getNode(n) for n in dag.nodes()]
-        failed = [n for n in nodes if n.state is not None and not n.successful() and n.ready()]
-        if failed:
-            node = failed[0]
-            info = backend.fail_info(node.resultproxy) if node.resultproxy is not None else None
-            raise WorkflowError(f"campaign node {node.name!r} failed: {info!r}") from (
-                info if isinstance(info, BaseException) else None
-            )
-        expected = 2 + self.chunks + int(self.train)
-        done = [n for n in nodes if n.successful()]
-        if len(done) != expected:
-            names = sorted(n.name for n in nodes if not n.successful())
-            raise WorkflowError(
-                f"campaign stopped with {len(done)} of {expected} nodes done; not done: {names}"
-            )
+
+def run_flow(
+    flow: Any, executor: Any, tracker: DagTracker, expected: int, **executor_options: Any
+) -> None:
+    """Run an adage workflow to the end on ``executor`` (a name or an open executor).
+
+    Raises
+    ------
+    WorkflowError
+        A node failed (named, with its error), or fewer than ``expected`` nodes succeeded.
+    """
+    import adage
+
+    owned = isinstance(executor, str)
+    backend = make_executor(executor, **executor_options)
+    try:
+        adage.rundag(
+            flow,
+            backend=backend,
+            default_trackers=False,
+            additional_trackers=[tracker],
+            update_interval=0.02,
+            loggername="activesci.workflow",
+        )
+    except RuntimeError:
+        pass  # adage reports a failed DAG this way; the node states below say which
+    finally:
+        if owned:
+            backend.close()
+    nodes = [flow.dag.getNode(n) for n in flow.dag.nodes()]
+    failed = [n for n in nodes if n.ready() and not n.successful()]
+    if failed:
+        node = failed[0]
+        info = backend.fail_info(node.resultproxy) if node.resultproxy is not None else None
+        cause = info if isinstance(info, BaseException) else None
+        raise WorkflowError(f"workflow node {node.name!r} failed: {info}") from cause
+    done = [n for n in nodes if n.successful()]
+    if len(done) != expected:
+        names = sorted(n.name for n in nodes if not n.successful())
+        raise WorkflowError(
+            f"workflow stopped with {len(done)} of {expected} nodes done; not done: {names}"
+        )

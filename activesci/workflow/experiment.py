@@ -1,0 +1,176 @@
+"""The "real experiment" of each round as a workflow of command steps.
+
+:class:`WorkflowExperiment` runs one round's experiment as an adage workflow: a
+:class:`~activesci.workflow.steps.CommandStep` that runs ``activesci simulate`` with the
+hidden truth at the chosen design, on the host or inside a container image (with no
+network), writes ``round-K.npz`` and its checksum into the work folder, and hands the learner
+an :class:`~activesci.typing.Observation`. The learner uses it like any other experiment; the
+event files stay in the work folder as the raw record of the run.
+
+>>> import tempfile, activesci as asci
+>>> exp = WorkflowExperiment(asci.tasks.gaussian(), seed=1, workdir=tempfile.mkdtemp())
+>>> obs = exp.run([3.14])
+>>> obs.n, obs.meta["file"]
+(10, 'round-0000.npz')
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from activesci.errors import ShapeError
+from activesci.simulators.eventfile import read_events
+from activesci.spaces import Space
+from activesci.tasks import Task
+from activesci.typing import Observation
+from activesci.workflow.dag import DagTracker, run_flow
+from activesci.workflow.files import sha256, write_checksum
+from activesci.workflow.steps import CommandStep
+
+__all__ = ["WorkflowExperiment"]
+
+
+def _run_step(step: CommandStep, workdir: str) -> str:
+    step.run(workdir)
+    return workdir
+
+
+class WorkflowExperiment:
+    """Each run is a workflow step: ``activesci simulate`` with a hidden truth.
+
+    Parameters
+    ----------
+    task : Task
+        The simulator's task (its name and luminosity are passed to the command).
+    truth : mapping, optional
+        The hidden truth (default: the task's).
+    seed : int, optional
+        Run ``k`` uses seed ``default_rng([seed, k]).integers(2**31)``.
+    image, runtime : optional
+        Container image and ``"podman"``/``"docker"``; default the host (``"local"``).
+    workdir : path
+        Where the round files are written.
+    executor : str or executor
+        Where the step runs (``inline``, ``processes``, ``dask`` or an executor object).
+    timeout, retries : optional
+        Of the step.
+    runs : int
+        Runs already done (a resumed run continues the sequence).
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        truth: Any = None,
+        seed: int | None = None,
+        *,
+        image: str | None = None,
+        runtime: str = "local",
+        workdir: str | os.PathLike[str] = "runs/experiment",
+        executor: Any = "inline",
+        timeout: float = 600.0,
+        retries: int = 1,
+        runs: int = 0,
+    ) -> None:
+        self.task = task
+        self._truth = task.parameters.validate(task.truth if truth is None else truth)
+        if len(self._truth) != 1:
+            raise ShapeError(f"truth must be one point, got {len(self._truth)}")
+        self.seed = seed
+        self.image, self.runtime = image, runtime
+        self.workdir = Path(workdir)
+        self.executor = executor
+        self.timeout, self.retries = timeout, retries
+        self.runs = int(runs)
+        self._step(0, np.zeros(len(task.designs)))  # validates runtime, image and options
+
+    @property
+    def designs(self) -> Space:
+        """The designs this experiment can run."""
+        return self.task.designs
+
+    @property
+    def truth(self) -> dict[str, Any]:
+        """The hidden truth (for teaching mode and validation; a learner must not read it)."""
+        return self.task.parameters.to_dict(self._truth)
+
+    def __repr__(self) -> str:
+        where = self.runtime if self.image is None else f"{self.runtime}:{self.image}"
+        return f"WorkflowExperiment({self.task.name!r}, truth=<hidden>, seed={self.seed}, {where})"
+
+    def to_config(self) -> dict[str, Any]:
+        """What :func:`activesci.learner.ActiveLearner.resume` needs to rebuild it."""
+        return {
+            "kind": "workflow",
+            "truth": self.truth,
+            "seed": self.seed,
+            "image": self.image,
+            "runtime": self.runtime,
+            "workdir": str(self.workdir),
+            "timeout": self.timeout,
+            "retries": self.retries,
+        }
+
+    def _step(self, k: int, design: np.ndarray) -> CommandStep:
+        seed = (
+            int(np.random.default_rng([self.seed, k]).integers(2**31))
+            if self.seed is not None
+            else int(np.random.default_rng().integers(2**31))
+        )
+        truth = [f"{n}={v}" for n, v in self.truth.items()]
+        point = [f"{n}={float(v)!r}" for n, v in zip(self.designs.names, design, strict=True)]
+        luminosity = self.task.options.get("luminosity")
+        out = f"round-{k:04d}.npz"
+        command = [
+            "activesci",
+            "simulate",
+            self.task.name,
+            "--theta",
+            *truth,
+            "--design",
+            *point,
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+            "--no-gold",
+            *([] if luminosity is None else ["--luminosity", str(luminosity)]),
+        ]
+        return CommandStep(
+            f"experiment-{k}",
+            command,
+            outputs=[out],
+            image=self.image,
+            runtime=self.runtime,
+            timeout=self.timeout,
+            retries=self.retries,
+        )
+
+    def run(self, design: Any) -> Observation:
+        """Run the experiment once at ``design`` as a one-step workflow; read its events."""
+        import adage
+
+        point = self.designs.validate(design)
+        if len(point) != 1:
+            raise ShapeError(f"run takes one design, got {len(point)}")
+        k = self.runs
+        step = self._step(k, point[0])
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        flow = adage.adageobject()
+        flow.dag.addTask(functools.partial(_run_step, step, str(self.workdir)), nodename=step.name)
+        run_flow(flow, self.executor, DagTracker(progress=False), expected=1)
+        path = self.workdir / step.outputs[0]
+        write_checksum(path)
+        events = read_events(path)
+        self.runs += 1
+        return Observation(
+            design=point[0],
+            x=events.x,
+            luminosity=events.luminosity,
+            meta={"seed": self.seed, "run": self.runs, "file": path.name, "sha256": sha256(path)},
+        )

@@ -1,0 +1,112 @@
+"""Command steps on the host, the command simulator, and workflow experiments."""
+
+import sys
+
+import numpy as np
+import pytest
+
+import activesci as asci
+from activesci.cli import main
+from activesci.errors import StepError, ValidationError
+from activesci.workflow.experiment import WorkflowExperiment
+from activesci.workflow.files import verify_checksum
+from activesci.workflow.steps import CommandSimulator, CommandStep
+
+PY = sys.executable
+
+
+def test_a_step_checks_its_outputs(tmp_path):
+    code = "import json; json.dump({'a': 1}, open('out.json', 'w'))"
+    result = CommandStep("write", [PY, "-c", code], outputs=["out.json"]).run(tmp_path)
+    assert result.attempts == 1 and result.outputs == [tmp_path / "out.json"]
+
+
+def test_a_failing_step_names_itself_its_command_and_stderr(tmp_path):
+    code = "import sys; sys.stderr.write('detector on fire'); sys.exit(3)"
+    step = CommandStep("measure", [PY, "-c", code], outputs=["x.npz"], retries=2)
+    with pytest.raises(StepError) as err:
+        step.run(tmp_path)
+    text = str(err.value)
+    assert "step 'measure' failed after 3 attempt(s): exited with status 3" in text
+    assert "detector on fire" in text and "sys.exit(3)" in text
+
+
+def test_hanging_and_output_less_steps_fail_and_leave_nothing_partial(tmp_path):
+    hang = CommandStep("hang", [PY, "-c", "import time; time.sleep(30)"], timeout=1)
+    with pytest.raises(StepError, match="timed out after 1 s"):
+        hang.run(tmp_path)
+    silent = CommandStep("silent", [PY, "-c", "pass"], outputs=["events.npz"])
+    with pytest.raises(StepError, match=r"output events\.npz was not written"):
+        silent.run(tmp_path)
+    garbage = CommandStep(
+        "garbage",
+        [PY, "-c", "open('events.npz', 'w').write('half a file')"],
+        outputs=["events.npz"],
+    )
+    with pytest.raises(StepError, match=r"not a readable \.npz archive"):
+        garbage.run(tmp_path)
+    assert not (tmp_path / "events.npz").exists()  # the partial output was removed
+
+
+def test_retries_recover_from_a_flaky_step(tmp_path):
+    code = (
+        "import os, sys\n"
+        "if not os.path.exists('tried'):\n"
+        "    open('tried', 'w').close(); sys.exit(1)\n"
+        "open('out.txt', 'w').write('ok')\n"
+    )
+    result = CommandStep("flaky", [PY, "-c", code], outputs=["out.txt"], retries=1).run(tmp_path)
+    assert result.attempts == 2
+
+
+def test_bad_steps_are_refused(tmp_path):
+    with pytest.raises(ValidationError, match="unknown runtime 'kubernetes'"):
+        CommandStep("s", ["true"], runtime="kubernetes")
+    with pytest.raises(ValidationError, match="runtime 'podman' needs an image"):
+        CommandStep("s", ["true"], runtime="podman")
+    with pytest.raises(ValidationError, match="command must be a list of strings"):
+        CommandStep("s", "activesci simulate")
+    with pytest.raises(ValidationError, match="retries must be an integer in"):
+        CommandStep("s", ["true"], retries=99)
+    with pytest.raises(StepError, match=r"input\(s\) \['in.npz'\] missing"):
+        CommandStep("s", ["true"], inputs=["in.npz"]).run(tmp_path)
+
+
+def test_command_simulator_reproduces_the_in_process_simulator():
+    task = asci.tasks.weinberg(luminosity=0.2)
+    sim = CommandSimulator(task)
+    events = sim.sample([0.22], [91.19], np.random.default_rng(5), n=50)
+    seed = int(np.random.default_rng(5).integers(2**31))
+    direct = task.simulator.sample([0.22], [91.19], np.random.default_rng(seed), n=50)
+    assert np.array_equal(events.x, direct.x)
+    obs = sim.run_experiment([0.2315], [91.19], np.random.default_rng(0))
+    assert 200 < obs.n < 500 and obs.luminosity == 0.2  # ~350 expected at the pole
+
+
+def test_workflow_experiment_feeds_a_resumable_learner(tmp_path):
+    task = asci.tasks.gaussian()
+    options = {"estimator": "exact", "strategy": "random", "seed": 2, "progress": False}
+
+    def experiment(runs=0):
+        return WorkflowExperiment(task, seed=2, workdir=tmp_path / "exp", runs=runs)
+
+    whole = asci.ActiveLearner(task, experiment=experiment(), store=tmp_path / "a", **options)
+    whole.run(3)
+    files = sorted(p.name for p in (tmp_path / "exp").glob("round-*.npz"))
+    assert files == ["round-0000.npz", "round-0001.npz", "round-0002.npz"]
+    verify_checksum(tmp_path / "exp" / "round-0002.npz")
+    part = asci.ActiveLearner(task, experiment=experiment(), store=tmp_path / "b", **options)
+    part.run(2)
+    part.close()
+    resumed = asci.ActiveLearner.resume(tmp_path / "b", progress=False)
+    assert "WorkflowExperiment" in repr(resumed.experiment)
+    resumed.run(1)
+    assert resumed.posterior.mean() == pytest.approx(whole.posterior.mean(), rel=1e-12)
+
+
+def test_run_command_with_a_workflow_experiment(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["run", "gaussian", "--estimator", "exact", "--strategy", "fixed", "--rounds", "2"]
+    assert main([*args, "--experiment", "workflow", "--out", str(out)]) == 0
+    assert (out / "experiment" / "round-0001.npz").exists()
+    assert "report" in capsys.readouterr().out
