@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # torch first, pinned: a bare "torch" requirement would pull gigabytes of CUDA wheels.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean container-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/activesci demo --out runs/demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev container-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -42,6 +42,18 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/simulator.py
+
+CONTAINER_TOOLS := podman runc debootstrap
+
+# podman, runc and debootstrap for the container tests: installed when root with apt-get, never
+# an error (without them, tests/test_containers.py skips its container tests and says why)
+container-tools:
+	@if command -v podman >/dev/null && [ -x /usr/sbin/runc ] && command -v debootstrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing $(CONTAINER_TOOLS) for the container tests" >&2; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CONTAINER_TOOLS); } >/dev/null 2>&1 \
+	  || echo "could not install $(CONTAINER_TOOLS): the container tests will be skipped" >&2; \
+	else echo "no $(CONTAINER_TOOLS) (installing them needs root and apt-get): container tests will be skipped" >&2; fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
