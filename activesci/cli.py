@@ -130,7 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
     sim.add_argument("--out", required=True, help="output .npz file")
-    sim.add_argument("--seed", type=int, default=None, help="random seed")
+    sim.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=None,
+        help="random seed; several integers seed default_rng([s0, s1, ...]) (e.g. seed and run)",
+    )
     sim.add_argument("--no-gold", action="store_true", help="do not compute the joint gold")
     return parser
 
@@ -141,12 +147,16 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
     theta = sim.parameters.parse_assignments(args.theta) if args.theta else task.truth
     theta = sim.parameters.validate(theta)
     design = sim.designs.parse_assignments(args.design)
-    rng = np.random.default_rng(args.seed)
+    seed = None if args.seed is None else (args.seed[0] if len(args.seed) == 1 else args.seed)
+    rng = np.random.default_rng(seed)
     if args.n is None:
-        obs = sim.run_experiment(theta, design, rng)
-        n = obs.n
-        # draw the latent again with the events: run_experiment hides it, simulate exposes it
-        events = sim.sample(theta, design, np.random.default_rng(args.seed), n=n)
+        # one experiment, drawn exactly as Simulator.run_experiment draws it from this rng (so
+        # `--seed S K` replays run K of SimulatedExperiment(seed=S)), with the latent kept
+        if "expected_count" in sim.capabilities:
+            n = int(rng.poisson(sim.expected_count(theta, design)[0]))
+        else:
+            n = int(getattr(sim, "events_per_experiment", 100))
+        events = sim.sample(theta, design, rng, n=n)
     else:
         if args.n < 0:
             raise ValidationError(f"--n must be a non-negative integer, got {args.n}")
@@ -170,7 +180,7 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
             x=events.x,
             z=events.z,
             luminosity=getattr(sim, "luminosity", None),
-            seed=args.seed,
+            seed=seed if seed is None or isinstance(seed, int) else tuple(seed),
             **gold,
         ),
     )

@@ -110,3 +110,12 @@ def test_run_command_with_a_workflow_experiment(tmp_path, capsys):
     assert main([*args, "--experiment", "workflow", "--out", str(out)]) == 0
     assert (out / "experiment" / "round-0001.npz").exists()
     assert "report" in capsys.readouterr().out
+
+
+def test_workflow_experiment_replays_the_simulated_experiment(tmp_path):
+    task = asci.tasks.weinberg(luminosity=0.2)
+    flow = WorkflowExperiment(task, seed=9, workdir=tmp_path)
+    sim = task.experiment(seed=9)
+    for design in ([91.19], [60.0]):
+        a, b = flow.run(design), sim.run(design)
+        assert a.n == b.n and np.array_equal(a.x, b.x)

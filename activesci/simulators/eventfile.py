@@ -19,7 +19,8 @@ key                       shape, dtype  meaning
 ``joint_log_prob``        (n,), f8      gold: ``log p(z | theta, design)`` (optional)
 ``joint_score``           (n, P), f8    gold: its gradient in ``theta`` (optional)
 ``luminosity``            (), f8        pb^-1, NaN if not applicable (optional)
-``seed``                  (), i8        seed of the run, -1 if none (optional)
+``seed``                  (), i8        seed of the run, -1 if none (optional); (k,) for a
+                                        seed sequence ``default_rng([s0, s1, ...])``
 ``activesci_version``     (), str       version that wrote the file (optional)
 ========================  ============  =====================================================
 """
@@ -54,7 +55,7 @@ class EventFile:
     joint_log_prob: np.ndarray | None = None
     joint_score: np.ndarray | None = None
     luminosity: float | None = None
-    seed: int | None = None
+    seed: int | tuple[int, ...] | None = None
     activesci_version: str = ""
 
 
@@ -102,7 +103,10 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
     arrays = read_npz_arrays(path, EventFileError, "events file")
     _check(arrays, path)
     lum = float(arrays.get("luminosity", np.nan))
-    seed = int(arrays.get("seed", -1))
+    raw = np.asarray(arrays.get("seed", -1), dtype=np.int64)
+    seed: int | tuple[int, ...] | None = (
+        tuple(int(v) for v in raw) if raw.ndim else (None if raw < 0 else int(raw))
+    )
     return EventFile(
         task=str(arrays["task"]),
         parameter_names=tuple(str(s) for s in arrays["parameter_names"]),
@@ -115,7 +119,7 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
         joint_log_prob=arrays.get("joint_log_prob"),
         joint_score=arrays.get("joint_score"),
         luminosity=None if np.isnan(lum) else lum,
-        seed=None if seed < 0 else seed,
+        seed=seed,
         activesci_version=str(arrays.get("activesci_version", "")),
     )
 

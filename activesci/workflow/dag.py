@@ -139,9 +139,21 @@ def _plan_node(workdir: str, samples: int, chunks: int, seed: int) -> list[dict[
     return plan
 
 
-def _chunk_node(spec: dict[str, Any], method: str, chunk: dict[str, int], out: str) -> str:
-    sample_chunk(_task_of(spec), chunk["samples"], chunk["seed"], method, out)
-    return out
+def _chunk_node(
+    spec: dict[str, Any], method: str, chunk: dict[str, int], out: str, retries: int
+) -> str:
+    last: Exception | None = None
+    for _ in range(retries + 1):
+        try:
+            sample_chunk(_task_of(spec), chunk["samples"], chunk["seed"], method, out)
+            return out
+        except Exception as exc:  # any failure of the step: clean up, retry
+            last = exc
+            for partial in (Path(out), Path(out + ".sha256")):
+                partial.unlink(missing_ok=True)
+    raise WorkflowError(
+        f"chunk {chunk['index']} failed {retries + 1} time(s); last error: {last}"
+    ) from last
 
 
 def _merge_node(paths: list[str], out: str) -> str:
@@ -228,6 +240,8 @@ class Campaign:
         Ratio-estimator method (decides the gold each chunk computes).
     epochs : int
         Training epochs.
+    retries : int
+        Further attempts of a failing chunk (its partial files are deleted in between).
     workdir : path
         Where the plan, chunks, merged data and estimator are written.
     train : bool
@@ -247,6 +261,7 @@ class Campaign:
         seed: int = 0,
         method: str = "alices",
         epochs: int = 30,
+        retries: int = 1,
         workdir: str | os.PathLike[str] = "runs/campaign",
         train: bool = True,
         progress: bool = True,
@@ -262,7 +277,10 @@ class Campaign:
             raise ValidationError(f"unknown method {method!r}; expected one of {names}")
         if not (isinstance(epochs, int) and epochs >= 1):
             raise ValidationError(f"epochs must be a positive integer, got {epochs!r}")
+        if not (isinstance(retries, int) and 0 <= retries <= 10):
+            raise ValidationError(f"retries must be an integer in [0, 10], got {retries!r}")
         chunk_plan(samples, chunks, seed)  # validates samples and chunks
+        self.retries = retries
         self.samples, self.chunks, self.seed = samples, chunks, seed
         self.method, self.epochs, self.train = method, epochs, train
         self.workdir = Path(workdir)
@@ -285,7 +303,9 @@ class Campaign:
             for chunk in adageobj.dag.getNode(plan.identifier).result:
                 out = str(self.workdir / f"chunk-{chunk['index']}.npz")
                 adageobj.dag.addTask(
-                    adage.adagetask(_chunk_node).s(self._spec, self.method, chunk, out),
+                    adage.adagetask(_chunk_node).s(
+                        self._spec, self.method, chunk, out, self.retries
+                    ),
                     nodename=f"chunk-{chunk['index']}",
                     depends_on=[plan],
                 )

@@ -50,7 +50,8 @@ class WorkflowExperiment:
     truth : mapping, optional
         The hidden truth (default: the task's).
     seed : int, optional
-        Run ``k`` uses seed ``default_rng([seed, k]).integers(2**31)``.
+        Run ``k`` draws from ``default_rng([seed, k])``: the same data as
+        :class:`~activesci.experiments.SimulatedExperiment` with that seed.
     image, runtime : optional
         Container image and ``"podman"``/``"docker"``; default the host (``"local"``).
     workdir : path
@@ -117,10 +118,11 @@ class WorkflowExperiment:
         }
 
     def _step(self, k: int, design: np.ndarray) -> CommandStep:
+        # run k draws from default_rng([seed, k]), exactly like SimulatedExperiment's run k
         seed = (
-            int(np.random.default_rng([self.seed, k]).integers(2**31))
+            [self.seed, k]
             if self.seed is not None
-            else int(np.random.default_rng().integers(2**31))
+            else [int(np.random.default_rng().integers(2**31))]
         )
         truth = [f"{n}={v}" for n, v in self.truth.items()]
         point = [f"{n}={float(v)!r}" for n, v in zip(self.designs.names, design, strict=True)]
@@ -135,7 +137,7 @@ class WorkflowExperiment:
             "--design",
             *point,
             "--seed",
-            str(seed),
+            *(str(v) for v in seed),
             "--out",
             out,
             "--no-gold",
