@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # torch first, pinned: a bare "torch" requirement would pull gigabytes of CUDA wheels.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test lint format bench clean container-tools
+.PHONY: demo test lint format bench clean container-tools yadage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,5 +55,15 @@ container-tools:
 	  || echo "could not install $(CONTAINER_TOOLS): the container tests will be skipped" >&2; \
 	else echo "no $(CONTAINER_TOOLS) (installing them needs root and apt-get): container tests will be skipped" >&2; fi
 
+YADAGE_VENV ?= .venv-yadage
+
+# yadage/packtivity pin jsonschema<=4.9.1 (JupyterLab 4 needs newer): they get a venv of their
+# own, used by tests/test_reana.py to validate and run the exported REANA workflow
+$(YADAGE_VENV)/.installed: scripts/yadage-venv.sh
+	PYTHON=$(PYTHON) YADAGE_VENV=$(YADAGE_VENV) bash scripts/yadage-venv.sh
+	touch $@
+
+yadage: $(YADAGE_VENV)/.installed
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(YADAGE_VENV) runs .pytest_cache .ruff_cache

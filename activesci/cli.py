@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
     train.add_argument("--out", required=True, help="output estimator file (.pt)")
 
+    from activesci.workflow import reana
+
+    reana.add_parser(sub)
+
     sim = sub.add_parser(
         "simulate",
         help=f"simulate events into an {FORMAT} .npz file",
@@ -224,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _resume(args)
         elif args.command in _CAMPAIGN:
             print(json.dumps(_CAMPAIGN[args.command](args), indent=2))
+        elif args.command == "export-reana":
+            from activesci.workflow import reana
+
+            return reana.run_cli(args)
         elif args.command == "bench":
             _bench(args)
         elif args.command == "report":

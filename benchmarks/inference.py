@@ -70,7 +70,7 @@ from activesci.inference import (
     coverage,
     simulate_training_data,
 )
-from activesci.inference.ratio import default_theta_ref
+from activesci.inference.methods import default_theta_ref
 from activesci.typing import Observation
 
 SQRT_S = 88.0

@@ -266,24 +266,26 @@ def test_console_script_exit_status_on_bad_input(tmp_path):
 
 
 def test_simulate_needs_only_numpy_and_scipy(tmp_path):
-    """The container entrypoint must run in an image without torch, plotly or scikit-learn."""
+    """Container steps must run in an image without torch, plotly, scikit-learn or PyYAML."""
     blocker = (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path, target=None):\n"
-        "        if name.split('.')[0] in {'torch', 'plotly', 'skopt', 'sklearn'}:\n"
+        "        if name.split('.')[0] in {'torch', 'plotly', 'skopt', 'sklearn', 'yaml'}:\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "from activesci.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    out = tmp_path / "events.npz"
-    args = ["simulate", "weinberg", "--theta", "sin2w=0.23", "--design", "sqrt_s=91.19"]
-    result = subprocess.run(
-        [sys.executable, "-c", blocker, *args, "--seed", "1", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert out.exists()
+    simulate = ["simulate", "weinberg", "--theta", "sin2w=0.23", "--design", "sqrt_s=91.19"]
+    chunk = ["sample-training", "weinberg", "--samples", "200"]
+    for k, args in enumerate((simulate, chunk)):
+        out = tmp_path / f"out{k}.npz"
+        result = subprocess.run(
+            [sys.executable, "-c", blocker, *args, "--seed", "1", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert out.exists()

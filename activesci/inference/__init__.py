@@ -9,15 +9,29 @@
 0.302
 """
 
+import importlib
+from typing import Any
+
 from activesci.inference.diagnostics import closure, closure_figure, coverage, coverage_figure
+from activesci.inference.methods import METHODS
 from activesci.inference.posterior import (
     ExactLikelihood,
     GridPosterior,
     LogRatioEstimator,
     SamplePosterior,
 )
-from activesci.inference.ratio import METHODS, RatioEstimator, ScoreEstimator
 from activesci.inference.training import TrainingData, simulate_training_data
+
+#: The neural estimators need torch: imported on first use, so that simulating training data
+#: (``activesci sample-training``, a container step) runs with numpy and scipy alone.
+_LAZY_NAMES = {"RatioEstimator": "ratio", "ScoreEstimator": "ratio"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"activesci.inference.{_LAZY_NAMES[name]}"), name)
+    raise AttributeError(f"module 'activesci.inference' has no attribute {name!r}")
+
 
 __all__ = [
     "METHODS",

@@ -80,16 +80,18 @@ def sample_chunk(
     task: Task, samples: int, seed: int, method: str, out: str | os.PathLike[str]
 ) -> tuple[Path, Path]:
     """Simulate one chunk of training data for ``method``; write it and its checksum."""
+    from activesci.inference.methods import check_capabilities, default_theta_ref, resolve_method
     from activesci.inference.training import simulate_training_data
 
     if not (isinstance(samples, int) and samples >= 2):
         raise ValidationError(f"samples must be an integer >= 2, got {samples!r}")
-    est = _estimator(task, method)
+    chosen = resolve_method(method)
+    check_capabilities(task.simulator, chosen)
     data = simulate_training_data(
         task.simulator,
         samples,
-        theta_ref=est.theta_ref,
-        gold=est._method.needs,
+        theta_ref=default_theta_ref(task.parameters),
+        gold=chosen.needs,
         seed=seed,
     )
     path = data.save(out)
@@ -267,7 +269,7 @@ class Campaign:
         progress: bool = True,
         callback: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
-        from activesci.inference.ratio import METHODS
+        from activesci.inference.methods import METHODS
 
         self.task = task_registry.get(task) if isinstance(task, str) else task
         if self.task.name not in task_registry.TASKS:

@@ -1,0 +1,366 @@
+"""Export a training-simulation campaign as a yadage workflow and a ``reana.yaml``.
+
+The campaign is the one of :mod:`activesci.workflow`: simulate training samples in chunks (a
+scatter over chunk seeds), merge the chunks, train the ratio estimator. Each step calls the
+``activesci`` command explicitly (``activesci sample-training``, ``activesci merge``,
+``activesci train``): REANA runs every step as ``bash -c COMMAND``, which replaces the
+``activesci simulate`` ENTRYPOINT of the simulator image, so the same specification serves every
+subcommand.
+
+>>> spec = workflow_spec(environment="local")
+>>> [stage["name"] for stage in spec["stages"]]
+['sample', 'merge', 'train']
+>>> spec["stages"][1]["scheduler"]["step"]["process"]["cmd"]
+'activesci merge {chunks} --out {merged}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from activesci import tasks
+from activesci.errors import ValidationError
+
+__all__ = ["ENVIRONMENTS", "add_parser", "export_reana", "run_cli", "workflow_spec"]
+
+ENVIRONMENTS = ("docker", "local")
+"""``docker``: each step in the simulator image (REANA); ``local``: on the host, via PATH."""
+
+_ESTIMATOR = "train/estimator.pt"
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValidationError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    """Split ``name[:tag]`` into yadage's ``image`` and ``imagetag`` (default ``latest``)."""
+    if not isinstance(image, str) or not image or any(c.isspace() for c in image):
+        raise ValidationError(f"image must be a name such as 'activesci-sim:latest', got {image!r}")
+    if "@" in image:
+        raise ValidationError(f"image {image!r}: yadage takes name:tag, not a digest")
+    name, sep, tag = image.rpartition(":")
+    if sep and name and "/" not in tag:
+        return name, tag
+    return image, "latest"
+
+
+def _environment(environment: str, image: str) -> dict[str, Any]:
+    if environment == "local":
+        return {"environment_type": "localproc-env"}
+    name, tag = _split_image(image)
+    return {"environment_type": "docker-encapsulated", "image": name, "imagetag": tag}
+
+
+def _step(cmd: str, publish: dict[str, str], environment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "process": {"process_type": "string-interpolated-cmd", "cmd": cmd},
+        "publisher": {"publisher_type": "interpolated-pub", "publish": publish},
+        "environment": dict(environment),
+    }
+
+
+def _parameters(
+    task: str, samples: int, chunks: int, seed: int, method: str, epochs: int
+) -> dict[str, Any]:
+    """The workflow inputs: the chunk seeds and sizes are derived from ``seed`` and ``samples``."""
+    from activesci.workflow.dag import chunk_plan
+
+    plan = chunk_plan(samples, chunks, seed)  # the same chunks as an in-process Campaign
+    return {
+        "task": task,
+        "method": method,
+        "epochs": epochs,
+        "seed": seed,
+        "chunk_seeds": [c["seed"] for c in plan],
+        "chunk_samples": [c["samples"] for c in plan],
+    }
+
+
+def workflow_spec(
+    environment: str = "docker",
+    image: str = "activesci-sim:latest",
+    train_image: str | None = None,
+) -> dict:
+    """The yadage workflow (stages ``sample`` -> ``merge`` -> ``train``) as a JSON-like dict.
+
+    Parameters
+    ----------
+    environment : str
+        ``"docker"`` (``docker-encapsulated`` steps in ``image``) or ``"local"`` (``localproc-env``
+        steps that run ``activesci`` from the host's PATH).
+    image : str
+        Simulator image ``name[:tag]`` for the docker environment.
+    train_image : str, optional
+        Image of the ``train`` step, which needs PyTorch (default: ``image``).
+    """
+    if environment not in ENVIRONMENTS:
+        raise ValidationError(f"environment must be one of {ENVIRONMENTS}, got {environment!r}")
+    env = _environment(environment, image)
+    train_env = _environment(environment, image if train_image is None else train_image)
+    init = "init"
+    sample = _step(
+        "activesci sample-training {task} --samples {chunk_samples} --seed {chunk_seeds} "
+        "--method {method} --out {chunk}",
+        {"chunk": "{chunk}"},
+        env,
+    )
+    merge = _step("activesci merge {chunks} --out {merged}", {"merged": "{merged}"}, env)
+    train = _step(
+        "activesci train {task} {merged} --method {method} --seed {seed} --epochs {epochs} "
+        "--out {estimator}",
+        {"estimator": "{estimator}"},
+        train_env,
+    )
+    return {
+        "stages": [
+            {
+                "name": "sample",
+                "dependencies": [init],
+                "scheduler": {
+                    "scheduler_type": "multistep-stage",
+                    "parameters": {
+                        "task": {"step": init, "output": "task"},
+                        "method": {"step": init, "output": "method"},
+                        "chunk_seeds": {"step": init, "output": "chunk_seeds"},
+                        "chunk_samples": {"step": init, "output": "chunk_samples"},
+                        "chunk": "{workdir}/chunk.npz",
+                    },
+                    "scatter": {"method": "zip", "parameters": ["chunk_seeds", "chunk_samples"]},
+                    "step": sample,
+                },
+            },
+            {
+                "name": "merge",
+                "dependencies": ["sample"],
+                "scheduler": {
+                    "scheduler_type": "singlestep-stage",
+                    "parameters": {
+                        "chunks": {"stages": "sample", "output": "chunk"},
+                        "merged": "{workdir}/merged.npz",
+                    },
+                    "step": merge,
+                },
+            },
+            {
+                "name": "train",
+                "dependencies": ["merge"],
+                "scheduler": {
+                    "scheduler_type": "singlestep-stage",
+                    "parameters": {
+                        "task": {"step": init, "output": "task"},
+                        "method": {"step": init, "output": "method"},
+                        "seed": {"step": init, "output": "seed"},
+                        "epochs": {"step": init, "output": "epochs"},
+                        "merged": {"step": "merge", "output": "merged"},
+                        "estimator": "{workdir}/estimator.pt",
+                    },
+                    "step": train,
+                },
+            },
+        ]
+    }
+
+
+def _yaml_scalar(value: Any) -> str:
+    """``value`` as the one-line YAML that ``yadage-run -p NAME=VALUE`` reads back."""
+    import yaml  # PyYAML comes with papermill; imported late so `activesci simulate` needs none
+
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)
+
+
+def _readme(
+    task: str, parameters: dict[str, Any], environment: str, image: str, train_image: str
+) -> str:
+    flags = " ".join(f"-p {k}={shlex.quote(_yaml_scalar(v))}" for k, v in parameters.items())
+    where = (
+        f"The steps run in the image `{image}`, the training in `{train_image}` (it needs "
+        "PyTorch); each step's own `activesci ...` command replaces the image's "
+        "`activesci simulate` ENTRYPOINT."
+        if environment == "docker"
+        else "Every step runs `activesci` on the host (`localproc-env`): put it on PATH."
+    )
+    return f"""# activesci campaign: {task}
+
+Simulate {sum(parameters["chunk_samples"])} training samples in {len(parameters["chunk_seeds"])} \
+chunks, merge them and train the ratio estimator (method `{parameters["method"]}`, \
+epochs {parameters["epochs"]}) into `{_ESTIMATOR}`.
+{where}
+
+Files: `workflow.yml` (yadage), `reana.yaml` (REANA; its `inputs.parameters` are the workflow
+inputs; edit them there).
+
+## On REANA
+
+```
+reana-client create -w {task}-campaign -f reana.yaml
+reana-client upload -w {task}-campaign
+reana-client start -w {task}-campaign
+reana-client download -w {task}-campaign {_ESTIMATOR}
+```
+
+or in one go: `reana-client run -w {task}-campaign -f reana.yaml` (with `REANA_SERVER_URL` and
+`REANA_ACCESS_TOKEN` set; `reana-client validate -f reana.yaml` checks the files first).
+
+## Locally with yadage
+
+In a virtual environment of its own (`scripts/yadage-venv.sh` in the activesci repository makes
+one: yadage pins an old jsonschema):
+
+```
+yadage-run work workflow.yml {flags}
+```
+
+The estimator is then `work/{_ESTIMATOR}`. A spec exported with `--environment local` runs the
+steps on this machine with the `activesci` found on PATH. The default (`docker`) one needs Docker
+and, because `docker run` keeps the image's ENTRYPOINT, `PACKTIVITY_DOCKER_CMD_MOD=--entrypoint=`
+in the environment of `yadage-run` (plus `PACKTIVITY_DOCKER_NOPULL=1` for an image built locally
+rather than pulled from a registry).
+"""
+
+
+def export_reana(
+    task: str,
+    out: str | Path,
+    *,
+    samples: int = 100_000,
+    chunks: int = 4,
+    seed: int = 0,
+    method: str = "alices",
+    epochs: int = 30,
+    image: str = "activesci-sim:latest",
+    train_image: str | None = None,
+    environment: str = "docker",
+) -> Path:
+    """Write ``workflow.yml``, ``reana.yaml`` and ``README.md`` of a training campaign to ``out``.
+
+    Parameters
+    ----------
+    task : str
+        Task name (a key of :data:`activesci.tasks.TASKS`).
+    out : str or Path
+        Folder to write to (created if needed; existing files are replaced).
+    samples : int
+        Total training samples, split as evenly as possible over the chunks.
+    chunks : int
+        Number of ``sample-training`` steps, run in parallel; ``1 <= chunks <= samples``.
+    seed : int
+        Seed of the training; the chunk seeds are spawned from it (``numpy.random.SeedSequence``).
+    method : str
+        Estimator method (a key of :data:`activesci.inference.ratio.METHODS`).
+    epochs : int
+        Training epochs.
+    image : str
+        Simulator image ``name[:tag]`` of the steps on REANA.
+    train_image : str, optional
+        Image of the ``train`` step, which needs PyTorch (default: ``image``).
+    environment : str
+        ``"docker"`` for REANA, or ``"local"`` to run the steps on the host with yadage.
+
+    Returns
+    -------
+    Path
+        The ``reana.yaml`` written.
+    """
+    from activesci.inference.methods import METHODS
+
+    if task not in tasks.TASKS:
+        raise ValidationError(f"unknown task {task!r}; available: {sorted(tasks.TASKS)}")
+    if method not in METHODS:
+        raise ValidationError(f"unknown method {method!r}; available: {sorted(METHODS)}")
+    samples = _positive_int("samples", samples)
+    chunks = _positive_int("chunks", chunks)
+    epochs = _positive_int("epochs", epochs)
+    if samples < chunks:
+        raise ValidationError(f"samples ({samples}) must be >= chunks ({chunks})")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
+    spec = workflow_spec(environment, image, train_image)
+    parameters = _parameters(task, samples, chunks, int(seed), method, epochs)
+    reana = {
+        "version": "0.9.0",
+        "inputs": {"parameters": parameters},
+        "workflow": {"type": "yadage", "file": "workflow.yml"},
+        "outputs": {"files": [_ESTIMATOR]},
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    import yaml
+
+    (out / "workflow.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    readme = _readme(task, parameters, environment, image, train_image or image)
+    (out / "README.md").write_text(readme)
+    path = out / "reana.yaml"
+    path.write_text(yaml.safe_dump(reana, sort_keys=False))
+    return path
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``export-reana`` subcommand on an ``argparse`` subparsers object."""
+    from activesci.inference.methods import METHODS
+
+    parser = subparsers.add_parser(
+        "export-reana",
+        help="write a yadage workflow and reana.yaml of a training campaign",
+        description="Write workflow.yml (yadage: sample-training chunks -> merge -> train), "
+        "reana.yaml and README.md into a folder, for reana-client or yadage-run.",
+    )
+    parser.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    parser.add_argument("--out", required=True, help="folder to write to")
+    parser.add_argument("--samples", type=int, default=100_000, help="training samples in all")
+    parser.add_argument("--chunks", type=int, default=4, help="parallel simulation steps")
+    parser.add_argument("--seed", type=int, default=0, help="seed (chunk seeds derive from it)")
+    parser.add_argument(
+        "--method",
+        choices=sorted(m for m in METHODS if m != "sally"),
+        default="alices",
+        help="estimator",
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
+    parser.add_argument(
+        "--image", default="activesci-sim:latest", help="simulator image for REANA steps"
+    )
+    parser.add_argument(
+        "--train-image",
+        default=None,
+        help="image with PyTorch for the train step (default: --image)",
+    )
+    parser.add_argument(
+        "--environment",
+        choices=ENVIRONMENTS,
+        default="docker",
+        help="docker: steps in the image (REANA); local: steps on this host",
+    )
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Handle ``activesci export-reana``: export, print the files as JSON, return 0.
+
+    A bad value raises :class:`~activesci.errors.ValidationError` for ``activesci.cli.main``.
+    """
+    path = export_reana(
+        args.task,
+        Path(args.out),
+        samples=args.samples,
+        chunks=args.chunks,
+        seed=args.seed,
+        method=args.method,
+        epochs=args.epochs,
+        image=args.image,
+        train_image=args.train_image,
+        environment=args.environment,
+    )
+    folder = path.parent
+    files = {"reana": path, "workflow": folder / "workflow.yml", "readme": folder / "README.md"}
+    print(json.dumps({k: str(v) for k, v in files.items()}, indent=2))
+    return 0
