@@ -189,7 +189,7 @@ def run_seed(bench: DesignBenchmark, name: str, seed: int) -> dict[str, Any]:
     )
     training = time.perf_counter() - start if name == "eig" else None
     run: dict[str, Any] = {"seed": seed, "designs": [], "mean": [], "std": [], "volume": []}
-    run |= {"round_seconds": [], "training_seconds": training}
+    run |= {"round_seconds": [], "training_seconds": training, "eig_seconds": []}
     for state in learner.iterate(bench.rounds):
         post = state.posterior
         run["designs"].append(state.design.tolist())
@@ -197,6 +197,7 @@ def run_seed(bench: DesignBenchmark, name: str, seed: int) -> dict[str, Any]:
         run["std"].append(post.std().tolist())
         run["volume"].append(float(math.sqrt(max(np.linalg.det(np.atleast_2d(post.cov())), 0))))
         run["round_seconds"].append(state.seconds)
+        run["eig_seconds"] += state.strategy_record.get("eig_seconds", [])
     learner.close()
     return run
 
@@ -214,6 +215,7 @@ def summarise(
     reach = [rounds_to_target(r["std"], target) for r in runs]
     training = [r["training_seconds"] for r in runs if r["training_seconds"] is not None]
     seconds = [s for r in runs for s in r["round_seconds"]]
+    eig = [s for r in runs for s in r.get("eig_seconds", [])]
 
     def median_per_round(key: str, j: int | None = None) -> list[float]:
         return [
@@ -233,6 +235,7 @@ def summarise(
         "median_round_seconds": statistics.median(seconds),
         "max_round_seconds": max(seconds),
         "median_training_seconds": statistics.median(training) if training else None,
+        "median_eig_seconds": statistics.median(eig) if eig else None,
         "median_design_per_round": [
             np.median([r["designs"][k] for r in runs], axis=0).tolist() for k in range(rounds)
         ],
@@ -289,6 +292,7 @@ def format_design_table(result: dict[str, Any]) -> str:
         "vs oracle",
         "s/round",
         "max s",
+        "EIG ms",
         "train s",
     )
     rows = []
@@ -308,6 +312,9 @@ def format_design_table(result: dict[str, Any]) -> str:
                 ratio,
                 f"{s['median_round_seconds']:.2f}",
                 f"{s['max_round_seconds']:.1f}",
+                "-"
+                if s.get("median_eig_seconds") is None
+                else f"{1e3 * s['median_eig_seconds']:.0f}",
                 "-" if train is None else f"{train:.1f}",
             )
         )

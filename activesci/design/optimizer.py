@@ -9,6 +9,7 @@ information gain), and the baselines ``grid`` (uniform scan), ``random``, ``fixe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -206,8 +207,11 @@ class EIGStrategy:
         if not previous and len(context.space) == 1:
             previous = list(_curve_points(context.space, self.n_first_grid))
 
+        seconds: list[float] = []
+
         def eig(design: np.ndarray) -> Any:
-            return expected_information_gain(
+            start = time.perf_counter()
+            estimate = expected_information_gain(
                 context.posterior,
                 context.simulator,
                 design,
@@ -216,6 +220,8 @@ class EIGStrategy:
                 n_samples=self.n_samples,
                 rng=context.rng(2),
             )
+            seconds.append(time.perf_counter() - start)
+            return estimate
 
         first = [eig(design) for design in previous]
         stderr = [e.stderr for e in first]
@@ -233,6 +239,7 @@ class EIGStrategy:
             "evaluated": np.array(opt.designs).tolist(),
             "eig": opt.values,
             "eig_stderr": stderr,
+            "eig_seconds": seconds,
             "chosen_eig": value,
             "curve": None if curve is None else curve.tolist(),
             "surrogate_mean": None if mean is None else mean.tolist(),
