@@ -158,6 +158,7 @@ class DaskExecutor(_FutureExecutor):
                 "the dask executor needs dask.distributed: pip install 'activesci[dask]'"
             ) from None
         self._cluster = None
+        self._results: dict[Any, Any] = {}
         if address is None:
             self._cluster = LocalCluster(
                 n_workers=workers,
@@ -172,6 +173,20 @@ class DaskExecutor(_FutureExecutor):
     def submit(self, task: Callable[[], Any]) -> Any:
         """Send ``task`` to the cluster (never cached: every submission runs)."""
         return self.client.submit(task, pure=False)
+
+    def successful(self, proxy: Any) -> bool:
+        """Whether the task finished without raising (the future's local status: no round trip)."""
+        return proxy.status == "finished"
+
+    def result(self, proxy: Any) -> Any:
+        """The task's return value, fetched from the cluster once.
+
+        adage asks for the result of every finished node on every tick; without the cache each
+        ask is a round trip to the scheduler, and the polling steals a core from the workers.
+        """
+        if proxy.key not in self._results:
+            self._results[proxy.key] = proxy.result()
+        return self._results[proxy.key]
 
     def close(self) -> None:
         """Disconnect; stop the local cluster if this executor started it."""
