@@ -70,7 +70,7 @@ def test_bad_steps_are_refused(tmp_path):
         CommandStep("s", ["true"], retries=99)
     with pytest.raises(StepError, match=r"input\(s\) \['in.npz'\] missing"):
         CommandStep("s", ["true"], inputs=["in.npz"]).run(tmp_path)
-    with pytest.raises(StepError, match="step 'ghost' failed after 1 attempt.*could not start"):
+    with pytest.raises(StepError, match=r"step 'ghost' failed after 1 attempt.*could not start"):
         CommandStep("ghost", ["no-such-program-xyz"], outputs=["a.npz"]).run(tmp_path)
 
 
