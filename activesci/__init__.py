@@ -25,8 +25,11 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 #: Submodules imported on first use: they pull in heavy libraries (torch, plotly), and the
 #: simulator alone (``activesci simulate``, the container entrypoint) needs only numpy + scipy.
-_LAZY = ("demo", "plots", "report", "learner", "design", "inference", "tracking", "store")
-_LAZY_NAMES = {"ActiveLearner": "learner"}
+_LAZY = (
+    "demo", "plots", "report", "learner", "design", "inference", "tracking", "store", "widgets",
+    "workflow", "bench",
+)  # fmt: skip
+_LAZY_NAMES = {"ActiveLearner": "learner", "Dashboard": "widgets"}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +44,7 @@ __all__ = [
     "ActiveLearner",
     "ActivesciError",
     "Categorical",
+    "Dashboard",
     "Events",
     "Integer",
     "ManualExperiment",

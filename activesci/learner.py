@@ -79,7 +79,8 @@ class ActiveLearner:
         Where observations come from; default ``task.experiment(seed=seed)`` (hidden truth).
     estimator : str or LogRatioEstimator
         A method name (``"alices"``, ``"carl"``, ...; trained at construction and
-        checkpointed in the store), ``"exact"`` (the simulator's exact likelihood: for
+        checkpointed in the store), a trained ``RatioEstimator`` (used as is, checkpointed,
+        and refined like a named one), ``"exact"`` (the simulator's exact likelihood: for
         benchmarks), or any object with ``log_ratio``.
     strategy : str or Strategy
         ``"eig"`` (default), ``"grid"``, ``"random"``, ``"fixed"``, ``"scan"`` or your own.
@@ -208,6 +209,11 @@ class ActiveLearner:
             est.train(n_samples=int(samples), seed=self.seed, progress=progress)
             self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(est))
             return est, spec
+        if isinstance(estimator, RatioEstimator) and estimator.is_trained:
+            spec = {"kind": "ratio", "method": estimator.method, "training_samples": int(samples)}
+            if self.store.load_checkpoint(_CHECKPOINT) is None:
+                self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(estimator))
+            return estimator, spec
         if not callable(getattr(estimator, "log_ratio", None)):
             raise ValidationError(
                 "estimator must be a name, 'exact', or have log_ratio(x, theta, design)"

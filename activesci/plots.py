@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["afb_figure", "posterior_figure"]
+__all__ = [
+    "afb_data_figure",
+    "afb_figure",
+    "design_history_figure",
+    "eig_figure",
+    "posterior_figure",
+    "posterior_rounds_figure",
+]
 
 _TEMPLATE = "plotly_white"
 
@@ -66,6 +73,34 @@ def afb_figure(
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
+
+
+def afb_data_figure(
+    simulator: Any, observations: Sequence[Any], mean: float, std: float
+) -> go.Figure:
+    """Measured A_FB of each observation against the theory at the posterior mean +- std.
+
+    Parameters
+    ----------
+    simulator : WeinbergSimulator
+        A one-parameter (``sin2w``) Weinberg simulator.
+    observations : sequence of Observation
+        What was measured (observations with fewer than 2 events are skipped).
+    mean, std : float
+        The posterior of ``sin2w``: curves at ``mean`` and ``mean +- std``.
+    """
+    from activesci.simulators.weinberg import count_asymmetry
+
+    measured = [(o.design[0], *count_asymmetry(o.x)) for o in observations if o.n > 1]
+    lo, hi = simulator.parameters["sin2w"].bounds
+    curves = {"posterior mean": mean, "mean - σ": mean - std, "mean + σ": mean + std}
+    return afb_figure(
+        simulator,
+        [m[0] for m in measured],
+        [m[1] for m in measured],
+        [m[2] for m in measured],
+        {k: float(np.clip(v, lo, hi)) for k, v in curves.items()},
+    )
 
 
 def posterior_figure(

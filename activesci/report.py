@@ -70,10 +70,7 @@ def write_run_report(
     Shows the posterior per round, the chosen designs, the EIG curves with the points the
     optimiser evaluated, and (for the Weinberg tasks) data against theory.
     """
-    import numpy as np
-
     from activesci import plots, tasks
-    from activesci.simulators.weinberg import count_asymmetry
     from activesci.store import SQLiteRunStore
 
     with SQLiteRunStore.open(path) as store:
@@ -110,18 +107,11 @@ def write_run_report(
                     r["strategy"], task.designs.names[0], title=f"EIG before round {r['round']}"
                 )
             )
-    if task.parameters.names == ["sin2w"] and observations:  # data vs theory of A_FB
-        measured = [(o.design[0], *count_asymmetry(o.x)) for _, o in observations if o.n > 1]
-        mean = rounds[-1]["mean"][0]
-        std = rounds[-1]["std"][0]
-        curves = {"posterior mean": mean, "mean - σ": mean - std, "mean + σ": mean + std}
+    if task.parameters.names == ["sin2w"] and observations and rounds:  # data vs theory
+        last = rounds[-1]
         blocks.append(
-            plots.afb_figure(
-                task.simulator,
-                [m[0] for m in measured],
-                [m[1] for m in measured],
-                [m[2] for m in measured],
-                {k: float(np.clip(v, *task.parameters["sin2w"].bounds)) for k, v in curves.items()},
+            plots.afb_data_figure(
+                task.simulator, [o for _, o in observations], last["mean"][0], last["std"][0]
             )
         )
     target = Path(out) if out is not None else Path(path) / "report.html"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ class WorkflowExperiment:
         Of the step.
     runs : int
         Runs already done (a resumed run continues the sequence).
+    callback : callable, optional
+        Called with ``{step name: state}`` as the step's state changes (dashboards set it).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class WorkflowExperiment:
         timeout: float = 600.0,
         retries: int = 1,
         runs: int = 0,
+        callback: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.task = task
         self._truth = task.parameters.validate(task.truth if truth is None else truth)
@@ -88,6 +92,7 @@ class WorkflowExperiment:
         self.executor = executor
         self.timeout, self.retries = timeout, retries
         self.runs = int(runs)
+        self.callback = callback
         self._step(0, np.zeros(len(task.designs)))  # validates runtime, image and options
 
     @property
@@ -165,7 +170,9 @@ class WorkflowExperiment:
         self.workdir.mkdir(parents=True, exist_ok=True)
         flow = adage.adageobject()
         flow.dag.addTask(functools.partial(_run_step, step, str(self.workdir)), nodename=step.name)
-        run_flow(flow, self.executor, DagTracker(progress=False), expected=1)
+        run_flow(
+            flow, self.executor, DagTracker(progress=False, callback=self.callback), expected=1
+        )
         path = self.workdir / step.outputs[0]
         write_checksum(path)
         events = read_events(path)

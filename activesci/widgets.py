@@ -1,0 +1,360 @@
+"""The notebook dashboard: watch and steer an active-learning run (views only).
+
+``Dashboard(learner)`` shows, live: (a) each round's posterior overlaid (the truth appears in
+teaching mode when the experiment is simulated), (b) the EIG surrogate over the designs with the
+points the optimiser evaluated, (c) the design history, (d) for the Weinberg task, the measured
+A_FB against the posterior band of theory, and (e) the states of workflow steps when the
+experiment is a :class:`~activesci.workflow.experiment.WorkflowExperiment`. Buttons step, run N
+rounds (in a background thread, so the notebook stays responsive, with a progress bar), stop
+between rounds and reset with the picked strategy, estimator and luminosity; a form takes a
+result typed by a person for a :class:`~activesci.experiments.ManualExperiment`.
+
+The dashboard computes no science: every number comes from the learner, its store or
+``activesci.plots``. Everything is plain ipywidgets and plotly ``FigureWidget``s, so it is tested
+from Python without a browser (and with one in ``tests/test_browser.py``).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from activesci import plots
+from activesci.design.optimizer import STRATEGIES
+from activesci.errors import ActivesciError
+from activesci.experiments import ManualExperiment
+from activesci.inference.methods import METHODS
+
+__all__ = ["Dashboard"]
+
+
+def _redraw(widget: go.FigureWidget, figure: go.Figure) -> None:
+    """Replace a FigureWidget's traces and layout with those of ``figure``."""
+    with widget.batch_update():
+        widget.data = ()
+        widget.add_traces(list(figure.data))
+        widget.layout = figure.layout
+
+
+class Dashboard:
+    """Live panels and controls for an :class:`~activesci.learner.ActiveLearner`.
+
+    Parameters
+    ----------
+    learner : ActiveLearner
+        The run to show and drive.
+    teaching : bool
+        Start in teaching mode (the hidden truth is drawn on the posterior).
+
+    Examples
+    --------
+    >>> import activesci as asci
+    >>> learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", seed=1)
+    >>> board = asci.Dashboard(learner)
+    >>> _ = board.step()
+    >>> board.round_label.value.startswith("<b>round 1</b>")
+    True
+    """
+
+    def __init__(self, learner: Any, *, teaching: bool = False) -> None:
+        import ipywidgets as w
+
+        self.learner = learner
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        names = learner.task.parameters.names
+
+        self.step_button = w.Button(description="Step", icon="play", tooltip="run one round")
+        self.run_button = w.Button(description="Run", icon="forward", tooltip="run N rounds")
+        self.rounds_input = w.BoundedIntText(
+            value=5, min=1, max=1000, description="N", layout={"width": "140px"}
+        )
+        self.stop_button = w.Button(
+            description="Stop", icon="stop", tooltip="stop after this round"
+        )
+        self.reset_button = w.Button(description="Reset", icon="refresh", tooltip="start over")
+        self.strategy_picker = w.Dropdown(
+            options=sorted(STRATEGIES),
+            value=getattr(learner.strategy, "name", "eig"),
+            description="strategy",
+        )
+        method = learner._estimator_spec.get("method", learner._estimator_spec["kind"])
+        methods = ["exact", *sorted(m for m in METHODS if m != "sally")]
+        self.estimator_picker = w.Dropdown(
+            options=methods if method in methods else [method, *methods],
+            value=method,
+            description="estimator",
+        )
+        luminosity = learner.task.options.get("luminosity")
+        self.luminosity_slider = w.FloatLogSlider(
+            value=luminosity or 1.0,
+            base=10,
+            min=-2,
+            max=2,
+            step=0.1,
+            description="pb⁻¹/round",
+            disabled=luminosity is None,
+        )
+        self.teaching = w.ToggleButton(value=teaching, description="teaching mode", icon="eye")
+        self.parameter_picker = w.Dropdown(options=names, value=names[0], description="parameter")
+        self.round_label = w.HTML()
+        self.message = w.HTML()
+        self.progress = w.IntProgress(
+            min=0, max=1, value=0, description="rounds", layout={"visibility": "hidden"}
+        )
+        self.manual_x = w.Textarea(
+            placeholder="one event per line: its features, comma separated (e.g. cos θ)",
+            description="events",
+            layout={"width": "420px", "height": "80px"},
+        )
+        self.manual_luminosity = w.FloatText(value=luminosity or 0.0, description="pb⁻¹")
+        self.manual_button = w.Button(description="Submit result", icon="check")
+        self.posterior_plot = go.FigureWidget()
+        self.eig_plot = go.FigureWidget()
+        self.design_plot = go.FigureWidget()
+        self.afb_plot = go.FigureWidget()
+        self.dag_view = w.HTML()
+
+        self.step_button.on_click(lambda _: self._guard(self.step))
+        self.run_button.on_click(lambda _: self.run_in_background(self.rounds_input.value))
+        self.stop_button.on_click(lambda _: self.stop())
+        self.reset_button.on_click(lambda _: self._guard(self.reset))
+        self.manual_button.on_click(lambda _: self._guard(self.submit_manual))
+        self.teaching.observe(lambda _: self.refresh(), names="value")
+        self.parameter_picker.observe(lambda _: self.refresh(), names="value")
+        self._attach_workflow()
+
+        controls = w.HBox(
+            [
+                self.step_button,
+                self.rounds_input,
+                self.run_button,
+                self.stop_button,
+                self.reset_button,
+            ]
+        )
+        settings = w.HBox([self.strategy_picker, self.estimator_picker, self.luminosity_slider])
+        self.manual_form = w.VBox(
+            [
+                w.HTML("<b>Enter the measured result</b>"),
+                self.manual_x,
+                w.HBox([self.manual_luminosity, self.manual_button]),
+            ]
+        )
+        self.manual_form.layout.display = None if self._manual else "none"
+        panels = w.GridBox(
+            [self.posterior_plot, self.eig_plot, self.design_plot, self.afb_plot],
+            layout={"grid_template_columns": "repeat(2, minmax(0, 1fr))"},
+        )
+        self.widget = w.VBox(
+            [
+                controls,
+                settings,
+                w.HBox([self.teaching, self.parameter_picker]),
+                self.round_label,
+                self.progress,
+                self.message,
+                self.manual_form,
+                panels,
+                self.dag_view,
+            ]
+        )  # fmt: skip
+        self.refresh()
+
+    # -- display ------------------------------------------------------------------------------
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    @property
+    def _manual(self) -> bool:
+        return isinstance(self.learner.experiment, ManualExperiment)
+
+    def _attach_workflow(self) -> None:
+        """Show workflow step states when the experiment runs as workflow steps."""
+        if hasattr(self.learner.experiment, "callback"):
+            self.learner.experiment.callback = self._show_dag
+
+    def _show_dag(self, states: dict[str, str]) -> None:
+        colours = {"success": "#2a7", "failed": "#c33", "running": "#e90", "defined": "#999"}
+        cells = " ".join(
+            f"<span style='color:{colours.get(s, '#999')}'>● {html.escape(n)}: {s}</span>"
+            for n, s in states.items()
+        )
+        self.dag_view.value = f"<b>workflow</b> {cells}"
+
+    def _say(self, text: str, error: bool = False) -> None:
+        colour = "#c33" if error else "#555"
+        self.message.value = (
+            f"<span style='color:{colour}'>{html.escape(text)}</span>" if text else ""
+        )
+
+    def _guard(self, action: Any) -> Any:
+        """Run a button's action; show an activesci error in the widget instead of raising."""
+        try:
+            return action()
+        except ActivesciError as exc:
+            self._say(str(exc), error=True)
+            return None
+
+    def refresh(self) -> None:
+        """Redraw every panel from the learner's store."""
+        learner = self.learner
+        rounds = learner.store.rounds()
+        names = learner.task.parameters.names
+        name = self.parameter_picker.value
+        truth = None
+        if self.teaching.value:
+            truth = (getattr(learner.experiment, "truth", None) or {}).get(name)
+        if rounds:
+            last = rounds[-1]
+            cells = ", ".join(
+                f"{n} = {m:.5g} ± {s:.2g}"
+                for n, m, s in zip(names, last["mean"], last["std"], strict=True)
+            )
+            self.round_label.value = (
+                f"<b>round {len(rounds)}</b> · {sum(r['n'] for r in rounds)} events · {cells}"
+            )
+            _redraw(self.posterior_plot, plots.posterior_rounds_figure(rounds, name, truth=truth))
+            _redraw(
+                self.design_plot, plots.design_history_figure(rounds, learner.task.designs.names)
+            )
+            record = last.get("strategy") or {}
+            if record.get("evaluated") and len(learner.task.designs) == 1:
+                title = f"EIG before round {len(rounds)}"
+                _redraw(
+                    self.eig_plot,
+                    plots.eig_figure(record, learner.task.designs.names[0], title=title),
+                )
+            if names == ["sin2w"]:
+                figure = plots.afb_data_figure(
+                    learner.task.simulator,
+                    learner.posterior.observations,
+                    last["mean"][0],
+                    last["std"][0],
+                )
+                _redraw(self.afb_plot, figure)
+        else:
+            self.round_label.value = "<b>round 0</b> · no data yet: press Step"
+        if self._manual:
+            wanted = learner.ask()
+            shown = ", ".join(
+                f"{n} = {v:.4g}" for n, v in zip(learner.task.designs.names, wanted, strict=True)
+            )
+            self.manual_form.children[0].value = f"<b>Enter the result measured at {shown}</b>"
+
+    # -- actions ------------------------------------------------------------------------------
+    def step(self) -> Any:
+        """Run one round (ask, run the experiment, tell) and redraw; return its state."""
+        with self._lock:
+            design = self.learner.ask()
+            state = self.learner.tell(design, self.learner.experiment.run(design))
+        self._say("")
+        self.refresh()
+        return state
+
+    def run(self, rounds: int) -> int:
+        """Run up to ``rounds`` rounds, stopping early after :meth:`stop`; return rounds run."""
+        self._stop.clear()
+        self.progress.max, self.progress.value = max(int(rounds), 1), 0
+        self.progress.layout.visibility = "visible"
+        done = 0
+        try:
+            for _ in range(int(rounds)):
+                if self._stop.is_set():
+                    self._say(f"stopped after {done} round(s)")
+                    break
+                self.step()
+                done += 1
+                self.progress.value = done
+        finally:
+            self.progress.layout.visibility = "hidden"
+        return done
+
+    def run_in_background(self, rounds: int) -> threading.Thread:
+        """:meth:`run` in a thread, so the notebook (and the Stop button) stay responsive."""
+        if self._thread is not None and self._thread.is_alive():
+            self._say("already running: press Stop first", error=True)
+            return self._thread
+
+        def work() -> None:
+            self._guard(lambda: self.run(rounds))
+
+        self._thread = threading.Thread(target=work, name="activesci-dashboard", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Stop a running :meth:`run` after the current round."""
+        self._stop.set()
+
+    def reset(self) -> Any:
+        """Start over with the picked strategy, estimator and luminosity; return the new learner.
+
+        The experiment starts again with the same truth and seed; an estimator of the same
+        method as the current one is reused rather than trained again.
+        """
+        from activesci import tasks
+        from activesci.experiments import SimulatedExperiment
+        from activesci.learner import ActiveLearner
+
+        old = self.learner
+        options = dict(old.task.options)
+        if "luminosity" in options:
+            options["luminosity"] = float(self.luminosity_slider.value)
+        task = tasks.get(old.task.name, **options)
+        experiment = old.experiment
+        if isinstance(experiment, SimulatedExperiment):
+            experiment = task.experiment(truth=experiment.truth, seed=experiment.seed)
+        elif self._manual:
+            experiment = ManualExperiment(task.designs, experiment.n_features)
+        method = self.estimator_picker.value
+        same = method == old._estimator_spec.get("method")
+        learner = ActiveLearner(
+            task,
+            experiment=experiment,
+            estimator=old.estimator if same else method,
+            strategy=self.strategy_picker.value,
+            seed=old.seed,
+            refine_every=old.refine_every if method != "exact" else None,
+            training_samples=old._training_samples,
+            progress=True,
+        )
+        with self._lock:
+            self.learner = learner
+        self._attach_workflow()
+        for plot in (self.posterior_plot, self.eig_plot, self.design_plot, self.afb_plot):
+            _redraw(plot, go.Figure())
+        self._say(f"reset: {self.strategy_picker.value} strategy, {method} estimator")
+        self.refresh()
+        return learner
+
+    def submit_manual(self) -> Any:
+        """Read the form, submit the result at the asked design and run the round.
+
+        A malformed entry shows a message in the widget and changes nothing.
+        """
+        if not self._manual:
+            self._say("this run's experiment is not a ManualExperiment", error=True)
+            return None
+        rows = [
+            line for line in self.manual_x.value.replace(";", "\n").splitlines() if line.strip()
+        ]
+        try:
+            x = np.array([[float(v) for v in line.replace(",", " ").split()] for line in rows])
+        except ValueError as exc:
+            self._say(f"could not read the events: {exc}", error=True)
+            return None
+        if not rows:
+            self._say("type at least one event", error=True)
+            return None
+        design = self.learner.ask()
+        self.learner.experiment.submit(design, x, luminosity=self.manual_luminosity.value or None)
+        self.manual_x.value = ""
+        return self.step()

@@ -1,0 +1,114 @@
+"""The dashboard, driven from Python without a browser."""
+
+import time
+
+import numpy as np
+import pytest
+
+import activesci as asci
+from activesci.experiments import ManualExperiment
+from activesci.workflow.experiment import WorkflowExperiment
+
+
+def board_for(task="gaussian", **options):
+    options = {"estimator": "exact", "strategy": "fixed", "seed": 1, "progress": False} | options
+    return asci.Dashboard(asci.ActiveLearner(task, **options))
+
+
+def test_step_adds_a_posterior_trace_and_advances_the_round():
+    board = board_for()
+    assert "round 0" in board.round_label.value
+    board.step()
+    assert board.round_label.value.startswith("<b>round 1</b>")
+    assert len(board.posterior_plot.data) == 1 and len(board.design_plot.data) == 1
+    board.step()
+    assert len(board.posterior_plot.data) == 2 and board.learner.round == 2
+    # the label shows the learner's own numbers: the dashboard computes nothing itself
+    mean = board.learner.posterior.mean()[0]
+    assert f"{mean:.5g}" in board.round_label.value
+
+
+def test_teaching_mode_reveals_the_truth():
+    board = board_for()
+    board.step()
+    assert not board.posterior_plot.layout.shapes
+    board.teaching.value = True  # the toggle redraws
+    assert len(board.posterior_plot.layout.shapes) == 1
+    assert board.posterior_plot.layout.shapes[0].x0 == pytest.approx(0.5)  # gaussian truth
+
+
+def test_weinberg_panels_show_eig_and_data_against_theory():
+    task = asci.tasks.weinberg(luminosity=0.2)
+    board = board_for(task, strategy="eig", strategy_options={"exact": True, "n_calls": 4})
+    board.step()
+    assert len(board.eig_plot.data) >= 2  # surrogate band and the evaluated points
+    data = [t for t in board.afb_plot.data if t.name == "simulated data"]
+    assert len(data) == 1 and len(data[0].x) == 1
+
+
+def test_run_and_stop_in_the_background():
+    board = board_for()
+    assert board.run(3) == 3 and board.learner.round == 3
+    thread = board.run_in_background(500)
+    deadline = time.time() + 60
+    while board.learner.round < 4 and time.time() < deadline:
+        time.sleep(0.01)
+    board.stop()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and 4 <= board.learner.round < 503
+    assert "stopped after" in board.message.value
+
+
+def test_reset_starts_over_with_the_picked_strategy():
+    board = board_for()
+    board.run(2)
+    board.strategy_picker.value = "random"
+    learner = board.reset()
+    assert learner is board.learner and learner.round == 0
+    assert learner.strategy.name == "random"
+    assert len(board.posterior_plot.data) == 0 and "round 0" in board.round_label.value
+    board.step()
+    assert board.learner.round == 1
+
+
+def test_manual_entry_validates_and_changes_nothing_when_malformed():
+    task = asci.tasks.gaussian()
+    experiment = ManualExperiment(task.designs, n_features=1)
+    board = board_for(task, experiment=experiment)
+    assert board.manual_form.layout.display is None  # the form is shown
+    assert "Enter the result measured at phase = 3.142" in board.manual_form.children[0].value
+    for bad, message in (
+        ("0.1\nabc", "could not read the events"),
+        ("0.1, 0.2", "x must have shape (n, 1)"),
+        ("nan", "NaN or infinite"),
+        ("", "type at least one event"),
+    ):
+        board.manual_x.value = bad
+        board.manual_button.click()  # as a person would: errors go to the message line
+        assert message in board.message.value, (bad, board.message.value)
+        assert board.learner.round == 0 and not board.learner.store.observations()
+    board.manual_x.value = "0.3\n0.7\n0.1"
+    board.manual_button.click()
+    assert board.learner.round == 1
+    assert board.learner.store.observations()[0][1].n == 3
+    assert board.message.value == "" and board.manual_x.value == ""
+
+
+def test_workflow_steps_are_shown(tmp_path):
+    task = asci.tasks.gaussian()
+    experiment = WorkflowExperiment(task, seed=1, workdir=tmp_path)
+    board = board_for(task, experiment=experiment)
+    board.step()
+    assert "experiment-0: success" in board.dag_view.value
+
+
+def test_a_trained_estimator_is_reused_on_reset():
+    task = asci.tasks.gaussian()
+    learner = asci.ActiveLearner(
+        task, estimator="alices", strategy="fixed", training_samples=2000, progress=False
+    )
+    board = asci.Dashboard(learner)
+    board.step()
+    new = board.reset()
+    assert new.estimator is learner.estimator and new._estimator_spec["method"] == "alices"
+    assert np.isfinite(board.step().posterior.mean()).all()
