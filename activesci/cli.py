@@ -66,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("dir", help="run folder")
 
+    book = sub.add_parser(
+        "notebook", help="run one of the project's notebooks with papermill into runs/notebooks"
+    )
+    book.add_argument("name", help="notebook name or number prefix, e.g. 01")
+    book.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help='a parameter (JSON values: 12, 0.5, true, "eig"); repeatable',
+    )
+    book.add_argument("--out", default=None, help="executed notebook path")
+
     bench = sub.add_parser(
         "bench",
         help="compare design strategies on a task over seeds; print a table, write JSON",
@@ -232,6 +247,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from activesci.workflow import reana
 
             return reana.run_cli(args)
+        elif args.command == "notebook":
+            from activesci.notebook import parse_parameter, run_notebook
+
+            params = {key: parse_parameter(value) for key, value in args.parameter}
+            path, records = run_notebook(args.name, params, out=args.out)
+            print(json.dumps({"notebook": str(path), "records": records}, indent=2))
         elif args.command == "bench":
             _bench(args)
         elif args.command == "report":

@@ -38,3 +38,32 @@ def test_simulator_notebook_runs(tmp_path):
     assert abs(afb - predicted) < 4 * err
     mean = float(re.search(r"posterior mean of sin²θ_W: (\S+)", text).group(1))
     assert abs(mean - 0.2315) < 0.01
+
+
+@pytest.mark.slow
+def test_flagship_notebook_finds_the_pole_and_covers_the_truth(tmp_path):
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook(
+        "01", {"smoke": True, "seed": 2}, out=tmp_path / "01.ipynb", progress=False
+    )
+    learned, exact, truth = rec["learned"], rec["exact"], rec["truth"]
+    assert rec["rounds"] == 3
+    assert all(85 < d < 97 for d in rec["designs"])  # the EIG finds the Z pole on its own
+    assert abs(learned["mean"] - truth) < 3 * learned["std"]
+    # the neural posterior agrees with the exact one on the same data
+    assert abs(learned["mean"] - exact["mean"]) < exact["std"]
+    assert learned["std"] == pytest.approx(exact["std"], rel=0.2)
+
+
+def test_notebook_command_passes_parameters(tmp_path, capsys):
+    import json
+
+    from activesci.cli import main
+
+    out = tmp_path / "00.ipynb"
+    args = ["notebook", "00", "-p", "smoke", "true", "-p", "sqrt_s", "91.19", "--out", str(out)]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["notebook"] == str(out)
+    assert "sqrt_s = 91.19" in out.read_text()  # papermill's injected parameters cell
+    assert main(["notebook", "99"]) == 2
