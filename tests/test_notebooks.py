@@ -67,3 +67,48 @@ def test_notebook_command_passes_parameters(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["notebook"] == str(out)
     assert "sqrt_s = 91.19" in out.read_text()  # papermill's injected parameters cell
     assert main(["notebook", "99"]) == 2
+
+
+@pytest.mark.slow
+def test_bring_your_own_simulator_notebook(tmp_path):
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook("02", {"smoke": True}, out=tmp_path / "02.ipynb", progress=False)
+    # x = slope * d + noise: the information grows with d^2, so the EIG picks the largest d
+    assert all(d > 2.7 for d in rec["python_designs"])
+    post = rec["python_posterior"]
+    assert abs(post["mean"] - 0.7) < 3 * post["std"]
+    # 4 rounds x 20 measurements at d = 3, unit noise: std = 1 / (3 sqrt(80)) = 0.037
+    assert post["std"] == pytest.approx(1 / (3 * 80**0.5), rel=0.15)
+    assert rec["external_identical"] is True
+
+
+@pytest.mark.slow
+def test_compare_strategies_notebook(tmp_path):
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook("03", {"smoke": True}, out=tmp_path / "03.ipynb", progress=False)
+    final = rec["final_std"]
+    assert final["eig-exact"] < 0.3 * final["random"] and final["eig-exact"] < 0.3 * final["grid"]
+    assert all(85 < d[0] < 97 for d in rec["designs"]["eig-exact"])
+
+
+@pytest.mark.slow
+def test_workflows_notebook(tmp_path):
+    pytest.importorskip("distributed")
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook("04", {"smoke": True}, out=tmp_path / "04.ipynb", progress=False)
+    assert rec["identical"] is True
+    assert rec["reana_files"] == ["README.md", "reana.yaml", "workflow.yml"]
+
+
+@pytest.mark.slow
+def test_madminer_comparison_notebook(tmp_path):
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook("05", {"smoke": True}, out=tmp_path / "05.ipynb", progress=False)
+    ours = rec["closure"]["activesci"]
+    assert ours["mean_shift"] < 1.0 and 0.7 < ours["width_ratio"] < 1.3
+    if "madminer" in rec["closure"]:
+        assert rec["closure"]["madminer"]["kl"] >= 0
