@@ -32,14 +32,6 @@ from activesci.inference.methods import METHODS
 __all__ = ["Dashboard"]
 
 
-def _redraw(widget: go.FigureWidget, figure: go.Figure) -> None:
-    """Replace a FigureWidget's traces and layout with those of ``figure``."""
-    with widget.batch_update():
-        widget.data = ()
-        widget.add_traces(list(figure.data))
-        widget.layout = figure.layout
-
-
 class Dashboard:
     """Live panels and controls for an :class:`~activesci.learner.ActiveLearner`.
 
@@ -147,7 +139,7 @@ class Dashboard:
             ]
         )
         self.manual_form.layout.display = None if self._manual else "none"
-        panels = w.GridBox(
+        self._panels = w.GridBox(
             [self.posterior_plot, self.eig_plot, self.design_plot, self.afb_plot],
             layout={"grid_template_columns": "repeat(2, minmax(0, 1fr))"},
         )
@@ -160,7 +152,7 @@ class Dashboard:
                 self.progress,
                 self.message,
                 self.manual_form,
-                panels,
+                self._panels,
                 self.dag_view,
             ]
         )  # fmt: skip
@@ -188,6 +180,18 @@ class Dashboard:
             for n, s in states.items()
         )
         self.dag_view.value = f"<b>workflow</b> {cells}"
+
+    def _show(self, attr: str, figure: go.Figure) -> None:
+        """Put ``figure`` in panel ``attr`` as a new FigureWidget.
+
+        A new widget carries the traces in its state, which every frontend renders (Voila
+        shows the state of widgets as of the page load); traces added to an existing
+        FigureWidget travel as messages that a page opened later never sees.
+        """
+        old, new = getattr(self, attr), go.FigureWidget(figure)
+        setattr(self, attr, new)
+        self._panels.children = tuple(new if c is old else c for c in self._panels.children)
+        old.close()
 
     def _say(self, text: str, error: bool = False) -> None:
         colour = "#c33" if error else "#555"
@@ -221,17 +225,13 @@ class Dashboard:
             self.round_label.value = (
                 f"<b>round {len(rounds)}</b> · {sum(r['n'] for r in rounds)} events · {cells}"
             )
-            _redraw(self.posterior_plot, plots.posterior_rounds_figure(rounds, name, truth=truth))
-            _redraw(
-                self.design_plot, plots.design_history_figure(rounds, learner.task.designs.names)
-            )
+            designs = learner.task.designs.names
+            self._show("posterior_plot", plots.posterior_rounds_figure(rounds, name, truth=truth))
+            self._show("design_plot", plots.design_history_figure(rounds, designs))
             record = last.get("strategy") or {}
             if record.get("evaluated") and len(learner.task.designs) == 1:
                 title = f"EIG before round {len(rounds)}"
-                _redraw(
-                    self.eig_plot,
-                    plots.eig_figure(record, learner.task.designs.names[0], title=title),
-                )
+                self._show("eig_plot", plots.eig_figure(record, designs[0], title=title))
             if names == ["sin2w"]:
                 figure = plots.afb_data_figure(
                     learner.task.simulator,
@@ -239,7 +239,7 @@ class Dashboard:
                     last["mean"][0],
                     last["std"][0],
                 )
-                _redraw(self.afb_plot, figure)
+                self._show("afb_plot", figure)
         else:
             self.round_label.value = "<b>round 0</b> · no data yet: press Step"
         if self._manual:
@@ -329,8 +329,8 @@ class Dashboard:
         with self._lock:
             self.learner = learner
         self._attach_workflow()
-        for plot in (self.posterior_plot, self.eig_plot, self.design_plot, self.afb_plot):
-            _redraw(plot, go.Figure())
+        for attr in ("posterior_plot", "eig_plot", "design_plot", "afb_plot"):
+            self._show(attr, go.Figure())
         self._say(f"reset: {self.strategy_picker.value} strategy, {method} estimator")
         self.refresh()
         return learner

@@ -1,0 +1,160 @@
+"""The dashboard in a real browser: JupyterLab 4 and the Voila app, driven by Chromium.
+
+Debian's ``chromium`` with Python ``playwright`` (extra ``browser``); never ``playwright
+install``. Screenshots go to ``runs/test-artifacts/``. Skipped, with the reason, where chromium,
+playwright, JupyterLab or Voila is missing.
+"""
+
+import contextlib
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "runs" / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _smoke_notebook(folder: Path) -> Path:
+    """Notebook 01 with ``smoke = True`` set in its parameters cell."""
+    nb = nbformat.read(ROOT / "notebooks" / "01-weinberg-active-sciencing.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\nsmoke = True"
+    path = folder / "01.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@contextlib.contextmanager
+def _server(argv: list[str], port: int, log: Path, cwd: Path):
+    """Start a server in ``cwd``, wait until ``port`` accepts connections, stop it afterwards."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        try:
+            deadline = time.time() + 120
+            while True:
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.5)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.contextmanager
+def _page():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'activesci[browser]'")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            yield page
+        finally:
+            browser.close()
+
+
+_ROUND_JS = (
+    "() => { const b = [...document.querySelectorAll('.widget-html-content b')]"
+    ".find(e => /^round \\d+$/.test(e.textContent));"
+    " return b ? +b.textContent.split(' ')[1] : -1; }"
+)
+
+
+def _round(page) -> int:
+    """The round counter of the dashboard (-1 before it is drawn)."""
+    return page.evaluate(_ROUND_JS)
+
+
+def _wait_round(page, n: int, timeout: float) -> None:
+    page.wait_for_function(f"() => ({_ROUND_JS})() >= {n}", timeout=timeout)
+
+
+_TRACES_JS = (
+    "() => { const p = [...document.querySelectorAll('.js-plotly-plot')]"
+    ".find(e => (e.layout?.title?.text || '').startsWith('Posterior'));"
+    " return p ? p.data.length : -1; }"
+)
+
+
+def _posterior_traces(page) -> int:
+    """Traces of the posterior figure (one per round; -1 before it is drawn)."""
+    return page.evaluate(_TRACES_JS)
+
+
+def _step_and_check(page, shot: str) -> None:
+    """Click Step; the round counter and the posterior's traces both go up by one."""
+    _wait_round(page, 3, timeout=300_000)
+    page.wait_for_function(f"() => ({_TRACES_JS})() >= 3", timeout=60_000)  # figure synced
+    before_round, before_traces = _round(page), _posterior_traces(page)
+    assert before_round == 3 and before_traces == 3
+    page.get_by_role("button", name="Step").first.click()
+    _wait_round(page, 4, timeout=120_000)
+    page.wait_for_function(f"() => ({_TRACES_JS})() > {before_traces}", timeout=60_000)
+    assert _round(page) == 4 and _posterior_traces(page) == before_traces + 1
+    page.wait_for_function(  # every panel redrawn before the screenshot
+        "() => [...document.querySelectorAll('.gtitle')]"
+        ".some(t => t.textContent === 'EIG before round 4')",
+        timeout=60_000,
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+
+
+def test_dashboard_in_jupyterlab(tmp_path):
+    pytest.importorskip("jupyterlab", reason="pip install 'activesci[browser]'")
+    _smoke_notebook(tmp_path)
+    port, token = _free_port(), secrets.token_hex(16)
+    argv = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+        "--ServerApp.allow_root=True",
+    ]  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    with _server(argv, port, tmp_path / "lab.log", tmp_path), _page() as page:
+        page.goto(f"{base}/lab/tree/01.ipynb?token={token}")
+        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+        page.wait_for_function(  # the kernel is ready
+            "() => (document.querySelector('#jp-main-statusbar')?.innerText || '')"
+            ".includes('Idle')",
+            timeout=120_000,
+        )
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.get_by_text("Run All Cells", exact=True).first.click()
+        _step_and_check(page, "dashboard-jupyterlab.png")
+
+
+def test_dashboard_as_a_voila_app(tmp_path):
+    pytest.importorskip("voila", reason="pip install 'activesci[browser]'")
+    _smoke_notebook(tmp_path)
+    port = _free_port()
+    voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or "voila"
+    argv = [voila, "01.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    with _server(argv, port, tmp_path / "voila.log", tmp_path), _page() as page:
+        page.goto(f"http://127.0.0.1:{port}", timeout=300_000)
+        _step_and_check(page, "dashboard-voila.png")
