@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile $(TORCH)
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev,browser]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -45,17 +45,18 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/simulator.py
 
-CONTAINER_TOOLS := podman runc debootstrap
+CONTAINER_TOOLS := podman runc debootstrap chromium
 
-# podman, runc and debootstrap for the container tests: installed when root with apt-get, never
-# an error (without them, tests/test_containers.py skips its container tests and says why)
+# podman, runc and debootstrap for the container tests and chromium for the browser tests:
+# installed when root with apt-get, never an error (without them, those tests skip and say why)
 container-tools:
-	@if command -v podman >/dev/null && [ -x /usr/sbin/runc ] && command -v debootstrap >/dev/null; then :; \
+	@if command -v podman >/dev/null && [ -x /usr/sbin/runc ] && command -v debootstrap >/dev/null \
+	  && [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing $(CONTAINER_TOOLS) for the container tests" >&2; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CONTAINER_TOOLS); } >/dev/null 2>&1 \
-	  || echo "could not install $(CONTAINER_TOOLS): the container tests will be skipped" >&2; \
-	else echo "no $(CONTAINER_TOOLS) (installing them needs root and apt-get): container tests will be skipped" >&2; fi
+	  || echo "could not install $(CONTAINER_TOOLS): the container and browser tests will be skipped" >&2; \
+	else echo "no $(CONTAINER_TOOLS) (installing them needs root and apt-get): container and browser tests will be skipped" >&2; fi
 
 YADAGE_VENV ?= .venv-yadage
 
