@@ -53,7 +53,7 @@ def test_lineshape_task_has_three_parameters():
 def test_public_api_snapshot():
     assert sorted(asci.__all__) == sorted(
         [
-            "ActiveLearner", "ActivesciError", "Categorical", "Events", "Integer",
+            "ActiveLearner", "ActivesciError", "Categorical", "Dashboard", "Events", "Integer",
             "ManualExperiment", "Normal", "Observation", "Real", "RecordedExperiment",
             "SimulatedExperiment", "Space", "ValidationError", "__version__", "errors",
             "experiments", "simulators", "spaces", "tasks",
