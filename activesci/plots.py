@@ -142,7 +142,7 @@ def posterior_rounds_figure(
                 x=marginal["grid"],
                 y=marginal["density"],
                 mode="lines",
-                name=f"round {r['round']}",
+                name=f"round {r['round'] + 1}",
                 line={"color": f"rgb({shade}, {shade}, 255)"},
             )
         )
@@ -165,7 +165,7 @@ def design_history_figure(rounds: list[dict[str, Any]], design_names: Sequence[s
     for j, name in enumerate(design_names):
         fig.add_trace(
             go.Scatter(
-                x=[r["round"] for r in rounds],
+                x=[r["round"] + 1 for r in rounds],
                 y=[r["design"][j] for r in rounds],
                 mode="markers+lines",
                 marker={"size": size},
@@ -174,7 +174,10 @@ def design_history_figure(rounds: list[dict[str, Any]], design_names: Sequence[s
             )
         )
     fig.update_layout(
-        template=_TEMPLATE, title="Chosen designs", xaxis_title="round", yaxis_title="design"
+        template=_TEMPLATE,
+        title="Chosen designs",
+        xaxis={"title": "round", "dtick": 1},
+        yaxis_title=design_names[0] if len(design_names) == 1 else "design",
     )
     return fig
 

@@ -104,7 +104,7 @@ def write_run_report(
         for r in with_eig[:: max(1, len(with_eig) // 3)][:3]:
             blocks.append(
                 plots.eig_figure(
-                    r["strategy"], task.designs.names[0], title=f"EIG before round {r['round']}"
+                    r["strategy"], task.designs.names[0], title=f"EIG before round {r['round'] + 1}"
                 )
             )
     if task.parameters.names == ["sin2w"] and observations and rounds:  # data vs theory

@@ -158,3 +158,5 @@ def test_dashboard_as_a_voila_app(tmp_path):
     with _server(argv, port, tmp_path / "voila.log", tmp_path), _page() as page:
         page.goto(f"http://127.0.0.1:{port}", timeout=300_000)
         _step_and_check(page, "dashboard-voila.png")
+        # finished progress bars leave no dangling widget behind
+        assert "model not found" not in page.inner_text("body")

@@ -27,13 +27,14 @@ like the ratio term.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,8 +272,6 @@ class _NeuralEstimator:
         warm_start: bool,
         progress: bool,
     ) -> TrainingSummary:
-        from tqdm.auto import tqdm
-
         _check_training_options(epochs, batch_size, learning_rate, validation_split, patience)
         if warm_start:
             self._require_trained()
@@ -304,18 +303,16 @@ class _NeuralEstimator:
                 net.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
                 net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
             gen = torch.Generator().manual_seed(seed + 7919 * k)
-            bar = tqdm(
+            with _transient_bar(
                 total=epochs,
                 disable=not progress,
                 desc=f"{self.method} member {k + 1}/{len(self.members)}",
                 unit="epoch",
-                leave=False,
-            )
-            net, record = _train_member(
-                net, train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
-                patience, bar,
-            )  # fmt: skip
-            bar.close()
+            ) as bar:
+                net, record = _train_member(
+                    net, train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
+                    patience, bar,
+                )  # fmt: skip
             self.members[k] = net
             history.append(record)
             used.append(len(record["train"]))
@@ -755,6 +752,34 @@ def _check_training_options(
         raise ValidationError(f"validation_split must be in (0, 1), got {validation_split!r}")
     if patience is not None and not (isinstance(patience, int) and patience >= 1):
         raise ValidationError(f"patience must be a positive integer or None, got {patience!r}")
+
+
+@contextlib.contextmanager
+def _transient_bar(**options: Any) -> Iterator[Any]:
+    """A tqdm bar that leaves nothing behind once its work is done.
+
+    In a notebook, tqdm leaves a closed widget in the cell's output ("Error displaying widget:
+    model not found" in Voila and in saved notebooks) and paints an early-stopped bar red as if
+    it had failed; here the bar is shown through a display handle that is blanked at the end.
+    """
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm_notebook
+
+    if options.get("disable") or not issubclass(tqdm, tqdm_notebook):
+        with tqdm(leave=False, **options) as bar:
+            yield bar
+        return
+    from IPython.display import HTML, display
+
+    bar = tqdm(leave=False, display=False, **options)
+    handle = display(bar.container, display_id=True)
+    try:
+        yield bar
+    finally:
+        bar.total = bar.n  # early stopping is not a failure
+        bar.close()
+        if handle is not None:
+            handle.update(HTML(""))
 
 
 def _train_member(
