@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -83,13 +84,16 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser(
         "bench",
-        help="compare design strategies on a task over seeds; print a table, write JSON",
-        description="Run the learner with each strategy for --repeats seeds and report the "
-        "median posterior std (volume for several parameters) per round, the rounds to reach "
-        "--target and the time per round. eig uses a learned ALICES estimator; every other "
-        "strategy infers with the exact likelihood.",
+        help="run a benchmark spec (leaderboard) or compare design strategies on a task",
+        description="activesci bench SPEC runs a benchmark spec (a shipped name, see --list, or "
+        "a YAML file) and writes results.json, leaderboard.csv and leaderboard.html into --out "
+        "(default runs/bench/NAME). activesci bench TASK runs the learner with each of "
+        "--strategies for --repeats seeds and prints the median posterior std (volume for "
+        "several parameters) per round, the rounds to reach --target and the time per round; "
+        "eig uses a learned ALICES estimator, every other strategy the exact likelihood.",
     )
-    bench.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    bench.add_argument("target", nargs="?", help="a task name, a shipped spec name or a YAML file")
+    bench.add_argument("--list", action="store_true", help="list the shipped specs and tasks")
     bench.add_argument(
         "--strategies",
         nargs="+",
@@ -98,12 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=int, default=20, help="seeds 0..N-1 (default 20)")
     bench.add_argument("--rounds", type=int, default=8, help="rounds per run (default 8)")
-    bench.add_argument("--target", type=float, default=0.004, help="posterior std to reach")
+    bench.add_argument(
+        "--target-std", type=float, default=0.004, help="posterior std to reach (TASK)"
+    )
     bench.add_argument("--luminosity", type=float, default=None, help="pb^-1 per round")
     bench.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="truth")
     bench.add_argument("--training-samples", type=int, default=100_000, help="eig's budget")
     bench.add_argument("--refine-every", type=int, default=2, help="eig's refinement period")
-    bench.add_argument("--out", default=None, help="write the results as JSON here")
+    bench.add_argument("--out", default=None, help="results: a JSON file (TASK) or a folder (SPEC)")
 
     chunk = sub.add_parser(
         "sample-training",
@@ -311,11 +317,19 @@ _CAMPAIGN = {"sample-training": _sample_training, "merge": _merge, "train": _tra
 
 
 def _bench(args: argparse.Namespace) -> None:
+    from activesci.bench import available_specs
+
+    if args.list or not args.target:
+        print(json.dumps({"specs": available_specs(), "tasks": sorted(tasks.TASKS)}, indent=2))
+        return
+    if args.target not in tasks.TASKS:
+        _bench_spec(args)
+        return
     from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
 
-    task = _task(args.task, args.luminosity)
+    task = _task(args.target, args.luminosity)
     bench = DesignBenchmark(
-        task=args.task,
+        task=args.target,
         task_options={} if args.luminosity is None else {"luminosity": args.luminosity},
         truth=task.parameters.to_dict(task.parameters.parse_assignments(args.truth))
         if args.truth
@@ -323,7 +337,7 @@ def _bench(args: argparse.Namespace) -> None:
         strategies=tuple(args.strategies),
         seeds=args.repeats,
         rounds=args.rounds,
-        target_std=args.target,
+        target_std=args.target_std,
         training_samples=args.training_samples,
         refine_every=args.refine_every,
     )
@@ -336,6 +350,16 @@ def _bench(args: argparse.Namespace) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps({"results": str(path)}))
+
+
+def _bench_spec(args: argparse.Namespace) -> None:
+    from activesci.bench import format_leaderboard, load_spec, run_spec, write_results
+
+    spec = load_spec(args.target)
+    result = run_spec(spec)
+    print(format_leaderboard(result))
+    paths = write_results(result, args.out or os.path.join("runs", "bench", spec["name"]))
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
 
 
 def _run(args: argparse.Namespace) -> None:

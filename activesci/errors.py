@@ -15,6 +15,7 @@ __all__ = [
     "OutOfSpaceError",
     "RecordError",
     "ShapeError",
+    "SpecError",
     "StepError",
     "StoreError",
     "ValidationError",
@@ -52,6 +53,10 @@ class MissingExtraError(ActivesciError, ImportError):
 
 class StoreError(ValidationError):
     """A run store is missing, unreadable, of a newer format, or asked to break its rules."""
+
+
+class SpecError(ValidationError):
+    """A benchmark spec fails its schema; the message names the path of the bad field."""
 
 
 class RecordError(ValidationError):

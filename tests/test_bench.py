@@ -12,7 +12,7 @@ from activesci.errors import ValidationError
 def test_bench_cli_prints_a_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     args = ["bench", "gaussian", "--strategies", "fixed", "oracle", "--repeats", "2"]
-    assert main([*args, "--rounds", "3", "--target", "0.5", "--out", str(out)]) == 0
+    assert main([*args, "--rounds", "3", "--target-std", "0.5", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "fixed" in table and "oracle" in table and "n(<=0.5)" in table
     result = json.loads(out.read_text())
@@ -44,3 +44,126 @@ def test_bad_benchmarks_name_the_problem():
     with pytest.raises(ValidationError, match="seeds must be a positive integer, got 0"):
         DesignBenchmark("gaussian", seeds=0)
     assert main(["bench", "gaussian", "--strategies", "nope"]) == 2
+
+
+# -- specs and leaderboards -------------------------------------------------------------------
+
+from activesci.bench import load_spec, run_spec, write_results  # noqa: E402
+from activesci.errors import SpecError  # noqa: E402
+
+
+def _strip_timings(result):
+    return {k: v for k, v in result.items() if k not in ("timings", "versions")}
+
+
+def test_a_spec_reproduces_its_numbers_exactly_and_keeps_timings_apart():
+    spec = {
+        "name": "weinberg-small",
+        "kind": "design",
+        "task": "weinberg",
+        "task_options": {"luminosity": 0.2},
+        "strategies": ["oracle", "eig", "grid"],
+        "strategy_options": {
+            "oracle": {"designs": [[88.0], [91.0], [94.0]], "refine": 5},
+            "eig": {"n_first_grid": 6, "n_calls": 4, "n_initial_points": 2, "n_samples": 8},
+        },
+        "seeds": 2,
+        "budget": {"rounds": 2},
+        "estimator": {"training_samples": 4000, "refine_every": 8},
+    }
+    first, second = run_spec(spec, progress=False), run_spec(spec, progress=False)
+    assert _strip_timings(first) == _strip_timings(second)  # learned eig included
+    assert first["leaderboard"][0]["strategy"] == "oracle"
+    assert first["leaderboard"][-1]["strategy"] == "grid"  # grid starts at 20 GeV
+    assert first["seeds"] == [0, 1] and first["versions"]["numpy"]
+    assert "round_seconds" not in first["runs"]["oracle"][0]
+    assert len(first["timings"]["oracle"]) == 3  # two seeds and the summary
+    # the refinement searched between the neighbours of the best coarse design
+    designs = [d[0] for run in first["runs"]["oracle"] for d in run["designs"]]
+    assert all(88.0 < d < 94.0 for d in designs)
+
+
+def test_results_are_written_as_json_csv_and_html(tmp_path):
+    spec = {
+        "name": "toy",
+        "kind": "design",
+        "task": "gaussian",
+        "strategies": ["random", "fixed"],
+        "seeds": 2,
+        "budget": {"rounds": 2},
+        "metrics": {"primary": "auc_log_volume"},
+    }
+    result = run_spec(spec, progress=False)
+    # the fixed design is the optimum (phase pi): its posterior is narrower every round
+    assert [r["strategy"] for r in result["leaderboard"]] == ["fixed", "random"]
+    assert list(result["leaderboard"][0])[:4] == ["rank", "strategy", "seeds", "auc_log_volume"]
+    paths = write_results(result, tmp_path / "out")
+    assert json.loads(paths["json"].read_text())["spec"]["name"] == "toy"
+    lines = paths["csv"].read_text().splitlines()
+    assert lines[0].startswith("rank,strategy,seeds,auc_log_volume") and len(lines) == 3
+    assert "<td>fixed</td>" in paths["html"].read_text()
+
+
+def test_bad_specs_are_rejected_with_the_path_of_the_bad_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\nkind: design\ntask: gaussian\nstrategies: [fixed]\nseeds: 2\n"
+        "budget: {rounds: two}\n"
+    )
+    with pytest.raises(SpecError, match=r"bad.yaml: at budget.rounds: 'two' is not of type"):
+        load_spec(bad)
+    base = load_spec("weinberg-sin2w")
+    for change, message in (
+        ({"strategies": ["oracle", 3]}, r"at strategies\[1\]: 3 is not of type 'string'"),
+        ({"kind": "excursions"}, r"at kind: 'excursions' is not one of"),
+        ({"metrics": {"primary": "accuracy"}}, r"at metrics.primary: 'accuracy' is not one of"),
+        ({"budget": {"evaluations": 3}}, r"at budget: 'rounds' is a required property"),
+        ({"seedz": 3}, r"'seedz' was unexpected"),
+        ({"strategy_options": {"eigg": {}}}, r"options for \['eigg'\], which are not in"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            load_spec(base | change)
+    with pytest.raises(SpecError, match="no shipped spec named 'weinberg-sin2'"):
+        load_spec("weinberg-sin2")
+    with pytest.raises(SpecError, match="unknown strategy 'nope'"):
+        run_spec(base | {"strategies": ["nope"], "strategy_options": {}})
+
+
+def test_participants_plug_in_strategies_by_module_path_or_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "my_strategies.py").write_text(
+        "from activesci.design.optimizer import FixedStrategy\n\n"
+        "def pole(**options):\n"
+        "    return FixedStrategy(design=[3.14159], name='pole')\n"
+    )
+    dist = tmp_path / "my_strategies-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-strategies\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[activesci.strategies]\nat_the_pole = my_strategies:pole\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = {
+        "name": "plugins",
+        "kind": "design",
+        "task": "gaussian",
+        "strategies": ["my_strategies:pole", "at_the_pole", "random"],
+        "seeds": 1,
+        "budget": {"rounds": 1},
+    }
+    result = run_spec(spec, progress=False)
+    designs = {name: runs[0]["designs"][0] for name, runs in result["runs"].items()}
+    assert designs["my_strategies:pole"] == designs["at_the_pole"] == [3.14159]
+
+
+def test_bench_cli_runs_a_spec_file_and_lists_the_shipped_ones(tmp_path, capsys):
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(
+        "name: toy\nkind: design\ntask: gaussian\nstrategies: [fixed, grid]\nseeds: 1\n"
+        "budget: {rounds: 1}\n"
+    )
+    assert main(["bench", str(spec), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "toy: design benchmark on gaussian" in out
+    assert (tmp_path / "out" / "leaderboard.csv").is_file()
+    assert main(["bench", "--list"]) == 0
+    assert "weinberg-lineshape" in capsys.readouterr().out
