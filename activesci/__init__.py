@@ -27,7 +27,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 #: simulator alone (``activesci simulate``, the container entrypoint) needs only numpy + scipy.
 _LAZY = (
     "demo", "plots", "report", "learner", "design", "inference", "tracking", "store", "widgets",
-    "workflow", "bench",
+    "workflow", "bench", "excursion",
 )  # fmt: skip
 _LAZY_NAMES = {"ActiveLearner": "learner", "Dashboard": "widgets"}
 

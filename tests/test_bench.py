@@ -167,3 +167,20 @@ def test_bench_cli_runs_a_spec_file_and_lists_the_shipped_ones(tmp_path, capsys)
     assert (tmp_path / "out" / "leaderboard.csv").is_file()
     assert main(["bench", "--list"]) == 0
     assert "weinberg-lineshape" in capsys.readouterr().out
+
+
+def test_an_excursion_spec_ranks_acquisitions_by_evaluations_to_99_percent():
+    from activesci.bench.excursion import evaluations_to_target
+
+    spec = load_spec("excursion-tanh-sine-1d") | {"seeds": 2, "budget": {"evaluations": 12}}
+    first, second = run_spec(spec, progress=False), run_spec(spec, progress=False)
+    assert _strip_timings(first) == _strip_timings(second)
+    board = first["leaderboard"]
+    assert board[0]["strategy"] == "entropy"
+    assert list(board[0])[:4] == ["rank", "strategy", "seeds", "evaluations_to_target"]
+    history = first["runs"]["entropy"][0]["history"]
+    assert [h["n_evaluations"] for h in history] == list(range(1, 13))
+    assert evaluations_to_target(history, 0.99) <= 12
+    assert evaluations_to_target([{"n_evaluations": 3, "accuracy": 0.5}], 0.99) == float("inf")
+    with pytest.raises(SpecError, match="unknown test function 'nope'"):
+        run_spec(spec | {"task": "nope"}, progress=False)

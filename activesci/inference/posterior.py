@@ -38,7 +38,13 @@ from activesci.errors import (
 from activesci.spaces import Real, Space
 from activesci.typing import Observation, capabilities_of
 
-__all__ = ["ExactLikelihood", "GridPosterior", "LogRatioEstimator", "SamplePosterior"]
+__all__ = [
+    "ExactLikelihood",
+    "GridPosterior",
+    "LogRatioEstimator",
+    "SamplePosterior",
+    "observation_log_likelihood",
+]
 
 #: Default grid resolution per number of parameters.
 DEFAULT_RESOLUTION = {1: 201, 2: 61, 3: 31}
@@ -201,6 +207,47 @@ def _rate_log_likelihood(
         nu = nu * (observation.luminosity / sim_lumi)
     with np.errstate(divide="ignore"):
         return special.xlogy(observation.n, nu) - nu
+
+
+def observation_log_likelihood(
+    observation: Observation,
+    estimator: Any,
+    theta: Any,
+    *,
+    simulator: Any = None,
+    extended: bool = True,
+) -> np.ndarray:
+    """``log p(observation | theta)`` up to a theta-independent constant, at many points.
+
+    The sum over the events of ``estimator.log_ratio`` plus, when ``extended`` and the
+    simulator has ``expected_count``, the Poisson term ``n log nu(theta) - nu(theta)``: the
+    same likelihood a posterior update uses.
+
+    Parameters
+    ----------
+    observation : Observation
+        One experiment's events, design and luminosity.
+    estimator : LogRatioEstimator
+        ``ExactLikelihood(simulator)`` or a trained ratio estimator.
+    theta : array_like
+        Parameter points ``(n, P)``.
+    simulator : Simulator, optional
+        Supplies ``expected_count`` for the rate term.
+    extended : bool
+        Add the rate term.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n,)``.
+    """
+    _check_estimator(estimator)
+    points = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+    design = np.atleast_2d(observation.design)
+    total = _summed_log_ratio(estimator, observation.x, points, design)
+    if extended and simulator is not None and "expected_count" in _capabilities(simulator):
+        total += _rate_log_likelihood(simulator, observation, points, design)
+    return total
 
 
 def _check_estimator(estimator: Any) -> None:

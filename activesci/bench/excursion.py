@@ -1,0 +1,116 @@
+"""Excursion benchmarks: how many evaluations each acquisition needs to classify a test function.
+
+One run is an :class:`~activesci.excursion.ExcursionSearch` of a test function
+(:data:`activesci.excursion.TEST_FUNCTIONS`) with one acquisition and one seed, for the spec's
+budget of evaluations. Its history gives the accuracy (fraction of grid points classified
+correctly) and the volume error of the excursion set after every evaluation; the summary is the
+median over seeds of the evaluations needed to reach the target accuracy, of the final accuracy
+and of the final volume error.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+__all__ = [
+    "evaluations_to_target",
+    "excursion_spec",
+    "run_excursion_benchmark",
+    "run_excursion_seed",
+    "summarise_runs",
+]
+
+
+def evaluations_to_target(history: list[dict[str, float]], target: float) -> float:
+    """Evaluations after which the accuracy first reaches ``target`` (infinity if never)."""
+    return next((h["n_evaluations"] for h in history if h["accuracy"] >= target), math.inf)
+
+
+def run_excursion_seed(spec: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
+    """One search: accuracy and volume error after every evaluation, and its wall time."""
+    from activesci.excursion import TEST_FUNCTIONS, ExcursionSearch, make_acquisition
+
+    problem = TEST_FUNCTIONS[spec["task"]]
+    acquisition = make_acquisition(name, **spec["strategy_options"].get(name, {}))
+    start = time.perf_counter()
+    search = ExcursionSearch.from_test_function(
+        problem, acquisition=acquisition, seed=seed, resolution=spec.get("resolution")
+    )
+    search.run(spec["budget"]["evaluations"], batch_size=spec["budget"]["batch_size"])
+    return {"seed": seed, "history": search.history, "seconds": time.perf_counter() - start}
+
+
+def excursion_spec(
+    function: str,
+    *,
+    strategies: tuple[str, ...] = ("entropy", "max_variance", "random"),
+    seeds: int = 10,
+    evaluations: int = 40,
+    target_accuracy: float = 0.99,
+) -> dict[str, Any]:
+    """A validated excursion spec for one test function (what the shipped YAML files hold)."""
+    from activesci.bench.spec import validate_spec
+
+    return validate_spec(
+        {
+            "name": f"excursion-{function.replace('_', '-')}",
+            "kind": "excursion",
+            "task": function,
+            "strategies": list(strategies),
+            "seeds": seeds,
+            "budget": {"evaluations": evaluations},
+            "metrics": {"primary": "evaluations_to_target", "target_accuracy": target_accuracy},
+        }
+    )
+
+
+def summarise_runs(name: str, runs: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """Medians over seeds of one acquisition's runs, and how many seeds reached ``target``."""
+    reach = [evaluations_to_target(r["history"], target) for r in runs]
+    return {
+        "strategy": name,
+        "seeds": len(runs),
+        "evaluations_to_target": statistics.median(reach),
+        "final_accuracy": statistics.median(r["history"][-1]["accuracy"] for r in runs),
+        "final_volume_error": statistics.median(r["history"][-1]["volume_error"] for r in runs),
+        "reached_target": sum(math.isfinite(x) for x in reach),
+        "timing": {"median_seconds": statistics.median(r["seconds"] for r in runs)},
+    }
+
+
+def run_excursion_benchmark(
+    spec: dict[str, Any], *, progress: bool = True
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Run every acquisition of a validated excursion spec on every seed.
+
+    Returns
+    -------
+    summaries : list of dict
+        One per acquisition, in the spec's order.
+    runs : dict
+        Every seed's history, by acquisition.
+    """
+    from tqdm.auto import tqdm
+
+    from activesci.errors import SpecError
+    from activesci.excursion import TEST_FUNCTIONS
+
+    if spec["task"] not in TEST_FUNCTIONS:
+        raise SpecError(
+            f"at task: unknown test function {spec['task']!r}; available: {sorted(TEST_FUNCTIONS)}"
+        )
+    target = spec["metrics"]["target_accuracy"]
+    summaries, runs = [], {}
+    total = len(spec["strategies"]) * spec["seeds"]
+    with tqdm(total=total, disable=not progress, unit="run") as bar:
+        for name in spec["strategies"]:
+            bar.set_description(name)
+            runs[name] = []
+            for seed in range(spec["seeds"]):
+                runs[name].append(run_excursion_seed(spec, name, seed))
+                bar.update(1)
+            summaries.append(summarise_runs(name, runs[name], target))
+    return summaries, runs
