@@ -112,3 +112,17 @@ def test_madminer_comparison_notebook(tmp_path):
     assert ours["mean_shift"] < 1.0 and 0.7 < ours["width_ratio"] < 1.3
     if "madminer" in rec["closure"]:
         assert rec["closure"]["madminer"]["kl"] >= 0
+
+
+@pytest.mark.slow
+def test_excursion_notebook(tmp_path):
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook("06", {"smoke": True}, out=tmp_path / "06.ipynb", progress=False)
+    assert rec["accuracy_1d"] >= 0.99 and rec["accuracy_2d"] >= 0.99
+    needed = rec["evaluations_to_99"]
+    assert needed["entropy"] is not None and needed["entropy"] <= 30
+    assert all(v is None or needed["entropy"] <= v for v in needed.values())
+    # the 95% CL contour found from the learned statistic matches the exact one
+    assert rec["contour_area_error"] <= 0.05
+    assert 0.1 < rec["contour_inside"]["exact"] < 0.4
