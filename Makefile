@@ -32,7 +32,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev container-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
