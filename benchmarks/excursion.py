@@ -40,7 +40,12 @@ from _common import cpu_model, positive_int
 from threadpoolctl import threadpool_limits
 
 import activesci
-from activesci.bench.excursion import excursion_spec, run_excursion_seed, summarise_runs
+from activesci.bench.excursion import (
+    excursion_rows,
+    excursion_spec,
+    format_excursion_table,
+    run_excursion_seed,
+)
 from activesci.excursion import ACQUISITIONS, TEST_FUNCTIONS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,39 +84,6 @@ def one_run(function: str, acquisition: str, seed: int, budget: int) -> dict[str
         return {"function": function, "acquisition": acquisition} | run_excursion_seed(
             spec, acquisition, seed
         )
-
-
-def summarise(runs: list[dict[str, Any]], target: float, budget: dict[str, int]) -> list[dict]:
-    """One row per (function, acquisition): medians over seeds (``activesci.bench``)."""
-    rows = []
-    for function, acquisition in dict.fromkeys((r["function"], r["acquisition"]) for r in runs):
-        group = [r for r in runs if (r["function"], r["acquisition"]) == (function, acquisition)]
-        summary = summarise_runs(acquisition, group, target)
-        rows.append(
-            {"function": function, "budget": budget[function]}
-            | summary
-            | {"seconds_per_evaluation": summary["timing"]["median_seconds"] / budget[function]}
-        )
-    return rows
-
-
-def format_table(rows: list[dict], target: float, reference: str) -> str:
-    """The rows as a fixed-width text table."""
-    head = (
-        f"{'function':<14} {'acquisition':<13} {f'evals to {target:.0%}':>13} "
-        f"{'reached':>8} {'final acc':>9} {'vol err':>8} {'s/eval':>7}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        median = r["evaluations_to_target"]
-        shown = f">{r['budget']}" if not np.isfinite(median) else f"{median:g}"
-        lines.append(
-            f"{r['function']:<14} {r['strategy']:<13} {shown:>13} "
-            f"{r['reached_target']:>4}/{r['seeds']:<3} {r['final_accuracy']:>9.4f} "
-            f"{r['final_volume_error']:>8.4f} {r['seconds_per_evaluation']:>7.3f}"
-        )
-    lines.append(reference)
-    return "\n".join(lines)
 
 
 def reference_package() -> str:
@@ -155,9 +127,10 @@ def main() -> None:
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(one_run, *zip(*jobs, strict=True)))
-    rows = summarise(runs, args.target, budget)
+    rows = excursion_rows(runs, args.target, budget)
     reference = reference_package()
-    print(format_table(rows, args.target, reference))
+    print(format_excursion_table(rows, args.target))
+    print(reference)
     print(f"total {time.perf_counter() - start:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"seeds": args.seeds, "budget": budget, "target": args.target}

@@ -73,10 +73,8 @@ import contextlib
 import importlib
 import io
 import json
-import math
 import os
 import platform
-import statistics
 import sys
 import time
 import warnings
@@ -341,56 +339,12 @@ def one_run(
                 y = np.concatenate([y, problem.func(from_model(X[-1:]))])
     return {
         "function": function,
+        "acquisition": LABEL,
         "seed": seed,
         "history": history,
         "seconds": time.perf_counter() - start,
         "X": from_model(X).tolist(),
     }
-
-
-def summarise(runs: list[dict[str, Any]], target: float, budget: dict[str, int]) -> list[dict]:
-    """One row per function: medians over seeds, as ``activesci.bench.excursion`` computes."""
-    rows = []
-    for function in dict.fromkeys(r["function"] for r in runs):
-        group = [r for r in runs if r["function"] == function]
-        reach = [
-            next((h["n_evaluations"] for h in r["history"] if h["accuracy"] >= target), math.inf)
-            for r in group
-        ]
-        rows.append(
-            {
-                "function": function,
-                "strategy": LABEL,
-                "budget": budget[function],
-                "seeds": len(group),
-                "evaluations_to_target": statistics.median(reach),
-                "reached_target": sum(math.isfinite(x) for x in reach),
-                "final_accuracy": statistics.median(r["history"][-1]["accuracy"] for r in group),
-                "final_volume_error": statistics.median(
-                    r["history"][-1]["volume_error"] for r in group
-                ),
-                "median_seconds": statistics.median(r["seconds"] for r in group),
-            }
-        )
-    return rows
-
-
-def format_table(rows: list[dict], target: float) -> str:
-    """The rows as a fixed-width text table."""
-    head = (
-        f"{'function':<14} {'acquisition':<22} {f'evals to {target:.0%}':>13} "
-        f"{'reached':>8} {'final acc':>9} {'vol err':>8} {'s/run':>7}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        median = r["evaluations_to_target"]
-        shown = f">{r['budget']}" if not math.isfinite(median) else f"{median:g}"
-        lines.append(
-            f"{r['function']:<14} {r['strategy']:<22} {shown:>13} "
-            f"{r['reached_target']:>4}/{r['seeds']:<3} {r['final_accuracy']:>9.4f} "
-            f"{r['final_volume_error']:>8.4f} {r['median_seconds']:>7.1f}"
-        )
-    return "\n".join(lines)
 
 
 def _version(name: str) -> str:
@@ -435,8 +389,10 @@ def main() -> None:
         runs = list(pool.map(one_run, *zip(*jobs, strict=True)))
     runs.sort(key=lambda r: (args.functions.index(r["function"]), r["seed"]))
     wall = time.perf_counter() - start
-    rows = summarise(runs, args.target, budget)
-    print(format_table(rows, args.target))
+    _import_path()
+    tables = importlib.import_module("activesci.bench.excursion")
+    rows = tables.excursion_rows(runs, args.target, budget)
+    print(tables.format_excursion_table(rows, args.target))
     print(f"total {wall:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     settings = {

@@ -17,7 +17,9 @@ from typing import Any
 
 __all__ = [
     "evaluations_to_target",
+    "excursion_rows",
     "excursion_spec",
+    "format_excursion_table",
     "run_excursion_benchmark",
     "run_excursion_seed",
     "summarise_runs",
@@ -114,3 +116,44 @@ def run_excursion_benchmark(
                 bar.update(1)
             summaries.append(summarise_runs(name, runs[name], target))
     return summaries, runs
+
+
+def excursion_rows(
+    runs: list[dict[str, Any]], target: float, budget: dict[str, int]
+) -> list[dict[str, Any]]:
+    """One row per (function, acquisition) of runs from several functions, in order of appearance.
+
+    Each run needs ``function``, ``acquisition``, ``history`` and ``seconds``; a row is the
+    :func:`summarise_runs` summary with the ``function``, its ``budget`` and the median
+    ``seconds_per_evaluation``.
+    """
+    rows = []
+    for function, acquisition in dict.fromkeys((r["function"], r["acquisition"]) for r in runs):
+        group = [r for r in runs if (r["function"], r["acquisition"]) == (function, acquisition)]
+        summary = summarise_runs(acquisition, group, target)
+        seconds = summary["timing"]["median_seconds"] / budget[function]
+        rows.append(
+            {"function": function, "budget": budget[function]}
+            | summary
+            | {"seconds_per_evaluation": seconds}
+        )
+    return rows
+
+
+def format_excursion_table(rows: list[dict[str, Any]], target: float) -> str:
+    """Rows of :func:`excursion_rows` as a fixed-width table (``>B``: not reached by most seeds)."""
+    width = max([13, *(len(r["strategy"]) for r in rows)])
+    head = (
+        f"{'function':<14} {'acquisition':<{width}} {f'evals to {target:.0%}':>13} "
+        f"{'reached':>8} {'final acc':>9} {'vol err':>8} {'s/eval':>7}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        median = r["evaluations_to_target"]
+        shown = f">{r['budget']}" if math.isinf(median) else f"{median:g}"
+        lines.append(
+            f"{r['function']:<14} {r['strategy']:<{width}} {shown:>13} "
+            f"{r['reached_target']:>4}/{r['seeds']:<3} {r['final_accuracy']:>9.4f} "
+            f"{r['final_volume_error']:>8.4f} {r['seconds_per_evaluation']:>7.3f}"
+        )
+    return "\n".join(lines)
