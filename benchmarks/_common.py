@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 
 def cpu_model() -> str:
@@ -18,6 +21,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def machine_facts() -> dict[str, Any]:
+    """Python, the CPU, its count, the load average now and the date: every result's header."""
+    return {
+        "python": platform.python_version(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": list(os.getloadavg()),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def positive_int(text: str) -> int:

@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import cpu_model, positive_int
+from _common import machine_facts, positive_int
 
 import activesci
 from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
@@ -83,15 +80,11 @@ def main() -> None:
     args = parse_args()
     settings = SETTINGS[args.task]
     machine = {
-        "python": platform.python_version(),
+        **machine_facts(),
         "activesci": activesci.__version__,
         "numpy": np.__version__,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     options = {"oracle": {"designs": settings["oracle"][:, None].tolist()}}
     bench = DesignBenchmark(

@@ -25,18 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from importlib.machinery import PathFinder
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import cpu_model, positive_int
+from _common import machine_facts, positive_int
 from threadpoolctl import threadpool_limits
 
 import activesci
@@ -104,16 +102,12 @@ def main() -> None:
     args = parse_args()
     budget = {f: args.budget or BUDGETS[f] for f in args.functions}
     machine = {
-        "python": platform.python_version(),
+        **machine_facts(),
         "activesci": activesci.__version__,
         "numpy": np.__version__,
         "scikit-learn": version("scikit-learn"),
         "scipy": version("scipy"),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
         "jobs": args.jobs,
-        "load_average_at_start": list(os.getloadavg()),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(
         f"excursion benchmark: {args.seeds} seeds, budgets {budget}, acquisitions "

@@ -43,21 +43,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import platform
 import statistics
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _common import cpu_model, positive_int
+from _common import machine_facts, positive_int
 
 import activesci
 from activesci import tasks
@@ -560,12 +558,9 @@ def main() -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {msg}", flush=True)
 
     machine = {
+        **machine_facts(),
         **versions(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": list(os.getloadavg()),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     settings = {
         "sqrt_s": SQRT_S,

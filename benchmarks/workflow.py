@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
-import platform
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import adage
 import numpy as np
-from _common import cpu_model, positive_int
+from _common import machine_facts, positive_int
 
 import activesci
 from activesci.workflow.dag import DagTracker, run_flow
@@ -105,12 +102,8 @@ def main() -> None:
     if args.quick:
         args.events, args.repeats = 10**7, 1
     machine = {
-        "python": platform.python_version(),
+        **machine_facts(),
         "activesci": activesci.__version__,
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     print(
         f"{args.events:.0e} events in {args.chunks} chunks; {machine['cpu_model']}, "
