@@ -27,6 +27,16 @@ from activesci.errors import ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.inference.posterior import ExactLikelihood, GridPosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
+from activesci.inference.sequential import (
+    CALIBRATION_EVENTS,
+    MAX_EDGE_MASS,
+    CalibratedEstimator,
+    RestrictedSimulator,
+    edge_mass,
+    self_check,
+    shrink_factor,
+    truncation_region,
+)
 from activesci.tasks import Task
 from activesci.tracking import as_tracker, metrics_from_summary
 from activesci.typing import Experiment, Observation, RunStore
@@ -36,6 +46,13 @@ __all__ = ["ActiveLearner", "RoundState"]
 _CHECKPOINT = "estimator"
 _REFINED = "inference_estimator"
 _REFINED_AT = "inference_estimator_round"
+_LOCAL = "inference/{n}/{k}"
+#: Inference modes of a trained estimator.
+INFERENCE = ("sequential", "amortised")
+#: Retrain the local estimator when the truncation region has shrunk by this factor.
+SHRINK = 2.0
+#: At most this many (re)trainings after one observation.
+MAX_TRAININGS_PER_ROUND = 3
 
 
 @dataclass
@@ -48,6 +65,8 @@ class RoundState:
     posterior: GridPosterior  # a snapshot: later rounds do not change it
     strategy_record: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    check: dict[str, Any] | None = None
+    trainings: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable summary (stored per round and shown in reports)."""
@@ -65,6 +84,8 @@ class RoundState:
             "marginals": _marginals(post),
             "strategy": self.strategy_record,
             "seconds": self.seconds,
+            "check": self.check,
+            "trainings": self.trainings,
         }
 
 
@@ -98,16 +119,23 @@ class ActiveLearner:
     tracker : Tracker, str, optional
         Where to report parameters and per-round metrics: a ``Tracker`` (``activesci.tracking``),
         ``"memory"``, or an MLflow ``sqlite:///`` URI.
+    inference : {"sequential", "amortised"}
+        How a trained estimator turns data into the posterior (ignored for ``"exact"`` and
+        estimator objects). ``"sequential"`` (default): the amortised estimator only chooses
+        designs; a local one, trained on the prior truncated to a region that holds the
+        posterior and at the designs run (their range +-0.5%), and score-calibrated design by
+        design (:mod:`activesci.inference.sequential`), infers from the first round on. It is
+        retrained when a design falls outside its designs, when the region has shrunk by
+        ``SHRINK`` (2x), or when the posterior reaches the region's edge; every training is
+        followed by a self-check stored with the round (``state.check``). ``"amortised"``:
+        the amortised estimator infers (refined every ``refine_every`` rounds if given).
+    calibration_events : int
+        Simulated events per calibration point of the sequential mode.
     refine_every : int, optional
-        Every this many rounds, train a second estimator around the designs actually run
-        (from the same prior, ``training_samples`` simulations, designs drawn from a band of
-        +-0.5% of the design range around each) and rebuild the posterior from all the
-        observations with it. The amortised estimator keeps choosing designs; the refined one
-        infers. Amortising over a wide design range costs accuracy where the data are (at the
-        Z pole a 10^5-sample estimator amortised over 20-210 GeV shifts the posterior by ~2.5
-        sigma and shrinks its width by 30% after ~2000 events); refinement removes that (bias
-        below 0.1 sigma). A refinement is skipped while every design run lies well inside the
-        bands of the last one, so a loop that keeps measuring near the same point trains once.
+        Sequential mode: also retrain every this many rounds. Amortised mode: every this many
+        rounds, train a second estimator around the designs actually run (+-0.5% bands) and
+        rebuild the posterior from all the observations with it; skipped while every design
+        run lies well inside the bands of the last one.
     progress : bool
         Progress bars for training.
 
@@ -133,6 +161,8 @@ class ActiveLearner:
         resolution: int | None = None,
         strategy_options: dict[str, Any] | None = None,
         refine_every: int | None = None,
+        inference: str = "sequential",
+        calibration_events: int = CALIBRATION_EVENTS,
         tracker: Any = None,
         progress: bool = True,
         _resuming: bool = False,
@@ -171,12 +201,22 @@ class ActiveLearner:
             raise ValidationError(f"refine_every must be a positive integer, got {refine_every!r}")
         if refine_every is not None and self._estimator_spec["kind"] != "ratio":
             raise ValidationError("refine_every needs a trained estimator (a method name)")
+        if inference not in INFERENCE:
+            raise ValidationError(f"inference must be one of {INFERENCE}, got {inference!r}")
         self.refine_every = refine_every
+        self._inference_option = inference
+        #: "sequential", "amortised" or "direct" (the estimator infers as it is: exact, objects)
+        self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
+        self._calibration_events = int(calibration_events)
         self._training_samples = int(training_samples)
         self._progress = progress
         self.inference_estimator = self.estimator
+        self.region: np.ndarray | None = None  # bounds (P, 2) of the local estimator's prior
+        self._trained_designs: np.ndarray | None = None  # (lo, hi) per design dimension
+        self.check: dict[str, Any] | None = None
+        self._round_trainings: list[dict[str, Any]] = []
         refined = self.store.load_checkpoint(_REFINED)
-        if refined is not None:
+        if refined is not None and self.inference == "amortised":
             self.inference_estimator = _load_estimator(refined)
         self.round = 0
         self._pending: np.ndarray | None = None
@@ -234,6 +274,8 @@ class ActiveLearner:
             "estimator": self._estimator_spec,
             "resolution": self.resolution,
             "refine_every": self.refine_every,
+            "inference": self._inference_option,
+            "calibration_events": self._calibration_events,
             "experiment": experiment,
             "activesci_version": __version__,
         }
@@ -270,16 +312,15 @@ class ActiveLearner:
                 f"told {point.tolist()}"
             )
         self.store.append_observation(self.round, observation)
-        n = self.round + 1
-        if self.refine_every is not None and self._last_refinement(self._designs_run(n)) == n:
-            self._refine(n)
-        else:
-            self.posterior.update(observation, self.inference_estimator)
+        self._absorb(self.round + 1, observation)
         record = self._pending_record if self._pending is not None else {}
         seconds = time.perf_counter() - start
         if self._pending is not None:
             seconds += self._ask_seconds
-        state = RoundState(self.round, point, observation, self.posterior.copy(), record, seconds)
+        state = RoundState(
+            self.round, point, observation, self.posterior.copy(), record, seconds,
+            check=self.check, trainings=self._round_trainings,
+        )  # fmt: skip
         summary = state.summary()
         self.store.append_round(self.round, summary)
         self.tracker.log_metrics(metrics_from_summary(summary), step=self.round)
@@ -287,6 +328,116 @@ class ActiveLearner:
         self.round += 1
         self._pending, self._pending_record = None, {}
         return state
+
+    def _absorb(self, n: int, observation: Observation) -> None:
+        """Learn from the ``n``-th observation (already stored) by the learner's inference mode."""
+        self._round_trainings = []
+        if self.inference == "sequential":
+            self._infer_sequential(n, observation)
+        elif self.refine_every is not None and self._last_refinement(self._designs_run(n)) == n:
+            self._refine(n)
+        else:
+            self.posterior.update(observation, self.inference_estimator)
+
+    # -- sequential inference -----------------------------------------------------------------
+    def _infer_sequential(self, n: int, observation: Observation) -> None:
+        """Update with a local, calibrated estimator; retrain it first where needed.
+
+        Every decision is a function of the stored observations and seeded by ``(seed, n, k)``,
+        and every training is checkpointed, so a resumed run takes the same path.
+        """
+        observations = [obs for _, obs in self.store.observations()][:n]
+        if self.region is not None:
+            self.posterior.update(observation, self.inference_estimator)
+        for k in range(MAX_TRAININGS_PER_ROUND):
+            reason, bounds = self._retrain_reason(n, observations)
+            if reason is None:
+                break
+            self._train_local(n, k, bounds, observations, reason)
+        self.check = self_check(
+            self.posterior,
+            self.inference_estimator,
+            observations,
+            self.region,
+            self.task.parameters,
+        )
+
+    def _retrain_reason(
+        self, n: int, observations: list[Observation]
+    ) -> tuple[str | None, np.ndarray]:
+        """Why the local estimator must be retrained now (None: it need not), and where."""
+        prior = self.task.parameters
+        if self.region is None:
+            return "first data", prior.bounds
+        designs = np.array([obs.design for obs in observations])
+        box = self._trained_designs
+        assert box is not None
+        if ((designs < box[:, 0] - 1e-12) | (designs > box[:, 1] + 1e-12)).any():
+            return "a design outside the trained designs", self.region
+        if edge_mass(self.posterior, self.region, prior) > MAX_EDGE_MASS:
+            centre = self.posterior.mean()
+            half = self.region[:, 1] - self.region[:, 0]
+            wider = np.stack([centre - half, centre + half], axis=1)
+            full = prior.bounds
+            wider = np.stack(
+                [np.maximum(wider[:, 0], full[:, 0]), np.minimum(wider[:, 1], full[:, 1])], axis=1
+            )
+            return "the posterior reached the region's edge", wider
+        region = truncation_region(self.posterior, prior)
+        factor = shrink_factor(self.region, region)
+        if factor >= SHRINK:
+            return f"the posterior region shrank {factor:.1f}x", region
+        if self.refine_every is not None and n % self.refine_every == 0:
+            trained_at = {t["observations"] for t in self._round_trainings}
+            if n not in trained_at:
+                return f"every {self.refine_every} rounds", region
+        return None, self.region
+
+    def _train_local(
+        self, n: int, k: int, bounds: np.ndarray, observations: list[Observation], reason: str
+    ) -> None:
+        """Train (or load) the local estimator on ``bounds`` at the designs run; rebuild."""
+        start = time.perf_counter()
+        sim = self.task.simulator
+        designs = np.array([obs.design for obs in observations])
+        box = _design_box(designs, self.task.designs)
+        seed = int(np.random.default_rng([self.seed, n, k, 11]).integers(2**31))
+        restricted = RestrictedSimulator(sim, bounds)
+        name = _LOCAL.format(n=n, k=k)
+        saved = self.store.load_checkpoint(name)
+        if saved is not None:
+            est = _load_estimator(saved)
+        else:
+            est = RatioEstimator(restricted, method=self._estimator_spec["method"])
+            est.train(
+                n_samples=self._training_samples,
+                seed=seed,
+                designs=_box_space(box, self.task.designs),
+                progress=self._progress,
+            )
+            self.store.save_checkpoint(name, _dump_estimator(est))
+        calibrated = CalibratedEstimator(
+            est, sim, bounds, events=self._calibration_events, seed=seed
+        )
+        self.inference_estimator = calibrated
+        self.region = np.asarray(bounds, dtype=float)
+        self._trained_designs = box
+        space = restricted.parameters
+        self.posterior = GridPosterior(space, self.resolution, simulator=sim)
+        for obs in observations:
+            self.posterior.update(obs, calibrated)
+        self._round_trainings.append(
+            {
+                "observations": n,
+                "iteration": k,
+                "reason": reason,
+                "region": self.region.tolist(),
+                "designs": box.tolist(),
+                "seed": seed,
+                "loaded": saved is not None,
+                "seconds": time.perf_counter() - start,
+            }
+        )
 
     # -- refinement ---------------------------------------------------------------------------
     def _last_refinement(self, designs: np.ndarray) -> int:
@@ -390,22 +541,33 @@ class ActiveLearner:
             training_samples=est_spec.get("training_samples", 100_000),
             resolution=meta["resolution"],
             refine_every=meta.get("refine_every"),
+            inference=meta.get("inference", "amortised"),
+            calibration_events=meta.get("calibration_events", CALIBRATION_EVENTS),
             progress=progress,
             _resuming=True,
         )
-        last_refined = learner._last_refinement(learner._designs_run(len(stored)))
-        if last_refined and store.load_checkpoint(_REFINED_AT) != str(last_refined).encode():
-            learner._refine(last_refined)  # killed before the refinement was stored: redo it
-        learner.posterior = GridPosterior(
-            task.parameters, learner.resolution, simulator=task.simulator
-        )
-        for _, obs in stored:
-            learner.posterior.update(obs, learner.inference_estimator)
+        if learner.inference == "sequential":
+            for n, (_, obs) in enumerate(stored, start=1):
+                learner._absorb(n, obs)  # trainings come from their checkpoints
+        else:
+            learner._replay_amortised(len(stored))
         if stored and stored[-1][0] not in {r["round"] for r in store.rounds()}:
             k, obs = stored[-1]  # killed between storing the data and its summary
-            store.append_round(k, RoundState(k, obs.design, obs, learner.posterior).summary())
+            state = RoundState(k, obs.design, obs, learner.posterior, check=learner.check)
+            store.append_round(k, state.summary())
         learner.round = len(stored)
         return learner
+
+    def _replay_amortised(self, n: int) -> None:
+        """Rebuild the posterior of the first ``n`` stored observations (amortised mode)."""
+        last_refined = self._last_refinement(self._designs_run(n))
+        if last_refined and self.store.load_checkpoint(_REFINED_AT) != str(last_refined).encode():
+            self._refine(last_refined)  # killed before the refinement was stored: redo it
+        self.posterior = GridPosterior(
+            self.task.parameters, self.resolution, simulator=self.task.simulator
+        )
+        for _, obs in self.store.observations()[:n]:
+            self.posterior.update(obs, self.inference_estimator)
 
     def __repr__(self) -> str:
         return (
@@ -457,6 +619,30 @@ def _bands(designs: np.ndarray, space: Any, seed: int, per_design: int = 32) -> 
     integer = [isinstance(dim, Integer) for dim in space]
     points[:, integer] = np.round(points[:, integer])
     return space.validate(points)
+
+
+def _design_box(designs: np.ndarray, space: Any) -> np.ndarray:
+    """The range ``(D, 2)`` of the designs run, widened by the band, inside the design space."""
+    widths = _band_widths(space)
+    lo = np.maximum(designs.min(axis=0) - widths, space.bounds[:, 0])
+    hi = np.minimum(designs.max(axis=0) + widths, space.bounds[:, 1])
+    return np.stack([lo, hi], axis=1)
+
+
+def _box_space(box: np.ndarray, space: Any) -> Any:
+    """The design space narrowed to ``box`` (categorical and integer dimensions kept whole)."""
+    import dataclasses
+
+    from activesci.spaces import Real, Space
+
+    return Space(
+        [
+            dataclasses.replace(dim, low=float(lo), high=float(hi))
+            if isinstance(dim, Real) and hi > lo
+            else dim
+            for dim, (lo, hi) in zip(space, box, strict=True)
+        ]
+    )
 
 
 def _covered(designs: np.ndarray, centres: np.ndarray, space: Any) -> bool:

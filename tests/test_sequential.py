@@ -1,0 +1,135 @@
+"""Sequential inference: truncation, score calibration and the self-check, against exact truth."""
+
+import numpy as np
+import pytest
+
+import activesci as asci
+from activesci.errors import ValidationError
+from activesci.inference import ExactLikelihood, GridPosterior, closure
+from activesci.inference.sequential import (
+    CalibratedEstimator,
+    RestrictedSimulator,
+    _gradient_design,
+    _quadratic,
+    edge_mass,
+    narrowed_space,
+    shrink_factor,
+    truncation_region,
+)
+
+
+class _Biased:
+    """The Gaussian toy's exact likelihood plus a spurious ``slope * theta`` per event."""
+
+    def __init__(self, sim, slope):
+        self.exact, self.slope = ExactLikelihood(sim), slope
+
+    def log_ratio(self, x, theta, design):
+        return self.exact.log_ratio(x, theta, design) + self.slope * np.asarray(theta)[:, :1]
+
+    def score(self, x, theta, design):
+        sd = 2.0 + np.cos(np.asarray(design, dtype=float).reshape(-1)[0])
+        return (np.asarray(x) - np.asarray(theta)[0]) / sd**2 + self.slope
+
+
+def _posterior(task, observations, estimator, bounds=((-1.0, 2.0),), cells=601):
+    post = GridPosterior(narrowed_space(task.parameters, bounds), cells, simulator=task.simulator)
+    for obs in observations:
+        post.update(obs, estimator)
+    return post
+
+
+def test_calibration_removes_a_score_bias_that_grows_with_the_data():
+    task = asci.tasks.gaussian(events_per_experiment=500)
+    exp = task.experiment(truth={"mu0": 0.5}, seed=3)
+    observations = [exp.run([np.pi]) for _ in range(8)]  # 4000 events: std ~ 0.016
+    biased = _Biased(task.simulator, 0.05)
+    calibrated = CalibratedEstimator(biased, task.simulator, [[0.3, 0.7]], events=20_000)
+    exact = _posterior(task, observations, ExactLikelihood(task.simulator), ((0.3, 0.7),))
+    raw = closure(exact, _posterior(task, observations, biased, ((0.3, 0.7),)))
+    fixed = closure(exact, _posterior(task, observations, calibrated, ((0.3, 0.7),)))
+    assert abs(raw["mean_shift"][0]) > 2.0  # 0.05 * 4000 * var / std = 3.2 std
+    assert abs(fixed["mean_shift"][0]) < 0.05
+    assert fixed["width_ratio"][0] == pytest.approx(1.0, abs=0.01)
+    record = calibrated.calibrate([np.pi])
+    assert record["gradient"][0] == pytest.approx(0.05, abs=1e-3)  # the gold control variate
+
+
+def test_calibration_state_round_trips_without_simulating():
+    task = asci.tasks.gaussian()
+    cal = CalibratedEstimator(_Biased(task.simulator, 0.2), task.simulator, [[-1, 1]], events=500)
+    theta = np.linspace(-1, 1, 5)[:, None]
+    before = cal.correction(theta, [1.0])
+    again = CalibratedEstimator.from_state(cal.estimator, task.simulator, cal.state())
+    again.simulator = None  # anything simulated now would fail
+    assert np.array_equal(again.correction(theta, [1.0]), before)
+    with pytest.raises(ValidationError, match="bounds must give"):
+        CalibratedEstimator(cal.estimator, task.simulator, [[0, 1], [0, 1]])
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_quadratic_gradient_matches_its_design_matrix(p):
+    rng = np.random.default_rng(p)
+    coef = rng.normal(size=p + p * (p + 1) // 2)
+    u = rng.uniform(-1, 1, (4, p))
+    analytic = (_gradient_design(u) @ coef).reshape(4, p)
+    eps = 1e-6
+    numeric = np.stack(
+        [(_quadratic(coef, u + eps * e) - _quadratic(coef, u - eps * e)) / (2 * eps)
+         for e in np.eye(p)], axis=1,
+    )  # fmt: skip
+    assert analytic == pytest.approx(numeric, abs=1e-7)
+
+
+def test_truncation_region_holds_the_posterior_and_stays_in_the_prior():
+    task = asci.tasks.gaussian(events_per_experiment=50)
+    exp = task.experiment(truth={"mu0": 0.5}, seed=1)
+    post = _posterior(task, [exp.run([np.pi])], ExactLikelihood(task.simulator), ((-3, 3),), 2001)
+    bounds = truncation_region(post, task.parameters)
+    mean, std = task.simulator.posterior(post.observations)  # analytic (far from the bounds)
+    assert bounds[0, 0] < mean[0] - 4.9 * std[0] and bounds[0, 1] > mean[0] + 4.9 * std[0]
+    assert bounds[0, 1] - bounds[0, 0] < 20 * std[0]
+    assert (bounds[:, 0] >= task.parameters.bounds[:, 0]).all()
+    assert shrink_factor(np.array([[0.0, 4.0]]), np.array([[1.0, 2.0]])) == pytest.approx(4.0)
+    assert edge_mass(post, bounds, task.parameters) < 1e-6
+    assert edge_mass(post, np.array([[mean[0], 3.0]]), task.parameters) > 0.3
+
+
+def test_restricted_simulator_draws_the_prior_inside_the_box_only():
+    task = asci.tasks.weinberg()
+    restricted = RestrictedSimulator(task.simulator, [[0.22, 0.24]])
+    draws = restricted.parameters.sample(1000, np.random.default_rng(0))
+    assert draws.min() >= 0.22 and draws.max() <= 0.24
+    assert restricted.capabilities == task.simulator.capabilities
+    assert restricted.designs is task.simulator.designs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("samples", [1_000, 50_000])
+def test_learned_posterior_closes_every_round_and_the_check_knows_when_it_does_not(samples):
+    """The flagship, learned vs exact on the same data at every round, from the first."""
+    task = asci.tasks.weinberg(luminosity=0.2)
+    learner = asci.ActiveLearner(
+        task,
+        experiment=task.experiment(truth={"sin2w": 0.2315}, seed=0),
+        estimator="alices",
+        strategy="fixed",
+        seed=0,
+        training_samples=samples,
+        progress=False,
+    )
+    flagged = []
+    for state in learner.iterate(3):
+        exact = GridPosterior(
+            state.posterior.space, state.posterior.shape, simulator=task.simulator
+        )
+        for obs in state.posterior.observations:
+            exact.update(obs, ExactLikelihood(task.simulator))
+        result = closure(exact, state.posterior)
+        flagged.append(not state.check["ok"])
+        if samples == 50_000:
+            assert abs(result["mean_shift"][0]) <= 0.2, state.round
+            assert 0.9 <= result["width_ratio"][0] <= 1.1, state.round
+        assert state.summary()["check"] is state.check
+    assert learner.region[0, 1] - learner.region[0, 0] < 0.2  # truncated after a few rounds
+    assert all(flagged) if samples == 1_000 else not any(flagged)
