@@ -425,7 +425,12 @@ def _loop(learner: Any, rounds: int, folder: str) -> None:
         s = state.summary()
         cells = " ".join(f"{m:9.5f} ± {e:7.5f}" for m, e in zip(s["mean"], s["std"], strict=True))
         design = ", ".join(f"{v:.4g}" for v in s["design"])
-        print(f"{state.round:5d} {design:>14} {s['n']:7d} {cells}", flush=True)
+        check = state.check
+        verdict = "" if check is None else (" ok" if check["ok"] else " WARNING")
+        trained = " (retrained)" if state.trainings else ""
+        print(f"{state.round:5d} {design:>14} {s['n']:7d} {cells}{verdict}{trained}", flush=True)
+        for warning in (check or {}).get("warnings", []):
+            print(f"warning: round {state.round}: {warning}", file=sys.stderr, flush=True)
     learner.close()
     print(json.dumps({"rounds": learner.round, "report": str(write_run_report(folder))}))
 

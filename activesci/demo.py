@@ -1,10 +1,12 @@
 """The headless demo behind ``make demo`` and ``activesci demo``: the flagship loop.
 
 Weinberg task, a hidden ``sin2w = 0.2315``, 0.2 pb^-1 per round: an ALICES estimator is trained
-once (amortised over the beam energy), then each round the expected information gain chooses
-the beam energy, the simulated experiment runs, and the posterior tightens. Every fourth round
-a second estimator is trained at the beam energies actually run and infers the posterior. The
-run is stored (resumable with ``activesci resume``) and reported in ``report.html``.
+once (amortised over the beam energy) to choose designs; each round the expected information
+gain chooses the beam energy and the simulated experiment runs. A local estimator, trained on
+the region that holds the posterior at the beam energies actually run and score-calibrated,
+infers from the first round on (sequential inference); it is retrained as the posterior
+shrinks, and every round is self-checked. The run is stored (resumable with ``activesci
+resume``) and reported in ``report.html``, with the exact likelihood refereeing every round.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def demo_learner(
     luminosity: float = 0.2,
     estimator: str = "alices",
     training_samples: int = 100_000,
-    refine_every: int | None = 4,
+    refine_every: int | None = None,
     progress: bool = True,
 ) -> ActiveLearner:
     """Build the demo's learner, storing into ``out``.

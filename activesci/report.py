@@ -62,6 +62,78 @@ def write_report(
     return path
 
 
+def _trust_blocks(
+    task: Any, meta: dict[str, Any], rounds: list[dict[str, Any]], observations: list[Any]
+) -> list[str]:
+    """The self-check of every round and, where the simulator has one, the exact referee."""
+    from activesci.inference.diagnostics import rounds_against_exact
+
+    blocks: list[str] = []
+    checked = [r for r in rounds if r.get("check")]
+    if checked:
+        rows = [
+            (
+                r["round"] + 1,
+                "ok" if r["check"]["ok"] else "WARNING",
+                max(abs(v) for v in r["check"]["calibration_shift"]),
+                r["check"]["width_ratio"] if r["check"]["width_ratio"] is not None else "n/a",
+                "; ".join(r["check"]["warnings"]) or "",
+                len(r.get("trainings") or []),
+            )
+            for r in checked
+        ]
+        blocks.append("<h2>Self-check of the learned posterior</h2>")
+        blocks.append(
+            html_table(
+                (
+                    "round",
+                    "check",
+                    "calibration shift (std)",
+                    "implied width ratio",
+                    "warnings",
+                    "trainings",
+                ),
+                rows,
+            )
+        )
+    learned = meta["estimator"]["kind"] != "exact"
+    if learned and "log_likelihood" in task.simulator.capabilities and len(task.parameters) == 1:
+        ref = rounds_against_exact(task.simulator, observations, rounds)
+        blocks.append("<h2>Learned vs exact posterior, round by round</h2>")
+        blocks.append(
+            "<p>The exact likelihood referees every round: the same observations on the same "
+            "grid. Targets: |shift| &le; 0.2 exact std, width ratio in [0.9, 1.1].</p>"
+        )
+        blocks.append(
+            html_table(
+                (
+                    "round",
+                    "events",
+                    "learned mean",
+                    "learned std",
+                    "exact mean",
+                    "exact std",
+                    "shift (exact std)",
+                    "width ratio",
+                ),
+                [
+                    (
+                        r["round"] + 1,
+                        r["events"],
+                        r["learned_mean"],
+                        r["learned_std"],
+                        r["exact_mean"],
+                        r["exact_std"],
+                        r["shift"],
+                        r["width_ratio"],
+                    )
+                    for r in ref
+                ],
+            )
+        )
+    return blocks
+
+
 def write_run_report(
     path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
 ) -> Path:
@@ -107,6 +179,7 @@ def write_run_report(
                     r["strategy"], task.designs.names[0], title=f"EIG before round {r['round'] + 1}"
                 )
             )
+    blocks += _trust_blocks(task, meta, rounds, [o for _, o in observations])
     if task.parameters.names == ["sin2w"] and observations and rounds:  # data vs theory
         last = rounds[-1]
         blocks.append(

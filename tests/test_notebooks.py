@@ -54,6 +54,9 @@ def test_flagship_notebook_finds_the_pole_and_covers_the_truth(tmp_path):
     # the neural posterior agrees with the exact one on the same data
     assert abs(learned["mean"] - exact["mean"]) < exact["std"]
     assert learned["std"] == pytest.approx(exact["std"], rel=0.2)
+    # and in every round, not only the last (issue 11's closure targets)
+    assert rec["worst_round_shift"] <= 0.2
+    assert rec["worst_round_width"] <= 0.1
 
 
 def test_notebook_command_passes_parameters(tmp_path, capsys):

@@ -19,7 +19,7 @@ from scipy import special
 from activesci.errors import ValidationError
 from activesci.inference.posterior import GridPosterior
 
-__all__ = ["closure", "closure_figure", "coverage", "coverage_figure"]
+__all__ = ["closure", "closure_figure", "coverage", "coverage_figure", "rounds_against_exact"]
 
 _TEMPLATE = "plotly_white"
 
@@ -105,6 +105,65 @@ def closure(exact: GridPosterior, learned: GridPosterior, *, level: float = 0.68
         "hdr_mismatch": np.array(mismatch),
         "level": level,
     }
+
+
+def rounds_against_exact(
+    simulator: Any, observations: Sequence[Any], rounds: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The exact posterior of each stored round's data beside the learned one (1 parameter).
+
+    The exact likelihood referees every round: for round ``k`` the posterior of the first
+    ``k + 1`` observations is rebuilt with ``ExactLikelihood`` on the grid the learned round
+    used (its stored marginal), and compared by mean and width.
+
+    Parameters
+    ----------
+    simulator : Simulator
+        With ``log_likelihood`` and one parameter.
+    observations : sequence of Observation
+        The run's observations in order.
+    rounds : sequence of dict
+        The stored round summaries (``mean``, ``std``, ``marginals``, ``check``).
+
+    Returns
+    -------
+    list of dict
+        Per round: ``round``, ``events``, learned and exact ``mean``/``std``, ``shift`` (in
+        exact std), ``width_ratio`` (learned / exact) and the self-check's ``ok``.
+    """
+    from activesci.inference.posterior import ExactLikelihood
+    from activesci.inference.sequential import narrowed_space
+
+    space = simulator.parameters
+    if len(space) != 1:
+        raise ValidationError(f"rounds_against_exact handles one parameter, got {space.names}")
+    exact = ExactLikelihood(simulator)
+    out = []
+    post = None
+    for r in rounds:
+        grid = np.asarray(r["marginals"][space.names[0]]["grid"], dtype=float)
+        half = 0.5 * (grid[1] - grid[0])
+        bounds = np.array([[grid[0] - half, grid[-1] + half]])
+        if post is None or not np.allclose(post.space.bounds, bounds) or post.shape != (len(grid),):
+            post = GridPosterior(narrowed_space(space, bounds), len(grid), simulator=simulator)
+        for obs in observations[len(post.observations) : r["round"] + 1]:
+            post.update(obs, exact)
+        mean, std = float(post.mean()[0]), float(post.std()[0])
+        check = r.get("check") or {}
+        out.append(
+            {
+                "round": r["round"],
+                "events": post.n_events,
+                "learned_mean": r["mean"][0],
+                "learned_std": r["std"][0],
+                "exact_mean": mean,
+                "exact_std": std,
+                "shift": (r["mean"][0] - mean) / std,
+                "width_ratio": r["std"][0] / std,
+                "check_ok": check.get("ok"),
+            }
+        )
+    return out
 
 
 def _contains(intervals: Sequence[tuple[float, float]], value: float) -> bool:
