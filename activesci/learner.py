@@ -33,8 +33,10 @@ from activesci.inference.sequential import (
     CalibratedEstimator,
     RestrictedSimulator,
     edge_mass,
+    narrowed_space,
     self_check,
     shrink_factor,
+    training_region,
     truncation_region,
 )
 from activesci.tasks import Task
@@ -212,6 +214,7 @@ class ActiveLearner:
         self._progress = progress
         self.inference_estimator = self.estimator
         self.region: np.ndarray | None = None  # bounds (P, 2) of the local estimator's prior
+        self._local: RatioEstimator | None = None
         self._trained_designs: np.ndarray | None = None  # (lo, hi) per design dimension
         self.check: dict[str, Any] | None = None
         self._round_trainings: list[dict[str, Any]] = []
@@ -341,7 +344,7 @@ class ActiveLearner:
 
     # -- sequential inference -----------------------------------------------------------------
     def _infer_sequential(self, n: int, observation: Observation) -> None:
-        """Update with a local, calibrated estimator; retrain it first where needed.
+        """Update with a local, calibrated estimator; retrain it or regrid first where needed.
 
         Every decision is a function of the stored observations and seeded by ``(seed, n, k)``,
         and every training is checkpointed, so a resumed run takes the same path.
@@ -350,48 +353,95 @@ class ActiveLearner:
         if self.region is not None:
             self.posterior.update(observation, self.inference_estimator)
         for k in range(MAX_TRAININGS_PER_ROUND):
-            reason, bounds = self._retrain_reason(n, observations)
-            if reason is None:
+            action, reason, train, grid = self._next_step(n, observations)
+            if action == "train":
+                self._train_local(n, k, train, observations, reason)
+                self._regrid(n, k, grid, observations, None)
+            elif action == "regrid":
+                self._regrid(n, k, grid, observations, reason)
+            else:
                 break
-            self._train_local(n, k, bounds, observations, reason)
+        assert self.region is not None
         self.check = self_check(
             self.posterior,
             self.inference_estimator,
             observations,
-            self.region,
+            self.posterior.space.bounds,
             self.task.parameters,
         )
 
-    def _retrain_reason(
+    def _next_step(
         self, n: int, observations: list[Observation]
-    ) -> tuple[str | None, np.ndarray]:
-        """Why the local estimator must be retrained now (None: it need not), and where."""
+    ) -> tuple[str | None, str, np.ndarray, np.ndarray]:
+        """What to do before the posterior is shown: ``"train"``, ``"regrid"`` or None.
+
+        Returns the action, why, the training region and the grid region ``(P, 2)``. The grid
+        follows the posterior (:func:`truncation_region`); the training region is the grid's
+        widened to at least ``FLOOR`` per-event likelihood widths (:func:`training_region`),
+        since a classifier cannot learn a ratio over a range much narrower than one event
+        resolves.
+        """
         prior = self.task.parameters
         if self.region is None:
-            return "first data", prior.bounds
+            return "train", "first data", prior.bounds, prior.bounds
+        grid_now = self.posterior.space.bounds
         designs = np.array([obs.design for obs in observations])
         box = self._trained_designs
         assert box is not None
         if ((designs < box[:, 0] - 1e-12) | (designs > box[:, 1] + 1e-12)).any():
-            return "a design outside the trained designs", self.region
-        if edge_mass(self.posterior, self.region, prior) > MAX_EDGE_MASS:
+            return "train", "a design outside the trained designs", self.region, grid_now
+        if edge_mass(self.posterior, grid_now, prior) > MAX_EDGE_MASS:
             centre = self.posterior.mean()
-            half = self.region[:, 1] - self.region[:, 0]
-            wider = np.stack([centre - half, centre + half], axis=1)
+            half = grid_now[:, 1] - grid_now[:, 0]
             full = prior.bounds
             wider = np.stack(
-                [np.maximum(wider[:, 0], full[:, 0]), np.minimum(wider[:, 1], full[:, 1])], axis=1
+                [np.maximum(centre - half, full[:, 0]), np.minimum(centre + half, full[:, 1])],
+                axis=1,
             )
-            return "the posterior reached the region's edge", wider
-        region = truncation_region(self.posterior, prior)
-        factor = shrink_factor(self.region, region)
+            reason = "the posterior reached the grid's edge"
+            if _inside(wider, self.region):
+                return "regrid", reason, self.region, wider
+            train = training_region(self.posterior, prior, wider)
+            return "train", reason, _union(train, wider), wider
+        grid = truncation_region(self.posterior, prior)
+        train = training_region(self.posterior, prior, grid)
+        factor = shrink_factor(self.region, train)
         if factor >= SHRINK:
-            return f"the posterior region shrank {factor:.1f}x", region
+            return "train", f"the posterior region shrank {factor:.1f}x", train, grid
         if self.refine_every is not None and n % self.refine_every == 0:
-            trained_at = {t["observations"] for t in self._round_trainings}
-            if n not in trained_at:
-                return f"every {self.refine_every} rounds", region
-        return None, self.region
+            if n not in {t["observations"] for t in self._round_trainings}:
+                return "train", f"every {self.refine_every} rounds", self.region, grid_now
+        factor = shrink_factor(grid_now, grid)
+        if factor >= SHRINK and _inside(grid, self.region):
+            return "regrid", f"the posterior shrank {factor:.1f}x", self.region, grid
+        return None, "", self.region, grid_now
+
+    def _regrid(
+        self,
+        n: int,
+        k: int,
+        bounds: np.ndarray,
+        observations: list[Observation],
+        reason: str | None,
+    ) -> None:
+        """Calibrate the local estimator where the posterior is and rebuild it on ``bounds``.
+
+        The calibration is measured on the grid's region, not the (wider) training region:
+        the correction must be right where the posterior is.
+        """
+        assert self.region is not None and self._local is not None
+        seed = int(np.random.default_rng([self.seed, n, k, 13]).integers(2**31))
+        self.inference_estimator = CalibratedEstimator(
+            self._local, self.task.simulator, bounds, events=self._calibration_events, seed=seed
+        )
+        space = narrowed_space(self.task.parameters, bounds)
+        self.posterior = GridPosterior(space, self.resolution, simulator=self.task.simulator)
+        for obs in observations:
+            self.posterior.update(obs, self.inference_estimator)
+        if reason is not None:
+            self._round_trainings.append(
+                {"observations": len(observations), "regrid": reason, "grid": bounds.tolist()}
+            )
 
     def _train_local(
         self, n: int, k: int, bounds: np.ndarray, observations: list[Observation], reason: str
@@ -416,16 +466,9 @@ class ActiveLearner:
                 progress=self._progress,
             )
             self.store.save_checkpoint(name, _dump_estimator(est))
-        calibrated = CalibratedEstimator(
-            est, sim, bounds, events=self._calibration_events, seed=seed
-        )
-        self.inference_estimator = calibrated
+        self._local = est
         self.region = np.asarray(bounds, dtype=float)
         self._trained_designs = box
-        space = restricted.parameters
-        self.posterior = GridPosterior(space, self.resolution, simulator=sim)
-        for obs in observations:
-            self.posterior.update(obs, calibrated)
         self._round_trainings.append(
             {
                 "observations": n,
@@ -619,6 +662,18 @@ def _bands(designs: np.ndarray, space: Any, seed: int, per_design: int = 32) -> 
     integer = [isinstance(dim, Integer) for dim in space]
     points[:, integer] = np.round(points[:, integer])
     return space.validate(points)
+
+
+def _inside(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """Whether the box ``inner`` ``(P, 2)`` lies in ``outer``."""
+    return bool(
+        (inner[:, 0] >= outer[:, 0] - 1e-12).all() and (inner[:, 1] <= outer[:, 1] + 1e-12).all()
+    )
+
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest box ``(P, 2)`` holding both boxes."""
+    return np.stack([np.minimum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])], axis=1)
 
 
 def _design_box(designs: np.ndarray, space: Any) -> np.ndarray:

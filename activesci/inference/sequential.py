@@ -55,6 +55,7 @@ __all__ = [
     "narrowed_space",
     "self_check",
     "shrink_factor",
+    "training_region",
     "truncation_region",
 ]
 
@@ -62,6 +63,8 @@ __all__ = [
 TAIL = 1e-6
 #: The region's interval is widened by this fraction of its width on each side.
 MARGIN = 0.5
+#: The training region spans at least this many per-event likelihood widths per parameter.
+FLOOR = 0.5
 #: Simulated events per calibration point (per design).
 CALIBRATION_EVENTS = 50_000
 #: Thresholds of the self-check.
@@ -97,6 +100,27 @@ def truncation_region(
     pad = np.maximum(margin * width, floor)
     lo = np.maximum(central[:, 0] - pad, full[:, 0])
     hi = np.minimum(central[:, 1] + pad, full[:, 1])
+    return np.stack([lo, hi], axis=1)
+
+
+def training_region(
+    posterior: Any, prior: Space, grid: np.ndarray, *, floor: float = FLOOR
+) -> np.ndarray:
+    """Where a local estimator is trained: ``grid`` ``(P, 2)`` widened to ``floor`` event widths.
+
+    One event's likelihood is about ``sqrt(n_events)`` times wider than the posterior. Over a
+    range much narrower than that, events at different parameters are nearly indistinguishable
+    and a classifier learns the ratio's parameter dependence poorly (at the Weinberg pole a
+    range of 0.08 event widths gave a 0.5 sigma bias where 0.2 gave 0.03 after 1.6e5 events),
+    while the calibration does not need the range to be narrow.
+    """
+    n = max(1, int(getattr(posterior, "n_events", 0)))
+    std = np.asarray(posterior.std(), dtype=float)
+    half = 0.5 * np.maximum(grid[:, 1] - grid[:, 0], floor * std * math.sqrt(n))
+    centre = 0.5 * (grid[:, 0] + grid[:, 1])
+    full = prior.bounds
+    lo = np.maximum(centre - half, full[:, 0])
+    hi = np.minimum(centre + half, full[:, 1])
     return np.stack([lo, hi], axis=1)
 
 
