@@ -163,3 +163,30 @@ def test_bad_input():
 def test_module_doctests(one_torch_thread):
     result = doctest.testmod(im, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_learned_posterior_resolves_a_measurement_of_1_250_of_the_prior():
+    """Issue 11: one measurement with an error of 1/250 of the prior range per round."""
+    from activesci.inference import closure
+
+    task = im.task()
+    learner = asci.ActiveLearner(
+        task,
+        experiment=task.experiment(seed=4),
+        estimator="alices",
+        strategy="fixed",
+        seed=4,
+        training_samples=50_000,
+        progress=False,
+    )
+    for state in learner.iterate(3):
+        exact = GridPosterior(
+            state.posterior.space, state.posterior.shape, simulator=task.simulator
+        )
+        for obs in state.posterior.observations:
+            exact.update(obs, ExactLikelihood(task.simulator))
+        result = closure(exact, state.posterior)
+        assert abs(result["mean_shift"][0]) <= 0.2, state.round
+        assert result["width_ratio"][0] == pytest.approx(1.0, abs=0.1), state.round
+        assert state.posterior.std()[0] < 0.004  # resolved: the prior is 1 wide

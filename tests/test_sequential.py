@@ -133,3 +133,29 @@ def test_learned_posterior_closes_every_round_and_the_check_knows_when_it_does_n
         assert state.summary()["check"] is state.check
     assert learner.region[0, 1] - learner.region[0, 0] < 0.2  # truncated after a few rounds
     assert all(flagged) if samples == 1_000 else not any(flagged)
+
+
+def test_training_region_keeps_a_floor_of_event_widths_while_the_grid_shrinks():
+    from activesci.inference.sequential import FLOOR, training_region
+
+    task = asci.tasks.gaussian(events_per_experiment=400)
+    exp = task.experiment(truth={"mu0": 0.5}, seed=2)
+    obs = [exp.run([np.pi]) for _ in range(4)]  # 1600 events: std 3/40, an event's 3
+    post = _posterior(task, obs, ExactLikelihood(task.simulator), ((-3, 3),), 2001)
+    grid = truncation_region(post, task.parameters)
+    train = training_region(post, task.parameters, grid)
+    event_width = float(post.std()[0]) * np.sqrt(post.n_events)
+    assert train[0, 1] - train[0, 0] == pytest.approx(FLOOR * event_width, rel=1e-9)
+    assert train[0, 0] < grid[0, 0] and train[0, 1] > grid[0, 1]  # the grid is much narrower
+    wide = np.array([[-2.5, 2.5]])
+    assert np.array_equal(training_region(post, task.parameters, wide), wide)  # never narrower
+
+
+def test_cli_prints_the_self_check_verdict_of_every_round(tmp_path, capsys):
+    from activesci.cli import main
+
+    args = ["run", "weinberg", "--rounds", "2", "--strategy", "fixed", "--luminosity", "0.2"]
+    args += ["--training-samples"]
+    assert main([*args, "1000", "--out", str(tmp_path / "starved"), "--seed", "0"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count(" WARNING") == 2 and err.count("warning: round") >= 2
