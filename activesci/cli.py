@@ -33,7 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rounds", type=int, default=8, help="rounds (default 8)")
     demo.add_argument("--luminosity", type=float, default=0.2, help="pb^-1 per round")
     demo.add_argument("--training-samples", type=int, default=100_000, help="estimator budget")
-    demo.add_argument("--refine-every", type=int, default=4, help="refinement period (rounds)")
+    demo.add_argument(
+        "--refine-every",
+        type=int,
+        default=None,
+        help="also retrain every N rounds (default: "
+        "only when the posterior or the designs call for it)",
+    )
 
     sub.add_parser("tasks", help="list the ready-made tasks")
 
