@@ -13,3 +13,13 @@ def chi2_pvalue(counts: np.ndarray, probs: np.ndarray) -> float:
     expected = counts.sum() * probs / probs.sum()
     chi2 = float(((counts - expected) ** 2 / expected).sum())
     return float(stats.chi2.sf(chi2, df=len(counts) - 1))
+
+
+def closure_against_exact(simulator, posterior) -> dict:
+    """``closure`` of a learned posterior against the exact one of its data, on its grid."""
+    from activesci.inference import ExactLikelihood, GridPosterior, closure
+
+    exact = GridPosterior(posterior.space, posterior.shape, simulator=simulator)
+    for obs in posterior.observations:
+        exact.update(obs, ExactLikelihood(simulator))
+    return closure(exact, posterior)

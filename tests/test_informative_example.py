@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import closure_against_exact
 from scipy import stats
 
 import activesci as asci
@@ -168,8 +169,6 @@ def test_module_doctests(one_torch_thread):
 @pytest.mark.slow
 def test_learned_posterior_resolves_a_measurement_of_1_250_of_the_prior():
     """Issue 11: one measurement with an error of 1/250 of the prior range per round."""
-    from activesci.inference import closure
-
     task = im.task()
     learner = asci.ActiveLearner(
         task,
@@ -181,12 +180,7 @@ def test_learned_posterior_resolves_a_measurement_of_1_250_of_the_prior():
         progress=False,
     )
     for state in learner.iterate(3):
-        exact = GridPosterior(
-            state.posterior.space, state.posterior.shape, simulator=task.simulator
-        )
-        for obs in state.posterior.observations:
-            exact.update(obs, ExactLikelihood(task.simulator))
-        result = closure(exact, state.posterior)
+        result = closure_against_exact(task.simulator, state.posterior)
         assert abs(result["mean_shift"][0]) <= 0.2, state.round
         assert result["width_ratio"][0] == pytest.approx(1.0, abs=0.1), state.round
         assert state.posterior.std()[0] < 0.004  # resolved: the prior is 1 wide
