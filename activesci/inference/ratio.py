@@ -23,6 +23,16 @@ sally     ``ScoreEstimator``: regression of t(x | theta_ref)  ``joint_score``
 
 The score term is measured in units of the joint score's variance, so ``alpha = 1`` weighs it
 like the ratio term.
+
+CARL has no gold: the classifier must get ``log r`` right from labels alone, and the per-event
+signal is small (a few hundredths of a nat near ``theta_ref``) while a posterior sums it over
+thousands of events. What the cross-entropy pins down worst is the normalisation
+``E[r(x | theta) | theta_ref] = 1`` at each ``theta``: an error that changes by 0.001 nats per
+event across the posterior's width, far below what a validation loss can see, shifts a
+1000-event posterior by a standard deviation. So CARL trains on pairs (the two events of a
+``(theta, design)`` row are split and batched together, so every batch is balanced at every
+``theta``), starts from ``log r = 0``, re-pairs its reference events each epoch, averages its
+weights, and is normalised afterwards (:class:`_Normaliser`).
 """
 
 from __future__ import annotations
@@ -72,6 +82,11 @@ __all__ = [
 FORMAT = "activesci.estimator/1"
 _CLAMP = 15.0  # |log r| above this is clamped in the ratio regression (exp overflows otherwise)
 _EVAL_ROWS = 1 << 17  # rows per forward pass when evaluating on a grid
+_AVERAGE_STEPS = 200  # carl: horizon (optimiser steps) of the moving average of the weights
+_NORM_NODES = 128  # carl: parameter points the normaliser is fitted at, shared among designs
+_NORM_MIN_NODES = 16  # carl: ... but at least this many at each design
+_NORM_MIN_EVENTS = 256  # carl: held-out reference events a design needs to be normalised at
+_NORM_LENGTH = 0.5  # carl: kernel length of the normaliser, in standardised units
 
 
 class MLP(nn.Module):
@@ -96,6 +111,82 @@ class MLP(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Evaluate on raw inputs ``(*, n_in)``; returns ``(*, n_out)``."""
         return self.net((inputs - self.shift) / self.scale)
+
+
+class _Normaliser(nn.Module):
+    """``c(theta, design) = log E[exp(g(x, theta, design)) | theta_ref, design]`` of a network g.
+
+    A kernel (Gaussian process) regression, in the network's standardised ``(theta, design)``
+    coordinates, of Monte Carlo estimates at ``nodes`` from held-out reference events, each
+    weighted by its sampling variance. ``g - c`` is then normalised at the training designs;
+    far from them (more than a few kernel lengths) ``c`` tends to the constant ``offset``.
+    """
+
+    def __init__(
+        self,
+        nodes: torch.Tensor,
+        alpha: torch.Tensor,
+        offset: torch.Tensor,
+        shift: torch.Tensor,
+        scale: torch.Tensor,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("nodes", nodes),
+            ("alpha", alpha),
+            ("offset", offset),
+            ("shift", shift),
+            ("scale", scale),
+        ):
+            self.register_buffer(name, value.double())
+
+    def forward(self, theta: torch.Tensor, design: torch.Tensor) -> torch.Tensor:
+        """``c`` at parameter points ``(n, P)`` and one design ``(D,)``: shape ``(n,)``, float64."""
+        inputs = torch.cat([theta.double(), design.double().expand(len(theta), -1)], dim=-1)
+        return _kernel((inputs - self.shift) / self.scale, self.nodes) @ self.alpha + self.offset
+
+    @classmethod
+    def fit(
+        cls, net: MLP, n_features: int, ref: dict[str, torch.Tensor], theta: torch.Tensor
+    ) -> _Normaliser | None:
+        """Fit to ``net`` with reference events ``ref`` (``x``, ``design``) at points ``theta``.
+
+        The designs with at least ``_NORM_MIN_EVENTS`` events share the points of ``theta`` as
+        nodes (each gets the first ``max(_NORM_MIN_NODES, len(theta) // designs)``); ``None``
+        when no design has that many events (designs drawn from a continuum, say).
+        """
+        designs, group, counts = torch.unique(
+            ref["design"], dim=0, return_inverse=True, return_counts=True
+        )
+        kept = torch.nonzero(counts >= _NORM_MIN_EVENTS)[:, 0].tolist()
+        points = theta[: max(_NORM_MIN_NODES, len(theta) // max(1, len(kept)))]
+        nodes, mean, var = [], [], []
+        with torch.no_grad():
+            for j in kept:
+                x = ref["x"][group == j]
+                d = designs[j].expand(len(x), -1)
+                for t in points:
+                    g = net(torch.cat([x, t.expand(len(x), -1), d], dim=-1))[:, 0].double()
+                    top = g.max()
+                    w = torch.exp(g - top)
+                    nodes.append(torch.cat([t, designs[j]]))
+                    mean.append(torch.log(w.mean()) + top)
+                    var.append(w.var() / (len(w) * w.mean() ** 2))
+        if not nodes:
+            return None
+        shift, scale = net.shift[n_features:].double(), net.scale[n_features:].double()
+        u = (torch.stack(nodes).double() - shift) / scale
+        c, v = torch.stack(mean), torch.stack(var).clamp(min=1e-18)
+        offset = (c / v).sum() / (1.0 / v).sum()
+        signal = ((c - offset) ** 2).mean().clamp(min=1e-18)
+        alpha = torch.linalg.solve(_kernel(u, u) + torch.diag(v / signal), c - offset)
+        return cls(u, alpha, offset, shift, scale)
+
+
+def _kernel(u: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
+    """Gaussian kernel matrix ``(n, m)`` between standardised points ``(n, K)`` and ``(m, K)``."""
+    sq = ((u[:, None, :] - nodes[None, :, :]) ** 2).sum(dim=-1)
+    return torch.exp(-sq / (2 * _NORM_LENGTH**2))
 
 
 def ratio_loss(
@@ -200,6 +291,8 @@ class _NeuralEstimator:
         self.alpha = float(alpha)
         self.device = _device(device)
         self.members: list[MLP] = [self._new_member() for _ in range(ensemble)]
+        # subtracted from each member's output (carl: its normalisation); None: nothing
+        self.normalisers: list[_Normaliser | None] = [None] * ensemble
         self.inv_score_var = torch.ones(len(parameters))
         self.summary: TrainingSummary | None = None
 
@@ -212,6 +305,11 @@ class _NeuralEstimator:
 
     def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
+
+    @property
+    def _likelihood_free(self) -> bool:
+        """Whether the method has no gold (carl): trained and normalised as the module says."""
+        return self.kind == "ratio" and not self._method.needs
 
     # -- public -------------------------------------------------------------------------------
     @property
@@ -276,8 +374,14 @@ class _NeuralEstimator:
         if warm_start:
             self._require_trained()
         n = len(next(iter(data.values())))
-        order = np.random.default_rng(seed).permutation(n)
-        n_val = max(1, round(validation_split * n))
+        # carl keeps the two events of a (theta, design) row together; others split rows
+        pairs = _pair_ids(data) if self._likelihood_free else np.arange(n)
+        n_pairs = int(pairs.max()) + 1
+        rank = np.empty(n_pairs, dtype=np.int64)
+        rank[np.random.default_rng(seed).permutation(n_pairs)] = np.arange(n_pairs)
+        order = np.argsort(rank[pairs], kind="stable")
+        val_pairs = max(1, round(validation_split * n_pairs))
+        n_val = int(np.count_nonzero(rank[pairs] < val_pairs))
         if n - n_val < batch_size // 4:
             raise ValidationError(
                 f"{n} samples leave too few for training with batch_size={batch_size}"
@@ -291,6 +395,24 @@ class _NeuralEstimator:
         shift, scale = inputs.mean(axis=0), inputs.std(axis=0)
         scale[scale < 1e-12] = 1.0
         self._prepare(train)
+        carl: dict[str, Any] = {}
+        if self._likelihood_free:
+            ref = train["y"] < 0.5
+            _, design_group = np.unique(
+                data["design"][order[n_val:]][ref.cpu().numpy()], axis=0, return_inverse=True
+            )
+            carl = {
+                "pairs": torch.as_tensor(
+                    rank[pairs[order[n_val:]]] - val_pairs, device=self.device
+                ),
+                "reference": (
+                    torch.nonzero(ref)[:, 0],
+                    torch.as_tensor(design_group.ravel(), device=self.device),
+                ),
+                "average": _AVERAGE_STEPS,
+            }
+            val_ref = {k: val[k][val["y"] < 0.5] for k in ("x", "design")}
+            nodes = train["theta"][~ref][:_NORM_NODES]
         start = time.perf_counter()
         history, used, best = [], [], []
         for k, _ in enumerate(self.members):
@@ -311,9 +433,12 @@ class _NeuralEstimator:
             ) as bar:
                 net, record = _train_member(
                     net, train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
-                    patience, bar,
+                    patience, bar, **carl,
                 )  # fmt: skip
             self.members[k] = net
+            self.normalisers[k] = (
+                _Normaliser.fit(net, self.n_features, val_ref, nodes) if carl else None
+            )
             history.append(record)
             used.append(len(record["train"]))
             best.append(min(record["val"]))
@@ -366,6 +491,10 @@ class _NeuralEstimator:
         payload = {
             "config": json.dumps(self._config()),
             "members": [{k: v.cpu() for k, v in m.state_dict().items()} for m in self.members],
+            "normalisers": [
+                None if c is None else {k: v.cpu() for k, v in c.state_dict().items()}
+                for c in self.normalisers
+            ],
         }
         tmp = path.with_name(path.name + ".part")
         torch.save(payload, tmp)
@@ -409,6 +538,11 @@ class _NeuralEstimator:
         for member, state in zip(est.members, payload["members"], strict=True):
             member.load_state_dict(state)
             member.to(est.device)
+        # files written before normalisers existed have none
+        states = payload.get("normalisers") or [None] * len(est.members)
+        est.normalisers = [
+            None if state is None else _Normaliser(**state).to(est.device) for state in states
+        ]
         est.inv_score_var = torch.tensor(config["inv_score_var"], device=est.device)
         summary = config.get("summary")
         est.summary = TrainingSummary(**summary) if summary else None
@@ -456,7 +590,11 @@ class RatioEstimator(_NeuralEstimator):
 
     def _new_member(self) -> MLP:
         n_in = self.n_features + len(self.parameters) + len(self.designs)
-        return MLP(n_in, 1, self.hidden).to(self.device)
+        net = MLP(n_in, 1, self.hidden)
+        if self._likelihood_free:  # start from log r = 0, not from a random function of theta
+            nn.init.zeros_(net.net[-1].weight)
+            nn.init.zeros_(net.net[-1].bias)
+        return net.to(self.device)
 
     def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([data["x"], data["theta"], data["design"]], axis=1)
@@ -517,7 +655,13 @@ class RatioEstimator(_NeuralEstimator):
             weights of the epoch with the best validation loss are kept. ``patience`` (default
             off) stops after that many epochs without improvement. Annealing to the end
             matters: per-event errors add up over thousands of events in a posterior, and a
-            network stopped early, at a high learning rate, is biased.
+            network stopped early, at a high learning rate, is biased. For ``carl`` (module
+            docstring) the split and the batches keep each ``(theta, design)`` pair together,
+            the reference events are re-paired among the pairs of their design every epoch,
+            the weights validated and kept are a moving average over about 200 steps, and each
+            network is then normalised with the held-out reference events at every training
+            design that has at least 256 of them (a list of designs, not a continuum), at 128
+            parameter points shared among those designs (at least 16 each).
         warm_start : bool
             Fine-tune: start from the current weights and input standardisation instead of a
             fresh initialisation (needs a trained estimator). A few epochs on data at the
@@ -580,7 +724,7 @@ class RatioEstimator(_NeuralEstimator):
         dt = torch.tensor(de, dtype=torch.float32, device=self.device)
         rows = max(1, _EVAL_ROWS // n_x)
         with torch.no_grad():
-            for k, net in enumerate(self.members):
+            for k, (net, norm) in enumerate(zip(self.members, self.normalisers, strict=True)):
                 for lo in range(0, n_t, rows):
                     t = tt[lo : lo + rows]
                     inp = torch.cat(
@@ -591,7 +735,10 @@ class RatioEstimator(_NeuralEstimator):
                         ],
                         dim=-1,
                     )
-                    out[k, lo : lo + len(t)] = net(inp)[..., 0].double().cpu().numpy()
+                    block = net(inp)[..., 0].double()
+                    if norm is not None:
+                        block = block - norm(t, dt)[:, None]
+                    out[k, lo : lo + len(t)] = block.cpu().numpy()
         return out
 
     def log_ratio(self, x: Any, theta: Any, design: Any) -> np.ndarray:
@@ -633,8 +780,11 @@ class RatioEstimator(_NeuralEstimator):
         )
         tt.requires_grad_(True)
         total = torch.zeros_like(tt)
-        for net in self.members:
-            (g,) = torch.autograd.grad(self._forward(net, xt, tt, dt).sum(), tt)
+        for net, norm in zip(self.members, self.normalisers, strict=True):
+            log_r = self._forward(net, xt, tt, dt)
+            if norm is not None:
+                log_r = log_r - norm(tt, dt)
+            (g,) = torch.autograd.grad(log_r.sum(), tt)
             total += g
         return (total / len(self.members)).double().cpu().numpy()
 
@@ -725,6 +875,35 @@ class ScoreEstimator(_NeuralEstimator):
         return out.double().cpu().numpy()
 
 
+def _pair_ids(data: dict[str, np.ndarray]) -> np.ndarray:
+    """Pair id ``0 .. G-1`` of each row of training data.
+
+    Among the rows with one ``(theta, design)``, the k-th event drawn at ``theta`` and the k-th
+    drawn at ``theta_ref`` share an id; a row without a partner is a pair of its own.
+    """
+    n = len(data["y"])
+    _, key = np.unique(
+        np.concatenate([data["theta"], data["design"]], axis=1), axis=0, return_inverse=True
+    )
+    key, label = key.ravel(), (data["y"] > 0.5).astype(np.int64)
+    order = np.lexsort((np.arange(n), label, key))
+    cls = 2 * key[order] + label[order]
+    starts = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
+    kth = np.empty(n, dtype=np.int64)
+    kth[order] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    _, pair = np.unique(np.stack([key, kth], axis=1), axis=0, return_inverse=True)
+    return pair.ravel()
+
+
+def _shuffle_within(group: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random permutation ``p`` of ``range(len(group))`` with ``group[p] == group``."""
+    key = torch.randperm(len(group), generator=gen).to(group.device)
+    shuffled = torch.argsort(group * len(group) + key)  # by group, randomly within
+    out = torch.empty_like(shuffled)
+    out[torch.argsort(group, stable=True)] = shuffled
+    return out
+
+
 def _device(name: str) -> torch.device:
     try:
         device = torch.device(name)
@@ -793,27 +972,55 @@ def _train_member(
     learning_rate: float,
     patience: int | None,
     bar: Any,
+    *,
+    pairs: torch.Tensor | None = None,
+    reference: tuple[torch.Tensor, torch.Tensor] | None = None,
+    average: int | None = None,
 ) -> tuple[MLP, dict[str, list[float]]]:
-    """Adam with exponential decay to lr/10; early stopping on the validation loss."""
+    """Adam with exponential decay to lr/10; early stopping on the validation loss.
+
+    ``pairs`` (pair id ``0 .. G-1`` of each row): batches hold whole pairs. ``reference``
+    (rows, design group of each): every epoch, the ``x`` of those rows are shuffled among rows of
+    one group. ``average`` (steps): the weights validated and returned are an exponential moving
+    average over about that many steps.
+    """
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1.0 / epochs))
     n = len(train["x"])
     record: dict[str, list[float]] = {"train": [], "val": []}
     best, best_state, waited = math.inf, copy.deepcopy(net.state_dict()), 0
+    averaged = copy.deepcopy(net) if average else net
+    steps = 0
     for _ in range(epochs):
         net.train()
-        perm = torch.randperm(n, generator=gen).to(train["x"].device)
+        device = train["x"].device
+        if pairs is None:
+            perm = torch.randperm(n, generator=gen).to(device)
+        else:
+            rank = torch.randperm(int(pairs.max()) + 1, generator=gen).to(device)
+            perm = torch.argsort(rank[pairs], stable=True)
+        epoch = train
+        if reference is not None:
+            rows, group = reference
+            x = train["x"].clone()
+            x[rows] = train["x"][rows[_shuffle_within(group, gen)]]
+            epoch = {**train, "x": x}
         total = 0.0
         for lo in range(0, n, batch_size):
             idx = perm[lo : lo + batch_size]
-            loss = batch_loss(net, {k: v[idx] for k, v in train.items()}, True)
+            loss = batch_loss(net, {k: v[idx] for k, v in epoch.items()}, True)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average:
+                steps += 1
+                with torch.no_grad():
+                    for a, p in zip(averaged.parameters(), net.parameters(), strict=True):
+                        a.lerp_(p, max(1.0 / steps, 1.0 / average))
             total += float(loss.detach()) * len(idx)
         scheduler.step()
-        net.eval()
-        val_loss = float(_chunked_loss(net, val, batch_loss))
+        averaged.eval()
+        val_loss = float(_chunked_loss(averaged, val, batch_loss))
         record["train"].append(total / n)
         record["val"].append(val_loss)
         if not math.isfinite(val_loss):
@@ -823,7 +1030,7 @@ def _train_member(
         bar.update(1)
         bar.set_postfix(train=f"{total / n:.4g}", val=f"{val_loss:.4g}")
         if val_loss < best - 1e-7:
-            best, best_state, waited = val_loss, copy.deepcopy(net.state_dict()), 0
+            best, best_state, waited = val_loss, copy.deepcopy(averaged.state_dict()), 0
         else:
             waited += 1
             if patience is not None and waited >= patience:
