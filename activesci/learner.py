@@ -69,6 +69,7 @@ class RoundState:
     seconds: float = 0.0
     check: dict[str, Any] | None = None
     trainings: list[dict[str, Any]] = field(default_factory=list)
+    regrids: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable summary (stored per round and shown in reports)."""
@@ -88,6 +89,7 @@ class RoundState:
             "seconds": self.seconds,
             "check": self.check,
             "trainings": self.trainings,
+            "regrids": self.regrids,
         }
 
 
@@ -218,6 +220,7 @@ class ActiveLearner:
         self._trained_designs: np.ndarray | None = None  # (lo, hi) per design dimension
         self.check: dict[str, Any] | None = None
         self._round_trainings: list[dict[str, Any]] = []
+        self._round_regrids: list[dict[str, Any]] = []
         refined = self.store.load_checkpoint(_REFINED)
         if refined is not None and self.inference == "amortised":
             self.inference_estimator = _load_estimator(refined)
@@ -322,7 +325,7 @@ class ActiveLearner:
             seconds += self._ask_seconds
         state = RoundState(
             self.round, point, observation, self.posterior.copy(), record, seconds,
-            check=self.check, trainings=self._round_trainings,
+            check=self.check, trainings=self._round_trainings, regrids=self._round_regrids,
         )  # fmt: skip
         summary = state.summary()
         self.store.append_round(self.round, summary)
@@ -335,6 +338,7 @@ class ActiveLearner:
     def _absorb(self, n: int, observation: Observation) -> None:
         """Learn from the ``n``-th observation (already stored) by the learner's inference mode."""
         self._round_trainings = []
+        self._round_regrids = []
         if self.inference == "sequential":
             self._infer_sequential(n, observation)
         elif self.refine_every is not None and self._last_refinement(self._designs_run(n)) == n:
@@ -439,8 +443,8 @@ class ActiveLearner:
         for obs in observations:
             self.posterior.update(obs, self.inference_estimator)
         if reason is not None:
-            self._round_trainings.append(
-                {"observations": len(observations), "regrid": reason, "grid": bounds.tolist()}
+            self._round_regrids.append(
+                {"observations": len(observations), "reason": reason, "grid": bounds.tolist()}
             )
 
     def _train_local(
