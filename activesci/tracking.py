@@ -41,7 +41,7 @@ __all__ = [
 MAX_PARAM_LENGTH = 500
 _TRUNCATED = "...[truncated]"
 #: Summary keys that are not numbers worth plotting per round.
-_SUMMARY_IGNORED = frozenset({"marginals", "strategy", "hdr68"})
+_SUMMARY_IGNORED = frozenset({"marginals", "strategy", "hdr68", "check", "trainings", "regrids"})
 _DEFAULT_URI = "sqlite:///runs/mlflow.db"
 
 
@@ -166,7 +166,9 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
     with several parameters); scalars (``n``, ``n_events``, ``entropy``, ``seconds``,
     ``luminosity``) are kept as floats. ``marginals``, ``hdr68`` and ``strategy`` are not
     metrics and are skipped, except the strategy's ``chosen_eig`` (expected information gain
-    of the chosen design), reported as ``"chosen_eig"`` when it is a finite number. ``None``
+    of the chosen design), reported as ``"chosen_eig"`` when it is a finite number. The
+    self-check (``check``) becomes ``"check.ok"`` (1 or 0) and its numbers
+    (``"check.calibration_shift"``, ...); ``trainings`` and ``regrids`` are counted. ``None``
     and non-finite values are dropped.
 
     Parameters
@@ -192,6 +194,13 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
             out.update(_pairs(key, value))
         else:
             out.update(flatten_metrics({key: value}))
+    check = summary.get("check")
+    if isinstance(check, Mapping):
+        out["check.ok"] = 1.0 if check.get("ok") else 0.0
+        out.update(flatten_metrics({f"check.{k}": v for k, v in check.items() if k != "ok"}))
+    for key in ("trainings", "regrids"):
+        if isinstance(summary.get(key), list):
+            out[key] = float(len(summary[key]))
     strategy = summary.get("strategy")
     if isinstance(strategy, Mapping):
         eig = _as_finite(strategy.get("chosen_eig"))

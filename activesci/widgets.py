@@ -95,6 +95,7 @@ class Dashboard:
         self.teaching = w.ToggleButton(value=teaching, description="teaching mode", icon="eye")
         self.parameter_picker = w.Dropdown(options=names, value=names[0], description="parameter")
         self.round_label = w.HTML()
+        self.check_banner = w.HTML()
         self.message = w.HTML()
         self.progress = w.IntProgress(
             min=0, max=1, value=0, description="rounds", layout={"visibility": "hidden"}
@@ -149,6 +150,7 @@ class Dashboard:
                 settings,
                 w.HBox([self.teaching, self.parameter_picker]),
                 self.round_label,
+                self.check_banner,
                 self.progress,
                 self.message,
                 self.manual_form,
@@ -225,6 +227,7 @@ class Dashboard:
             self.round_label.value = (
                 f"<b>round {len(rounds)}</b> · {sum(r['n'] for r in rounds)} events · {cells}"
             )
+            self.check_banner.value = _check_banner(last)
             designs = learner.task.designs.names
             self._show("posterior_plot", plots.posterior_rounds_figure(rounds, name, truth=truth))
             self._show("design_plot", plots.design_history_figure(rounds, designs))
@@ -242,6 +245,7 @@ class Dashboard:
                 self._show("afb_plot", figure)
         else:
             self.round_label.value = "<b>round 0</b> · no data yet: press Step"
+            self.check_banner.value = ""
         if self._manual:
             wanted = learner.ask()
             shown = ", ".join(
@@ -358,3 +362,27 @@ class Dashboard:
         self.learner.experiment.submit(design, x, luminosity=self.manual_luminosity.value or None)
         self.manual_x.value = ""
         return self.step()
+
+
+def _check_banner(summary: dict[str, Any]) -> str:
+    """The self-check's verdict on a round as HTML: a red banner when it warns, else a line."""
+    check = summary.get("check")
+    trainings = summary.get("trainings") or []
+    retrained = "; ".join(str(t.get("reason", "")) for t in trainings)
+    retrained = f" · retrained ({html.escape(retrained)})" if trainings else ""
+    if not check:
+        return ""
+    if check.get("ok"):
+        shift = max(abs(v) for v in check.get("calibration_shift") or [0.0])
+        return (
+            f"<span style='color:#2a7'>✔ self-check ok</span>"
+            f"<span style='color:#555'> · calibration moved the posterior by {shift:.2f} σ"
+            f"{retrained}</span>"
+        )
+    items = "".join(f"<li>{html.escape(text)}</li>" for text in check.get("warnings") or [])
+    return (
+        "<div style='background:#fde8e8;border-left:4px solid #c33;padding:4px 8px'>"
+        "<b style='color:#c33'>⚠ The learned posterior of this round may be wrong.</b>"
+        f"<ul style='margin:2px 0'>{items}</ul>"
+        f"<span style='color:#555'>{retrained.removeprefix(' · ')}</span></div>"
+    )

@@ -110,6 +110,25 @@ def test_metrics_from_summary_of_a_real_round() -> None:
     assert all(isinstance(v, float) and math.isfinite(v) for v in m.values())
 
 
+def test_metrics_from_summary_records_the_self_check() -> None:
+    check = {
+        "ok": False,
+        "calibration_shift": [1.4, -0.2],
+        "width_ratio": None,
+        "edge_mass": 2e-4,
+        "warnings": ["the learned estimator was biased by 1.4 posterior std"],
+    }
+    m = metrics_from_summary({"check": check, "trainings": [{"reason": "first data"}]})
+    assert m == {
+        "check.ok": 0.0,
+        "check.calibration_shift.0": 1.4,
+        "check.calibration_shift.1": -0.2,
+        "check.edge_mass": 2e-4,
+        "trainings": 1.0,
+    }
+    assert metrics_from_summary({"check": None, "regrids": []}) == {"regrids": 0.0}
+
+
 def test_flatten_metrics_rules() -> None:
     got = flatten_metrics(
         {"a": [0.23], "b": [1, 2], "c": None, "d": [], "e": [[1.0, 2.0]], "f": True, "g": "x"}

@@ -1,5 +1,6 @@
 """The dashboard, driven from Python without a browser."""
 
+import html
 import time
 
 import numpy as np
@@ -112,3 +113,19 @@ def test_a_trained_estimator_is_reused_on_reset():
     new = board.reset()
     assert new.estimator is learner.estimator and new._estimator_spec["method"] == "alices"
     assert np.isfinite(board.step().posterior.mean()).all()
+
+
+def test_the_self_check_shows_a_banner_when_it_warns():
+    """A starved estimator (1000 training samples) is flagged in red; the exact one shows none."""
+    exact = board_for()
+    exact.step()
+    assert exact.check_banner.value == ""  # exact inference has nothing to check
+    task = asci.tasks.weinberg(luminosity=0.2)
+    starved = board_for(
+        task, estimator="alices", training_samples=1000, experiment=task.experiment(seed=2)
+    )
+    state = starved.step()
+    assert state.check is not None and not state.check["ok"]
+    assert "may be wrong" in starved.check_banner.value
+    assert all(html.escape(text) in starved.check_banner.value for text in state.check["warnings"])
+    assert "retrained (first data)" in starved.check_banner.value
