@@ -140,7 +140,10 @@ def _run_excursion(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dic
 
 
 def run_spec(
-    spec: str | os.PathLike[str] | dict[str, Any], *, progress: bool = True
+    spec: str | os.PathLike[str] | dict[str, Any],
+    *,
+    progress: bool = True,
+    allow_plugins: bool = False,
 ) -> dict[str, Any]:
     """Run a benchmark spec: every strategy on seeds ``0..seeds-1``.
 
@@ -150,6 +153,10 @@ def run_spec(
         A shipped spec's name, a YAML file, or a spec as a dict (validated either way).
     progress : bool
         Show a progress bar.
+    allow_plugins : bool
+        Import ``"package.module:factory"`` strategies, i.e. run code the spec names; without
+        it such a spec is a :class:`~activesci.errors.SpecError`. Registered strategies and
+        installed entry points need no permission.
 
     Returns
     -------
@@ -158,8 +165,8 @@ def run_spec(
         and ``timings``. Everything but ``versions`` (machine) and the timings is reproduced
         exactly by running the same spec again with the same versions.
     """
-    spec = load_spec(spec)
-    resolve_strategies(spec)
+    spec = load_spec(spec, allow_plugins=allow_plugins)
+    resolve_strategies(spec, allow_plugins=allow_plugins)
     runner = _run_design if spec["kind"] == "design" else _run_excursion
     summaries, runs = runner(spec, progress)
     timings = _split_timings(runs)
