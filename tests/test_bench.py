@@ -101,7 +101,12 @@ def test_results_are_written_as_json_csv_and_html(tmp_path):
     # the fixed design is the optimum (phase pi): its posterior is narrower every round
     assert [r["strategy"] for r in result["leaderboard"]] == ["fixed", "random"]
     assert list(result["leaderboard"][0])[:4] == ["rank", "strategy", "seeds", "auc_log_volume"]
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.json").symlink_to(victim)  # replaced, not written through
     paths = write_results(result, tmp_path / "out")
+    assert victim.read_text() == "keep" and not paths["json"].is_symlink()
     assert json.loads(paths["json"].read_text())["spec"]["name"] == "toy"
     lines = paths["csv"].read_text().splitlines()
     assert lines[0].startswith("rank,strategy,seeds,auc_log_volume") and len(lines) == 3

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from activesci.bench.spec import DESIGN_METRICS, EXCURSION_METRICS, load_spec, resolve_strategies
+from activesci.workflow.files import atomic_write
 
 __all__ = [
     "format_leaderboard",
@@ -253,11 +254,13 @@ def write_results(result: dict[str, Any], out: str | os.PathLike[str]) -> dict[s
         "csv": folder / "leaderboard.csv",
         "html": folder / "leaderboard.html",
     }
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_write(paths["json"], "w") as handle:
+        handle.write(json.dumps(result, indent=2) + "\n")
     rows = result["leaderboard"]
-    with paths["csv"].open("w", newline="") as handle:
+    with atomic_write(paths["csv"], "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    paths["html"].write_text(_html(result))
+    with atomic_write(paths["html"], "w") as handle:
+        handle.write(_html(result))
     return paths
