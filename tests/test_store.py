@@ -1,3 +1,5 @@
+import io
+import json
 import os
 import shutil
 import signal
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import activesci
 from activesci.errors import StoreError, ValidationError
@@ -449,3 +454,108 @@ def test_summaries_need_their_observation_and_come_in_order(tmp_path):
         store.append_round(0, {"mean": 1.0})
         store.append_round(0, {"mean": 2.0})  # a resumed run redoes a summary
         assert store.rounds() == [{"round": 0, "mean": 2.0}]
+
+
+# -- property tests: what goes in comes out; whatever a file holds, a StoreError or data ---------
+
+_FLOAT = st.floats(allow_nan=False, allow_infinity=False)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _FLOAT | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_OBSERVATION = st.builds(
+    Observation,
+    design=st.lists(_FLOAT, min_size=1, max_size=3),
+    x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=0), elements=_FLOAT),
+    luminosity=st.none() | st.floats(min_value=1e-300, max_value=1e300),
+    meta=st.dictionaries(st.text(max_size=8), _JSON, max_size=3),
+)
+
+
+@settings(max_examples=max(settings.default.max_examples // 4, 10))
+@given(
+    observations=st.lists(_OBSERVATION, max_size=3),
+    metadata=st.dictionaries(st.text(max_size=8), _JSON, max_size=4),
+    summary=st.dictionaries(st.text(max_size=8).filter(lambda k: k != "round"), _JSON),
+)
+def test_store_contents_round_trip(tmp_path_factory, observations, metadata, summary):
+    run = tmp_path_factory.mktemp("run")
+    with SQLiteRunStore(run) as store:
+        store.write_metadata(metadata)
+        for k, obs in enumerate(observations):
+            store.append_observation(k, obs)
+            store.append_round(k, summary)
+    with SQLiteRunStore.open(run, readonly=True) as store:
+        assert store.metadata() == metadata
+        stored = store.observations()
+        assert [k for k, _ in stored] == list(range(len(observations)))
+        for a, (_, b) in zip(observations, stored, strict=True):
+            _same(a, b)
+        assert store.rounds() == [{"round": k, **summary} for k in range(len(observations))]
+
+
+_VALUES = (
+    st.none()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=200)
+    | st.builds(json.dumps, _JSON)
+    | st.builds(lambda a: _array_blob(a), hnp.arrays(hnp.scalar_dtypes(), hnp.array_shapes()))
+)
+_COLUMNS = [
+    ("metadata", "document"),
+    ("observations", "round"),
+    ("observations", "design"),
+    ("observations", "x"),
+    ("observations", "n"),
+    ("observations", "luminosity"),
+    ("observations", "meta"),
+    ("rounds", "round"),
+    ("rounds", "summary"),
+    ("info", "value"),
+]
+
+
+def _array_blob(a):
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    run = tmp_path_factory.mktemp("template")
+    _store_with_rounds(run)
+    return run / DB_NAME
+
+
+@given(
+    changes=st.lists(
+        st.tuples(st.sampled_from(_COLUMNS), st.integers(0, 3), _VALUES), min_size=1, max_size=3
+    ),
+    delete=st.none() | st.sampled_from(["observations", "rounds", "metadata", "info"]),
+)
+def test_any_store_contents_read_as_data_or_a_store_error(
+    tmp_path_factory, template, changes, delete
+):
+    run = tmp_path_factory.mktemp("crafted")
+    shutil.copy(template, run / DB_NAME)
+    with sqlite3.connect(run / DB_NAME) as raw:
+        for (table, column), row, value in changes:
+            key = "key" if table == "info" else "id" if table == "metadata" else "round"
+            where = "format_version" if table == "info" else row
+            try:
+                raw.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (value, where))
+            except sqlite3.IntegrityError:  # the schema's own checks (NOT NULL, >= 0, unique)
+                continue
+        if delete:
+            raw.execute(f"DELETE FROM {delete} WHERE rowid = (SELECT max(rowid) FROM {delete})")
+    raw.close()
+    try:
+        _read_all(run)
+    except StoreError:
+        pass
