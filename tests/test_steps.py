@@ -173,3 +173,26 @@ def test_a_timeout_kills_every_process_the_step_started(tmp_path):
     for pid in left:  # do not leave them to other tests
         os.kill(pid, signal.SIGKILL)
     assert not left, "the step's grandchild survived its timeout"
+
+
+def test_a_workflow_experiment_from_a_store_is_checked_as_data(tmp_path):
+    task = asci.tasks.gaussian()
+    run = tmp_path / "run"
+    exp = WorkflowExperiment(task, seed=3, workdir=run / "experiment")
+    config = exp.to_config()
+    again = WorkflowExperiment.from_config(task, config, run_dir=run, runs=2)
+    assert again.to_config() == config | {"workdir": str((run / "experiment").resolve())}
+    assert again.runs == 2
+    evil = config | {"runtime": "podman", "image": "quay.io/evil/root:1", "workdir": "/"}
+    with pytest.raises(ValidationError, match=r"image 'quay.io/evil/root:1' is not a local"):
+        WorkflowExperiment.from_config(task, evil, run_dir=run)
+    for change, message in (
+        ({"workdir": str(tmp_path)}, r"workdir '.*' is not a folder inside the run folder"),
+        ({"entrypoint": "sh"}, r"unknown key\(s\) \['entrypoint'\]"),
+        ({"kind": "simulated"}, "must be a mapping with kind 'workflow'"),
+        ({"seed": "1; rm -rf ~"}, "seed must be a non-negative integer, got '1; rm -rf ~'"),
+        ({"retries": 1e9}, "retries must be an integer in"),
+        ({"truth": {"phi": "x"}}, "phi"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            WorkflowExperiment.from_config(task, config | change, run_dir=run)
