@@ -96,6 +96,8 @@ def test_docker_argv_with_env_user_and_network(tmp_path):
     assert argv[argv.index("-v") + 1] == f"{tmp_path}:/work:Z"
     assert argv[-11:-5] == ["-e", "A=1", "-e", "B=x=y", "--user", "1000:1000"]
     assert argv[-5:] == ["--entrypoint", "python3", "img", "-c", "print(1)"]
+    named = container_argv("docker", "img", ["true"], tmp_path, name="activesci-1")
+    assert named[-5:-3] == ["--name", "activesci-1"]
 
 
 def test_local_argv_is_the_command(tmp_path):
@@ -317,3 +319,18 @@ def test_a_learner_with_a_container_experiment_matches_the_in_process_run(tmp_pa
         "round-0001.npz",
         "round-0002.npz",
     ]
+
+
+@needs_podman
+def test_a_timeout_removes_the_container_too(image, tmp_path):
+    from activesci.errors import StepError
+    from activesci.workflow.steps import CommandStep
+
+    seconds = f"47.{os.getpid()}"
+    step = CommandStep("hang", ["sleep", seconds], image=image, runtime="podman", timeout=3)
+    with pytest.raises(StepError, match="timed out after 3 s"):
+        step.run(tmp_path)
+    running = subprocess.run(
+        ["podman", "ps", "--format", "{{.Command}}"], capture_output=True, text=True, check=True
+    )
+    assert seconds not in running.stdout

@@ -100,6 +100,7 @@ def container_argv(
     network: str = "none",
     env: Mapping[str, str] | None = None,
     user: str | None = None,
+    name: str | None = None,
 ) -> list[str]:
     """The command line that runs ``command`` in ``image`` with ``workdir`` mounted at ``/work``.
 
@@ -125,6 +126,8 @@ def container_argv(
         Environment variables set in the container.
     user : str, optional
         ``uid[:gid]`` or name the command runs as (default: the image's, root).
+    name : str, optional
+        The container's name, by which it can be removed (``podman rm -f NAME``).
 
     Returns
     -------
@@ -160,12 +163,14 @@ def container_argv(
     for limit in ULIMITS:
         argv += ["--ulimit", limit]
     argv += ["-v", f"{folder.absolute()}:/work:Z", "-w", "/work"]
-    for name, value in (env or {}).items():
-        if not name or "=" in name:
-            raise ValidationError(f"environment variable name {name!r} is empty or contains '='")
-        argv += ["-e", f"{name}={value}"]
+    for key, value in (env or {}).items():
+        if not key or "=" in key:
+            raise ValidationError(f"environment variable name {key!r} is empty or contains '='")
+        argv += ["-e", f"{key}={value}"]
     if user is not None:
         argv += ["--user", user]
+    if name is not None:
+        argv += ["--name", name]
     return [*argv, "--entrypoint", command[0], image, *command[1:]]
 
 

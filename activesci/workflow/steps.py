@@ -8,7 +8,8 @@ command and the tail of its stderr, and its partial outputs are deleted, so noth
 ever reads them. Inputs and outputs are paths inside the work folder: an absolute path, a
 ``..`` or a symlink that leads out of it is a :class:`~activesci.errors.ValidationError` before
 anything runs. The command runs in a session of its own, and a timeout kills the whole session
-(every process the command started), not only the command itself.
+(every process the command started), not only the command itself; a container step's container
+is removed too (it runs apart from the podman or docker client that started it).
 
 :class:`CommandSimulator` turns any program or image that speaks the ``activesci simulate``
 contract (``PROGRAM TASK --theta k=v ... --design k=v ... --n N --seed S --out FILE.npz``,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -159,12 +161,12 @@ class CommandStep:
                         f"outside the work folder {str(root)!r} (through a symlink)"
                     )
 
-    def argv(self, workdir: str | os.PathLike[str]) -> list[str]:
-        """The full command line this step runs in ``workdir``."""
+    def argv(self, workdir: str | os.PathLike[str], *, name: str | None = None) -> list[str]:
+        """The full command line this step runs in ``workdir`` (its container called ``name``)."""
         command = list(self.command)
         if self.runtime == "local" and command[0] == "activesci" and not shutil.which("activesci"):
             command = [sys.executable, "-m", "activesci.cli", *command[1:]]
-        return container_argv(self.runtime, self.image or "", command, workdir)
+        return container_argv(self.runtime, self.image or "", command, workdir, name=name)
 
     def run(self, workdir: str | os.PathLike[str]) -> StepResult:
         """Run the step in ``workdir`` (retrying up to ``retries`` times).
@@ -181,13 +183,14 @@ class CommandStep:
         missing = [i for i in self.inputs if not (folder / i).exists()]
         if missing:
             raise StepError(f"step {self.name!r}: input(s) {missing} missing in {folder}")
-        argv = self.argv(folder)
+        name = None if self.runtime == "local" else f"activesci-{secrets.token_hex(8)}"
+        argv = self.argv(folder, name=name)
         start = time.perf_counter()
         why, stderr = "", ""
         for attempt in range(1, self.retries + 2):
             self._remove_outputs(folder)
             try:
-                done = _run_session(argv, folder, self.timeout)
+                done = _run_session(argv, folder, self.timeout, self.runtime, name)
             except subprocess.TimeoutExpired as exc:
                 why = f"timed out after {self.timeout:g} s"
                 stderr = _text(exc.stderr)
@@ -225,8 +228,13 @@ class CommandStep:
             (folder / out).unlink(missing_ok=True)
 
 
-def _run_session(argv: list[str], folder: Path, timeout: float) -> subprocess.CompletedProcess:
+def _run_session(
+    argv: list[str], folder: Path, timeout: float, runtime: str, container: str | None
+) -> subprocess.CompletedProcess:
     """Run ``argv`` in a new session; on a timeout or an interrupt kill the whole session.
+
+    The ``container`` of a podman or docker step is removed as well: the client's death does
+    not stop it.
 
     Raises
     ------
@@ -244,13 +252,13 @@ def _run_session(argv: list[str], folder: Path, timeout: float) -> subprocess.Co
     )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
+    except BaseException as exc:
         os.killpg(proc.pid, signal.SIGKILL)
-        exc.stdout, exc.stderr = proc.communicate()
-        raise
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        if container is not None:
+            subprocess.run([runtime, "rm", "-f", container], capture_output=True, check=False)
+        out, err = proc.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            exc.stdout, exc.stderr = out, err
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
