@@ -221,34 +221,38 @@ def test_an_excursion_spec_ranks_acquisitions_by_evaluations_to_99_percent():
         run_spec(spec | {"task": "nope"}, progress=False)
 
 
+_BASE = {"name": "t", "kind": "design", "task": "gaussian", "strategies": ["fixed"]}
+_BASE |= {"seeds": 1, "budget": {"rounds": 1}}
+
+
 def test_spec_files_that_are_not_specs_are_spec_errors(tmp_path):
-    binary = tmp_path / "binary.yaml"
-    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
-    with pytest.raises(SpecError, match=r"binary.yaml' is not UTF-8 text"):
-        load_spec(binary)
-    bomb = tmp_path / "bomb.yaml"
-    bomb.write_text(
-        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "strategies: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-    )
-    with pytest.raises(SpecError, match=r"bomb.yaml: line 2: YAML aliases \(\*name\)"):
-        load_spec(bomb)
-    deep = tmp_path / "deep.yaml"
-    deep.write_text("[" * 100_000)
-    with pytest.raises(SpecError, match=r"deep.yaml: not"):
-        load_spec(deep)
+    for name, content, message in (
+        ("binary.yaml", b"\x89PNG\r\n\x1a\n\x00\xff\xfe", r"binary.yaml' is not UTF-8 text"),
+        (
+            "bomb.yaml",
+            b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            b"strategies: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+            r"bomb.yaml: line 2: YAML aliases \(\*name\)",
+        ),
+        ("deep.yaml", b"[" * 100_000, r"deep.yaml: not"),
+    ):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(SpecError, match=message):
+            load_spec(tmp_path / name)
     with pytest.raises(SpecError, match="does not exist or is not a file"):
         load_spec(tmp_path)
     with pytest.raises(SpecError, match="spec must be a shipped spec's name, a YAML file or a"):
         load_spec(None)
-    base = {"name": "t", "kind": "design", "task": "gaussian", "strategies": ["fixed"]}
-    base |= {"seeds": 1, "budget": {"rounds": 1}}
-    with pytest.raises(SpecError, match=r"at task_options: task 'gaussian': .*'nope'"):
-        load_spec(base | {"task_options": {"nope": 1}})
-    with pytest.raises(SpecError, match="at task_options: task 'weinberg': luminosity must be"):
-        load_spec(base | {"task": "weinberg", "task_options": {"luminosity": "x"}})
-    with pytest.raises(SpecError, match="at task_options: task 'weinberg2': unknown task"):
-        load_spec(base | {"task": "weinberg2"})
+    for change, message in (
+        ({"task_options": {"nope": 1}}, r"at task_options: task 'gaussian': .*'nope'"),
+        (
+            {"task": "weinberg", "task_options": {"luminosity": "x"}},
+            "at task_options: task 'weinberg': luminosity must be",
+        ),
+        ({"task": "weinberg2"}, "at task_options: task 'weinberg2': unknown task"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            load_spec(_BASE | change)
 
 
 _JSON = st.recursive(
@@ -259,8 +263,6 @@ _JSON = st.recursive(
     max_leaves=12,
 )
 _FIELDS = [*SCHEMA["properties"], "other"]
-_BASE = {"name": "t", "kind": "design", "task": "gaussian", "strategies": ["fixed"]}
-_BASE |= {"seeds": 1, "budget": {"rounds": 1}}
 
 
 @given(changes=st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=3))

@@ -235,17 +235,20 @@ WRITER = textwrap.dedent(
 )
 
 
+def _env():
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
 def test_crash_safety(tmp_path):
     run = tmp_path / "run"
     with SQLiteRunStore(run) as store:
         store.write_metadata({"task": "crash"})
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(run)],
-        env=env,
+        env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -295,13 +298,6 @@ HOLDER = textwrap.dedent(
     time.sleep(60)
     """
 )
-
-
-def _env():
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
 
 
 def test_a_second_writer_of_a_run_is_refused(tmp_path):
