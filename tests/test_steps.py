@@ -93,15 +93,19 @@ def test_workflow_experiment_feeds_a_resumable_learner(tmp_path):
     task = asci.tasks.gaussian()
     options = {"estimator": "exact", "strategy": "random", "seed": 2, "progress": False}
 
-    def experiment(runs=0):
-        return WorkflowExperiment(task, seed=2, workdir=tmp_path / "exp", runs=runs)
+    def experiment(run):  # the work folder inside the run folder, as resume requires
+        return WorkflowExperiment(task, seed=2, workdir=run / "experiment")
 
-    whole = asci.ActiveLearner(task, experiment=experiment(), store=tmp_path / "a", **options)
+    whole = asci.ActiveLearner(
+        task, experiment=experiment(tmp_path / "a"), store=tmp_path / "a", **options
+    )
     whole.run(3)
-    files = sorted(p.name for p in (tmp_path / "exp").glob("round-*.npz"))
+    files = sorted(p.name for p in (tmp_path / "a" / "experiment").glob("round-*.npz"))
     assert files == ["round-0000.npz", "round-0001.npz", "round-0002.npz"]
-    verify_checksum(tmp_path / "exp" / "round-0002.npz")
-    part = asci.ActiveLearner(task, experiment=experiment(), store=tmp_path / "b", **options)
+    verify_checksum(tmp_path / "a" / "experiment" / "round-0002.npz")
+    part = asci.ActiveLearner(
+        task, experiment=experiment(tmp_path / "b"), store=tmp_path / "b", **options
+    )
     part.run(2)
     part.close()
     resumed = asci.ActiveLearner.resume(tmp_path / "b", progress=False)
