@@ -23,10 +23,21 @@ table            columns
 JSON values are written by :mod:`json` after converting NumPy arrays and scalars to lists,
 floats, ints and bools; NaN and infinities are written as ``NaN``/``Infinity`` as Python's
 :mod:`json` does. Arrays are read back with ``allow_pickle=False``.
+
+A store file is data, possibly crafted: everything read back is checked (JSON that parses to
+the documented types, rounds numbered ``0, 1, 2, ...`` without gaps, arrays whose header
+matches their row count and byte size), and anything else is a
+:class:`~activesci.errors.StoreError`. One process at a time may write a run: a writable store
+holds an exclusive lock on ``<run directory>/run.lock`` (:data:`LOCK_NAME`) until it is closed
+or its process dies; a second process gets a :class:`~activesci.errors.StoreError`. Readers
+open the store with ``readonly=True``: they take no lock and work on read-only files and
+folders.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import json
 import math
@@ -46,13 +57,16 @@ import numpy as np
 from activesci.errors import StoreError, ValidationError
 from activesci.typing import Observation
 
-__all__ = ["DB_NAME", "FORMAT_VERSION", "MemoryRunStore", "SQLiteRunStore"]
+__all__ = ["DB_NAME", "FORMAT_VERSION", "LOCK_NAME", "MemoryRunStore", "SQLiteRunStore"]
 
 #: Version of the on-disk format this code writes; it reads this version and older ones.
 FORMAT_VERSION = 1
 
 #: Name of the database file inside a run directory.
 DB_NAME = "run.sqlite"
+
+#: Name of the lock file a writer holds inside a run directory.
+LOCK_NAME = "run.lock"
 
 _TABLES = ("info", "metadata", "observations", "rounds", "checkpoints")
 
@@ -133,6 +147,70 @@ def _array_bytes(x: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _array(blob: Any, n: Any) -> np.ndarray:
+    """The float64 ``(n, X)`` array saved in ``blob``; ValueError if the bytes are not one.
+
+    The header is checked against ``n`` and the size of the data before anything is
+    allocated, so a header that declares 10**13 rows costs nothing.
+    """
+    if not isinstance(blob, bytes) or isinstance(n, bool) or not isinstance(n, int):
+        raise ValueError(f"expected bytes and an integer row count, got {type(blob).__name__}")
+    buf = io.BytesIO(blob)
+    version = np.lib.format.read_magic(buf)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy version {version}")
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+    if dtype != np.dtype("<f8") or fortran or len(shape) != 2 or shape[0] != n:
+        raise ValueError(f"an array of {dtype} and shape {shape}, expected float64 ({n}, X)")
+    if len(blob) - buf.tell() != 8 * shape[0] * shape[1]:
+        raise ValueError(f"{len(blob) - buf.tell()} bytes of data for the shape {shape}")
+    return np.frombuffer(blob, dtype="<f8", offset=buf.tell()).reshape(shape).copy()
+
+
+def _json_value(text: Any, kind: type, where: str) -> Any:
+    """Parse a stored JSON document of type ``kind``; StoreError naming ``where`` if not."""
+    try:
+        if not isinstance(text, str):
+            raise ValueError(f"a {type(text).__name__}, not text")
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise StoreError(f"{where} is not valid JSON ({exc})") from None
+    if not isinstance(value, kind):
+        raise StoreError(
+            f"{where} is a JSON {type(value).__name__}, expected a JSON "
+            f"{'object' if kind is dict else 'list'}"
+        )
+    return value
+
+
+def _check_rounds(rounds: list[Any], what: str, where: str) -> None:
+    """StoreError unless ``rounds`` is ``0, 1, 2, ...`` (a missing round, or a bad number)."""
+    if rounds == list(range(len(rounds))):
+        return
+    missing = next(k for k in range(len(rounds)) if k not in rounds)
+    raise StoreError(
+        f"{where}: the {what} of round {missing} is missing or misnumbered (stored rounds: "
+        f"{rounds[:20]!r}); expected rounds 0, 1, 2, ... without gaps: the store was altered"
+    )
+
+
+def _check_summary_round(r: int, observed: int, summaries: int, where: str) -> None:
+    """StoreError unless round ``r`` has an observation and every earlier round a summary."""
+    if r >= observed:
+        raise StoreError(
+            f"{where}: cannot write the summary of round {r}: it has no observation "
+            f"({observed} stored; store the observation first)"
+        )
+    if r > summaries:
+        raise StoreError(
+            f"{where}: cannot write the summary of round {r}: the next summary is round "
+            f"{summaries} (summaries are written in order without gaps)"
+        )
+
+
 class SQLiteRunStore:
     """A run directory holding one SQLite database, ``run.sqlite`` (see the module docstring).
 
@@ -145,12 +223,17 @@ class SQLiteRunStore:
         The run directory; it and ``run.sqlite`` are created if missing and ``create`` is true.
     create : bool, default True
         If false, a missing store raises :class:`~activesci.errors.StoreError`.
+    readonly : bool, default False
+        Open an existing store for reading only: no lock is taken, nothing is created or
+        written (writes raise :class:`~activesci.errors.StoreError`), and read-only files and
+        folders work. Reports and dashboards of a run read this way, even while it runs.
 
     Raises
     ------
     StoreError
-        The store is missing (``create=False``), the file is not an activesci run store, or it
-        was written by a newer format than :data:`FORMAT_VERSION`.
+        The store is missing (``create=False`` or ``readonly=True``), the file is not an
+        activesci run store, it was written by a newer format than :data:`FORMAT_VERSION`, or
+        (unless ``readonly``) another process has it open for writing.
 
     Notes
     -----
@@ -158,8 +241,10 @@ class SQLiteRunStore:
     a :class:`~activesci.errors.StoreError`); observations are appended in round order 0, 1,
     2, ... and never replaced; a round summary *replaces* an earlier one for the same round,
     because a resumed run may redo the summary of the round it was in when it stopped;
-    checkpoints replace one of the same name. One object may be shared between threads; several
-    processes may read while one writes.
+    checkpoints replace one of the same name; a summary needs the observation of its round.
+    One object may be shared between threads; several processes may read (``readonly=True``)
+    while one writes. The write lock belongs to the process (POSIX ``lockf``): two writable
+    objects of one run in one process do not exclude each other, and closing either releases it.
 
     Examples
     --------
@@ -180,11 +265,16 @@ class SQLiteRunStore:
     >>> tmp.cleanup()
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, create: bool = True, readonly: bool = False
+    ) -> None:
         self._path = Path(path)
         self._file = self._path / DB_NAME
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._readonly = bool(readonly)
+        create = create and not self._readonly
         if self._path.exists() and not self._path.is_dir():
             raise StoreError(f"{self._path}: is a file, not a run directory")
         if not self._file.exists():
@@ -194,8 +284,28 @@ class SQLiteRunStore:
                 )
             self._path.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(
-                self._file.resolve().as_uri() + ("" if create else "?mode=rw"),
+            if not self._readonly:
+                self._take_lock()
+            self._db = self._connect(self._mode(create))
+            self._setup(create)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False) -> SQLiteRunStore:
+        """Open an existing store; a missing one is a :class:`~activesci.errors.StoreError`.
+
+        With ``readonly=True`` it is opened for reading only (see :class:`SQLiteRunStore`).
+        """
+        return cls(path, create=False, readonly=readonly)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self._file.resolve().as_uri() + mode,
                 uri=True,
                 timeout=30.0,
                 isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE ... COMMIT
@@ -203,34 +313,55 @@ class SQLiteRunStore:
             )
         except sqlite3.Error as exc:
             raise StoreError(f"{self._file}: cannot open the run store ({exc})") from exc
+
+    def _mode(self, create: bool) -> str:
+        """The SQLite URI parameters that open this store as asked."""
+        if not self._readonly:
+            return "" if create else "?mode=rw"
+        if os.access(self._path, os.W_OK) or self._file.with_name(DB_NAME + "-wal").exists():
+            return "?mode=ro"
+        # a folder that this process cannot write and no write-ahead log: no writer is at work,
+        # and SQLite could not create the shared-memory file that reading a WAL store needs
+        return "?mode=ro&immutable=1"
+
+    def _take_lock(self) -> None:
+        """Hold the run's write lock, or raise StoreError naming the process that holds it."""
+        lock = self._path / LOCK_NAME
         try:
-            self._setup(create)
-        except BaseException:
-            self._db.close()
-            self._db = None
-            raise
+            self._lock_fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise StoreError(
+                f"{self._path}: cannot open the write lock {LOCK_NAME} ({exc.strerror}); "
+                "to read a run you cannot write, open it with readonly=True"
+            ) from None
+        try:
+            fcntl.lockf(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise StoreError(f"{lock}: cannot lock the run ({exc.strerror})") from None
+            holder = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip()
+            raise StoreError(
+                f"{self._path}: this run is being written by another process (pid "
+                f"{holder or 'unknown'}); wait for it to finish, or read it with readonly=True"
+            ) from None
+        os.ftruncate(self._lock_fd, 0)
+        os.pwrite(self._lock_fd, f"{os.getpid()}\n".encode(), 0)
 
-    @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> SQLiteRunStore:
-        """Open an existing store; a missing one is a :class:`~activesci.errors.StoreError`."""
-        return cls(path, create=False)
-
-    # ------------------------------------------------------------------ lifecycle
+    def _tables(self) -> set[str]:
+        assert self._db is not None
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return {row[0] for row in rows}
 
     def _setup(self, create: bool) -> None:
         db = self._db
         assert db is not None
         try:
-            tables = {
-                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            tables = self._tables()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self._file}: not an activesci run store ({exc})") from exc
         if not tables and create:
             self._create_schema()
-            tables = {
-                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            tables = self._tables()
         if "info" in tables:
             self._check_version()
         missing = [t for t in _TABLES if t not in tables]
@@ -238,6 +369,8 @@ class SQLiteRunStore:
             raise StoreError(
                 f"{self._file}: not an activesci run store (missing tables: {', '.join(missing)})"
             )
+        if self._readonly:
+            return
         try:
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             db.execute("PRAGMA synchronous=FULL")
@@ -298,12 +431,20 @@ class SQLiteRunStore:
         """Whether :meth:`close` has been called."""
         return self._db is None
 
+    @property
+    def readonly(self) -> bool:
+        """Whether the store was opened with ``readonly=True``."""
+        return self._readonly
+
     def close(self) -> None:
-        """Close the database; further use raises :class:`~activesci.errors.StoreError`."""
+        """Close the database and release the write lock; further use is a StoreError."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the lock
+                self._lock_fd = None
 
     def __enter__(self) -> SQLiteRunStore:
         return self
@@ -317,7 +458,7 @@ class SQLiteRunStore:
         self.close()
 
     def __repr__(self) -> str:
-        state = " (closed)" if self.closed else ""
+        state = " (closed)" if self.closed else " (read-only)" if self._readonly else ""
         return f"SQLiteRunStore({str(self._path)!r}){state}"
 
     @contextmanager
@@ -333,6 +474,8 @@ class SQLiteRunStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: committed (durably) on success, rolled back on error."""
+        if self._readonly:
+            raise StoreError(f"{self._path}: the run store was opened with readonly=True")
         with self._read() as db, db:
             db.execute("BEGIN IMMEDIATE")
             yield db
@@ -362,7 +505,8 @@ class SQLiteRunStore:
             if row is None:
                 db.execute("INSERT INTO metadata (id, document) VALUES (0, ?)", (document,))
             elif row[0] != document:
-                old, new = json.loads(row[0]), json.loads(document)
+                old = _json_value(row[0], dict, f"{self._file}: the metadata")
+                new = json.loads(document)
                 changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
                 raise StoreError(
                     f"{self._path}: the run's metadata is already written and differs in "
@@ -371,10 +515,16 @@ class SQLiteRunStore:
                 )
 
     def metadata(self) -> dict[str, Any]:
-        """The settings written by :meth:`write_metadata` (``{}`` if none were)."""
+        """The settings written by :meth:`write_metadata` (``{}`` if none were).
+
+        Raises
+        ------
+        StoreError
+            The stored document is not a JSON object.
+        """
         with self._read() as db:
             row = db.execute("SELECT document FROM metadata WHERE id = 0").fetchone()
-        return {} if row is None else json.loads(row[0])
+        return {} if row is None else _json_value(row[0], dict, f"{self._file}: the metadata")
 
     # ------------------------------------------------------------------ observations
 
@@ -427,29 +577,42 @@ class SQLiteRunStore:
         """All stored observations with their round numbers, in round order.
 
         ``x`` is float64 and bit-identical to what was appended.
+
+        Raises
+        ------
+        StoreError
+            A round is missing or a stored value is not of its documented type and shape.
         """
         with self._read() as db:
             rows = db.execute(
                 "SELECT round, design, x, n, luminosity, meta FROM observations ORDER BY round"
             ).fetchall()
-        out = []
-        for r, design, blob, n, lum, meta in rows:
-            try:
-                x = np.load(io.BytesIO(blob), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise StoreError(f"{self._file}: the x of round {r} is unreadable ({exc})") from exc
-            if x.ndim != 2 or x.shape[0] != n:
-                raise StoreError(
-                    f"{self._file}: the x of round {r} has shape {x.shape}, expected ({n}, X)"
-                )
-            obs = Observation(
-                design=np.asarray(json.loads(design), dtype=float),
+        _check_rounds([row[0] for row in rows], "observation", str(self._file))
+        return [(r, self._observation(r, *row)) for r, *row in rows]
+
+    def _observation(
+        self, r: int, design: Any, blob: Any, n: Any, lum: Any, meta: Any
+    ) -> Observation:
+        """The Observation of one stored row, or a StoreError naming what is wrong."""
+        where = f"{self._file}: round {r}"
+        try:
+            x = _array(blob, n)
+        except ValueError as exc:
+            raise StoreError(f"{where}: the x is unreadable ({exc})") from None
+        point = _json_value(design, list, f"{where}: the design")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point):
+            raise StoreError(f"{where}: the design {point!r:.80} is not a list of numbers")
+        if lum is not None and not (isinstance(lum, int | float) and (lum > 0 or math.isnan(lum))):
+            raise StoreError(f"{where}: the luminosity {lum!r:.80} is not a positive number")
+        try:
+            return Observation(
+                design=np.asarray(point, dtype=float),
                 x=x,
                 luminosity=None if lum is None or math.isnan(lum) else float(lum),
-                meta=json.loads(meta),
+                meta=_json_value(meta, dict, f"{where}: the meta"),
             )
-            out.append((int(r), obs))
-        return out
+        except ValueError as exc:
+            raise StoreError(f"{where}: not a valid observation ({exc})") from None
 
     # ------------------------------------------------------------------ round summaries
 
@@ -470,6 +633,8 @@ class SQLiteRunStore:
         ------
         ValidationError
             A value is not JSON-serialisable (the message names its key), or the round is bad.
+        StoreError
+            ``round`` has no observation, or a summary of an earlier round is missing.
         """
         r = _round_number(round, "summary")
         if not isinstance(summary, dict):
@@ -483,15 +648,34 @@ class SQLiteRunStore:
             )
         document = json.dumps(data)  # key order kept, for display
         with self._write() as db:
+            observed = db.execute("SELECT count(*) FROM observations").fetchone()[0]
+            summaries = db.execute("SELECT count(*) FROM rounds").fetchone()[0]
+            _check_summary_round(r, observed, summaries, str(self._path))
             db.execute(
                 "INSERT OR REPLACE INTO rounds (round, summary) VALUES (?, ?)", (r, document)
             )
 
     def rounds(self) -> list[dict[str, Any]]:
-        """All round summaries in round order, each with its ``"round"`` key first."""
+        """All round summaries in round order, each with its ``"round"`` key first.
+
+        Raises
+        ------
+        StoreError
+            A summary is missing, is not a JSON object, or has no observation.
+        """
         with self._read() as db:
             rows = db.execute("SELECT round, summary FROM rounds ORDER BY round").fetchall()
-        return [{"round": int(r), **json.loads(s)} for r, s in rows]
+            observed = db.execute("SELECT count(*) FROM observations").fetchone()[0]
+        _check_rounds([r for r, _ in rows], "summary", str(self._file))
+        if len(rows) > observed:
+            raise StoreError(
+                f"{self._file}: round {observed} has a summary but no observation "
+                f"({observed} observations); the store was altered"
+            )
+        return [
+            {"round": r, **_json_value(s, dict, f"{self._file}: the summary of round {r}")}
+            for r, s in rows
+        ]
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -565,8 +749,11 @@ class MemoryRunStore:
         return list(enumerate(self._observations))
 
     def append_round(self, round: int, summary: dict[str, Any]) -> None:
-        """Keep (or replace) a round's summary."""
-        self._rounds[_round_number(round, "summary")] = _jsonable(summary, "summary")
+        """Keep (or replace) a round's summary; its observation must be kept already."""
+        r = _round_number(round, "summary")
+        value = _jsonable(summary, "summary")
+        _check_summary_round(r, len(self._observations), len(self._rounds), "this run")
+        self._rounds[r] = value
 
     def rounds(self) -> list[dict[str, Any]]:
         """All round summaries, in order, each with its ``round``."""

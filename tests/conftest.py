@@ -23,3 +23,6 @@ def closure_against_exact(simulator, posterior) -> dict:
     for obs in posterior.observations:
         exact.update(obs, ExactLikelihood(simulator))
     return closure(exact, posterior)
+
+
+import _hypothesis_profiles  # noqa: E402, F401  (registers and loads the hypothesis profiles)

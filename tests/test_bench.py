@@ -3,6 +3,9 @@
 import json
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
 from activesci.cli import main
@@ -49,6 +52,7 @@ def test_bad_benchmarks_name_the_problem():
 # -- specs and leaderboards -------------------------------------------------------------------
 
 from activesci.bench import load_spec, run_spec, write_results  # noqa: E402
+from activesci.bench.spec import SCHEMA, resolve_strategies  # noqa: E402
 from activesci.errors import SpecError  # noqa: E402
 
 
@@ -97,7 +101,12 @@ def test_results_are_written_as_json_csv_and_html(tmp_path):
     # the fixed design is the optimum (phase pi): its posterior is narrower every round
     assert [r["strategy"] for r in result["leaderboard"]] == ["fixed", "random"]
     assert list(result["leaderboard"][0])[:4] == ["rank", "strategy", "seeds", "auc_log_volume"]
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.json").symlink_to(victim)  # replaced, not written through
     paths = write_results(result, tmp_path / "out")
+    assert victim.read_text() == "keep" and not paths["json"].is_symlink()
     assert json.loads(paths["json"].read_text())["spec"]["name"] == "toy"
     lines = paths["csv"].read_text().splitlines()
     assert lines[0].startswith("rank,strategy,seeds,auc_log_volume") and len(lines) == 3
@@ -150,9 +159,35 @@ def test_participants_plug_in_strategies_by_module_path_or_entry_point(tmp_path,
         "seeds": 1,
         "budget": {"rounds": 1},
     }
-    result = run_spec(spec, progress=False)
+    result = run_spec(spec, progress=False, allow_plugins=True)
     designs = {name: runs[0]["designs"][0] for name, runs in result["runs"].items()}
     assert designs["my_strategies:pole"] == designs["at_the_pole"] == [3.14159]
+    # registered by the run above, but still code named by a data file: refused without consent
+    with pytest.raises(SpecError, match=r"'my_strategies:pole' is a 'package.module:factory'"):
+        run_spec(spec, progress=False)
+    # an installed entry point needs no consent
+    assert run_spec(spec | {"strategies": ["at_the_pole"]}, progress=False)["leaderboard"]
+
+
+def test_a_spec_cannot_run_the_code_it_names(tmp_path):
+    marker = tmp_path / "pwned"
+    spec_file = tmp_path / "evil.yaml"
+    spec_file.write_text(
+        "name: evil\nkind: design\ntask: gaussian\nstrategies: ['os:system']\n"
+        f"strategy_options: {{'os:system': {{command: 'touch {marker}'}}}}\n"
+        "seeds: 1\nbudget: {rounds: 1}\n"
+    )
+    expected = r"evil.yaml: at strategies: 'os:system' is a 'package.module:factory' plug-in"
+    with pytest.raises(SpecError, match=expected):
+        load_spec(spec_file)
+    with pytest.raises(SpecError, match=r"pass allow_plugins=True \(activesci bench"):
+        run_spec(spec_file, progress=False)
+    spec = load_spec(spec_file, allow_plugins=True)  # loading with consent imports nothing
+    with pytest.raises(SpecError, match=r"'os:system' is a 'package.module:factory'"):
+        run_spec(spec, progress=False)
+    with pytest.raises(SpecError, match=r"'os:system' is a 'package.module:factory'"):
+        resolve_strategies(spec)
+    assert not marker.exists()
 
 
 def test_bench_cli_runs_a_spec_file_and_lists_the_shipped_ones(tmp_path, capsys):
@@ -184,3 +219,66 @@ def test_an_excursion_spec_ranks_acquisitions_by_evaluations_to_99_percent():
     assert evaluations_to_target([{"n_evaluations": 3, "accuracy": 0.5}], 0.99) == float("inf")
     with pytest.raises(SpecError, match="unknown test function 'nope'"):
         run_spec(spec | {"task": "nope"}, progress=False)
+
+
+_BASE = {"name": "t", "kind": "design", "task": "gaussian", "strategies": ["fixed"]}
+_BASE |= {"seeds": 1, "budget": {"rounds": 1}}
+
+
+def test_spec_files_that_are_not_specs_are_spec_errors(tmp_path):
+    for name, content, message in (
+        ("binary.yaml", b"\x89PNG\r\n\x1a\n\x00\xff\xfe", r"binary.yaml' is not UTF-8 text"),
+        (
+            "bomb.yaml",
+            b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            b"strategies: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+            r"bomb.yaml: line 2: YAML aliases \(\*name\)",
+        ),
+        ("deep.yaml", b"[" * 100_000, r"deep.yaml: not"),
+    ):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(SpecError, match=message):
+            load_spec(tmp_path / name)
+    with pytest.raises(SpecError, match="does not exist or is not a file"):
+        load_spec(tmp_path)
+    with pytest.raises(SpecError, match="spec must be a shipped spec's name, a YAML file or a"):
+        load_spec(None)
+    for change, message in (
+        ({"task_options": {"nope": 1}}, r"at task_options: task 'gaussian': .*'nope'"),
+        (
+            {"task": "weinberg", "task_options": {"luminosity": "x"}},
+            "at task_options: task 'weinberg': luminosity must be",
+        ),
+        ({"task": "weinberg2"}, "at task_options: task 'weinberg2': unknown task"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            load_spec(_BASE | change)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_FIELDS = [*SCHEMA["properties"], "other"]
+
+
+@given(changes=st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=3))
+def test_any_parsed_spec_is_valid_or_a_spec_error(changes):
+    try:
+        spec = load_spec(_BASE | changes)
+    except SpecError:
+        return
+    assert spec["kind"] in ("design", "excursion") and spec["strategies"]
+
+
+@given(text=st.text(max_size=300) | st.builds(yaml.safe_dump, _JSON))
+def test_any_spec_file_is_valid_or_a_spec_error(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("spec") / "spec.yaml"
+    path.write_text(text)
+    try:
+        load_spec(path)
+    except SpecError:
+        pass

@@ -22,6 +22,7 @@ from activesci.workflow.containers import (
     container_argv,
     ensure_local_image,
     runtime_available,
+    validate_container_config,
 )
 
 SIMULATE = [
@@ -95,6 +96,8 @@ def test_docker_argv_with_env_user_and_network(tmp_path):
     assert argv[argv.index("-v") + 1] == f"{tmp_path}:/work:Z"
     assert argv[-11:-5] == ["-e", "A=1", "-e", "B=x=y", "--user", "1000:1000"]
     assert argv[-5:] == ["--entrypoint", "python3", "img", "-c", "print(1)"]
+    named = container_argv("docker", "img", ["true"], tmp_path, name="activesci-1")
+    assert named[-5:-3] == ["--name", "activesci-1"]
 
 
 def test_local_argv_is_the_command(tmp_path):
@@ -130,6 +133,33 @@ def test_missing_workdir_is_named(tmp_path):
 def test_bad_env_name(tmp_path):
     with pytest.raises(ValidationError, match="'A=B'"):
         container_argv("docker", "img", ["true"], tmp_path, env={"A=B": "1"})
+
+
+def test_a_container_config_from_data_runs_only_local_images_in_the_run_folder(tmp_path):
+    run = tmp_path / "run"
+    (run / "experiment").mkdir(parents=True)
+    local = "localhost/activesci-sim:0123abcd"
+    good = {"runtime": "podman", "image": local, "workdir": str(run / "experiment")}
+    checked = validate_container_config(good, run)
+    assert checked == good | {"workdir": (run / "experiment").resolve()}
+    remote = "docker.io/evil/image:latest"
+    crafted = {"runtime": "podman", "image": remote, "workdir": "/"}
+    with pytest.raises(ValidationError, match=r"image 'docker.io/evil/image:latest' is not a loc"):
+        validate_container_config(crafted, run)
+    with pytest.raises(ValidationError, match=r"workdir '/' is not a folder inside the run folder"):
+        validate_container_config(crafted, run, allow_images=[remote])  # image confirmed, not /
+    assert validate_container_config(good | {"image": remote}, run, allow_images=[remote])
+    (run / "escape").symlink_to(tmp_path)
+    for workdir in (str(run), str(run / "escape"), str(run / ".." / "x"), "", None, 3):
+        with pytest.raises(ValidationError, match="is not a folder inside the run folder"):
+            validate_container_config(good | {"workdir": workdir}, run)
+    for image in ("localhost/activesci-sim/../x", "localhost/activesci-", "localhost/other", None):
+        with pytest.raises(ValidationError, match="is not a local activesci image"):
+            validate_container_config(good | {"image": image}, run)
+    with pytest.raises(ValidationError, match="unknown container runtime 'kubectl'"):
+        validate_container_config(good | {"runtime": "kubectl"}, run)
+    local_run = {"workdir": str(run / "experiment")}  # runtime local, no image
+    assert validate_container_config(local_run, run)["runtime"] == "local"
 
 
 def test_runtime_available():
@@ -289,3 +319,18 @@ def test_a_learner_with_a_container_experiment_matches_the_in_process_run(tmp_pa
         "round-0001.npz",
         "round-0002.npz",
     ]
+
+
+@needs_podman
+def test_a_timeout_removes_the_container_too(image, tmp_path):
+    from activesci.errors import StepError
+    from activesci.workflow.steps import CommandStep
+
+    seconds = f"47.{os.getpid()}"
+    step = CommandStep("hang", ["sleep", seconds], image=image, runtime="podman", timeout=3)
+    with pytest.raises(StepError, match="timed out after 3 s"):
+        step.run(tmp_path)
+    running = subprocess.run(
+        ["podman", "ps", "--format", "{{.Command}}"], capture_output=True, text=True, check=True
+    )
+    assert seconds not in running.stdout

@@ -1,6 +1,10 @@
 """Command steps on the host, the command simulator, and workflow experiments."""
 
+import os
+import signal
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,15 +93,19 @@ def test_workflow_experiment_feeds_a_resumable_learner(tmp_path):
     task = asci.tasks.gaussian()
     options = {"estimator": "exact", "strategy": "random", "seed": 2, "progress": False}
 
-    def experiment(runs=0):
-        return WorkflowExperiment(task, seed=2, workdir=tmp_path / "exp", runs=runs)
+    def experiment(run):  # the work folder inside the run folder, as resume requires
+        return WorkflowExperiment(task, seed=2, workdir=run / "experiment")
 
-    whole = asci.ActiveLearner(task, experiment=experiment(), store=tmp_path / "a", **options)
+    whole = asci.ActiveLearner(
+        task, experiment=experiment(tmp_path / "a"), store=tmp_path / "a", **options
+    )
     whole.run(3)
-    files = sorted(p.name for p in (tmp_path / "exp").glob("round-*.npz"))
+    files = sorted(p.name for p in (tmp_path / "a" / "experiment").glob("round-*.npz"))
     assert files == ["round-0000.npz", "round-0001.npz", "round-0002.npz"]
-    verify_checksum(tmp_path / "exp" / "round-0002.npz")
-    part = asci.ActiveLearner(task, experiment=experiment(), store=tmp_path / "b", **options)
+    verify_checksum(tmp_path / "a" / "experiment" / "round-0002.npz")
+    part = asci.ActiveLearner(
+        task, experiment=experiment(tmp_path / "b"), store=tmp_path / "b", **options
+    )
     part.run(2)
     part.close()
     resumed = asci.ActiveLearner.resume(tmp_path / "b", progress=False)
@@ -121,3 +129,74 @@ def test_workflow_experiment_replays_the_simulated_experiment(tmp_path):
     for design in ([91.19], [60.0]):
         a, b = flow.run(design), sim.run(design)
         assert a.n == b.n and np.array_equal(a.x, b.x)
+
+
+def test_step_outputs_must_stay_in_the_work_folder(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    for output in ("../victim.txt", str(victim), "a/../../victim.txt", ""):
+        with pytest.raises(ValidationError, match=r"step 'v': output .* must be a path relative"):
+            CommandStep("v", ["false"], outputs=[output]).run(work)
+    with pytest.raises(ValidationError, match=r"step 'v': input '\.\./victim\.txt' must be"):
+        CommandStep("v", ["false"], inputs=["../victim.txt"])
+    (work / "link").symlink_to(tmp_path)
+    with pytest.raises(ValidationError, match=r"outside the work folder .*\(through a symlink\)"):
+        CommandStep("v", ["false"], outputs=["link/victim.txt"]).run(work)
+    (work / "out.txt").symlink_to(victim)
+    with pytest.raises(ValidationError, match=r"output 'out\.txt' resolves to .*victim\.txt"):
+        CommandStep("v", ["false"], outputs=["out.txt"]).run(work)
+    assert victim.read_text() == "keep"
+
+
+def _processes_with(argument: str) -> list[int]:
+    """Ids of the live processes whose command line has ``argument``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if argument.encode() in (proc / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_a_timeout_kills_every_process_the_step_started(tmp_path):
+    seconds = f"25.{os.getpid()}"  # names this test's sleep among the machine's processes
+    step = CommandStep("nested", ["bash", "-c", f"sleep {seconds} >/dev/null 2>&1; true"])
+    step.timeout = 2
+    start = time.monotonic()
+    with pytest.raises(StepError, match="timed out after 2 s"):
+        step.run(tmp_path)
+    assert time.monotonic() - start < 10
+    deadline = time.monotonic() + 5
+    while _processes_with(seconds) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _processes_with(seconds)
+    for pid in left:  # do not leave them to other tests
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the step's grandchild survived its timeout"
+
+
+def test_a_workflow_experiment_from_a_store_is_checked_as_data(tmp_path):
+    task = asci.tasks.gaussian()
+    run = tmp_path / "run"
+    exp = WorkflowExperiment(task, seed=3, workdir=run / "experiment")
+    config = exp.to_config()
+    again = WorkflowExperiment.from_config(task, config, run_dir=run, runs=2)
+    assert again.to_config() == config | {"workdir": str((run / "experiment").resolve())}
+    assert again.runs == 2
+    evil = config | {"runtime": "podman", "image": "quay.io/evil/root:1", "workdir": "/"}
+    with pytest.raises(ValidationError, match=r"image 'quay.io/evil/root:1' is not a local"):
+        WorkflowExperiment.from_config(task, evil, run_dir=run)
+    for change, message in (
+        ({"workdir": str(tmp_path)}, r"workdir '.*' is not a folder inside the run folder"),
+        ({"entrypoint": "sh"}, r"unknown key\(s\) \['entrypoint'\]"),
+        ({"kind": "simulated"}, "must be a mapping with kind 'workflow'"),
+        ({"seed": "1; rm -rf ~"}, "seed must be a non-negative integer, got '1; rm -rf ~'"),
+        ({"retries": 1e9}, "retries must be an integer in"),
+        ({"truth": {"phi": "x"}}, "phi"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            WorkflowExperiment.from_config(task, config | change, run_dir=run)

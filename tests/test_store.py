@@ -1,18 +1,25 @@
+import io
+import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import activesci
 from activesci.errors import StoreError, ValidationError
-from activesci.store import DB_NAME, FORMAT_VERSION, SQLiteRunStore
+from activesci.store import DB_NAME, FORMAT_VERSION, MemoryRunStore, SQLiteRunStore
 from activesci.typing import Observation, RunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -228,24 +235,27 @@ WRITER = textwrap.dedent(
 )
 
 
+def _env():
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
 def test_crash_safety(tmp_path):
     run = tmp_path / "run"
     with SQLiteRunStore(run) as store:
         store.write_metadata({"task": "crash"})
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(run)],
-        env=env,
+        env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30
         while True:
-            with SQLiteRunStore.open(run) as reader:  # a fresh reader each time
+            with SQLiteRunStore.open(run, readonly=True) as reader:  # a fresh reader each time
                 n = len(reader.observations())
             if n >= 3:
                 break
@@ -276,3 +286,272 @@ def test_crash_safety(tmp_path):
         store.append_observation(k, Observation(design=[0.0], x=np.zeros((1, 1))))
     with SQLiteRunStore.open(run) as store:
         assert [r for r, _ in store.observations()] == list(range(k + 1))
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from activesci.store import SQLiteRunStore
+
+    store = SQLiteRunStore.open(sys.argv[1])
+    print("holding", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_second_writer_of_a_run_is_refused(tmp_path):
+    run = tmp_path / "run"
+    SQLiteRunStore(run).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run)], env=_env(), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline() == "holding\n"
+        with pytest.raises(StoreError, match=rf"written by another process \(pid {proc.pid}\)"):
+            SQLiteRunStore.open(run)
+        with pytest.raises(StoreError, match="read it with readonly=True"):
+            SQLiteRunStore(run)
+        with SQLiteRunStore.open(run, readonly=True) as reader:  # readers take no lock
+            assert reader.observations() == []
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    with SQLiteRunStore.open(run) as store:  # the lock died with its process
+        store.write_metadata({"task": "gaussian"})
+
+
+def _unprivileged(read, *args):
+    """``read(*args)`` in a forked child that cannot write the files of this test's user."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            if os.geteuid() == 0:  # root could write anyway: become nobody
+                os.setgid(65534)
+                os.setuid(65534)
+            os.write(w, repr(read(*args)).encode())
+        except BaseException as exc:
+            os.write(w, f"{type(exc).__name__}: {exc}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as fh:
+        return fh.read()
+
+
+def _counts(path):
+    with SQLiteRunStore.open(path, readonly=True) as store:
+        return store.metadata()["task"], len(store.observations()), len(store.rounds())
+
+
+def _write_checkpoint(path):
+    with SQLiteRunStore.open(path, readonly=True) as store:
+        store.save_checkpoint("c", b"")
+
+
+def test_read_only_runs_can_be_read(tmp_path):
+    with pytest.raises(StoreError, match="no activesci run store here"):
+        SQLiteRunStore(tmp_path / "missing", readonly=True)
+    assert not (tmp_path / "missing").exists()
+    folder = Path(tempfile.mkdtemp())  # readable by the unprivileged user below
+    clean, crashed = folder / "clean", folder / "crashed"
+    for run in (clean, crashed):
+        with SQLiteRunStore(run) as store:
+            store.write_metadata({"task": run.name})
+            store.append_observation(0, Observation(design=[1.0], x=np.zeros((2, 1))))
+    pid = os.fork()  # leave a write-ahead log behind, as a killed run does
+    if pid == 0:
+        db = sqlite3.connect(crashed / DB_NAME, isolation_level=None)
+        db.execute("INSERT INTO rounds (round, summary) VALUES (0, '{}')")
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert (crashed / f"{DB_NAME}-wal").exists()
+    with SQLiteRunStore.open(clean, readonly=True) as store:
+        assert repr(store).endswith("(read-only)") and store.readonly
+        with pytest.raises(StoreError, match="opened with readonly=True"):
+            store.append_round(0, {})
+    for path in sorted(folder.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    folder.chmod(0o755)
+    try:
+        assert _unprivileged(_counts, clean) == "('clean', 1, 0)"
+        assert _unprivileged(_counts, crashed) == "('crashed', 1, 1)"
+        assert "opened with readonly=True" in _unprivileged(_write_checkpoint, clean)
+        assert "cannot open the write lock run.lock" in _unprivileged(SQLiteRunStore.open, clean)
+    finally:
+        for path in folder.rglob("*"):
+            path.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+def _store_with_rounds(run: Path, rounds: int = 3) -> None:
+    with SQLiteRunStore(run) as store:
+        store.write_metadata({"task": "gaussian"})
+        for k in range(rounds):
+            x = np.full((k + 1, 2), float(k))
+            store.append_observation(k, Observation(design=[float(k)], x=x, meta={"k": k}))
+            store.append_round(k, {"mean": [0.1 * k]})
+
+
+def _read_all(run: Path) -> None:
+    with SQLiteRunStore.open(run, readonly=True) as store:
+        store.metadata(), store.observations(), store.rounds(), store.load_checkpoint("c")
+
+
+def test_crafted_store_contents_are_store_errors(tmp_path):
+    crafted = (
+        ("UPDATE metadata SET document = '{\"task\": '", r"the metadata is not valid JSON"),
+        ("UPDATE metadata SET document = '[1, 2]'", r"the metadata is a JSON list, expected"),
+        ("UPDATE observations SET design = 'x' WHERE round = 1", r"round 1: the design is not"),
+        ("UPDATE observations SET design = '[\"a\"]'", r"the design \['a'\] is not a list of"),
+        ("UPDATE observations SET meta = 'nul' WHERE round = 2", r"round 2: the meta is not valid"),
+        ("UPDATE observations SET luminosity = -1", r"the luminosity -1.0 is not a positive"),
+        ("UPDATE observations SET luminosity = 'lots'", r"the luminosity 'lots' is not"),
+        ("UPDATE rounds SET summary = '{' WHERE round = 0", r"the summary of round 0 is not valid"),
+        ("DELETE FROM observations WHERE round = 1", r"the observation of round 1 is missing"),
+        ("DELETE FROM rounds WHERE round = 0", r"the summary of round 0 is missing"),
+        ("DELETE FROM observations WHERE round = 2", r"round 2 has a summary but no observation"),
+        ("UPDATE observations SET x = 'text'", r"round 0: the x is unreadable"),
+        ("UPDATE observations SET n = 7 WHERE round = 0", r"shape \(1, 2\), expected float64 \(7"),
+    )
+    for k, (sql, message) in enumerate(crafted):
+        run = tmp_path / f"run{k}"
+        _store_with_rounds(run)
+        with sqlite3.connect(run / DB_NAME) as raw:
+            raw.execute(sql)
+        raw.close()
+        with pytest.raises(StoreError, match=message):
+            _read_all(run)
+
+
+def test_an_array_header_that_declares_huge_data_is_refused_before_allocating(tmp_path):
+    run = tmp_path / "run"
+    _store_with_rounds(run, rounds=1)
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000000, 2), }"
+    blob = b"\x93NUMPY\x01\x00" + len(header.ljust(118) + "\n").to_bytes(2, "little")
+    blob += (header.ljust(118) + "\n").encode() + bytes(16)
+    with sqlite3.connect(run / DB_NAME) as raw:
+        raw.execute("UPDATE observations SET x = ?, n = 10000000000000", (blob,))
+    raw.close()
+    with pytest.raises(StoreError, match=r"round 0: the x is unreadable \(16 bytes of data"):
+        _read_all(run)
+
+
+def test_summaries_need_their_observation_and_come_in_order(tmp_path):
+    for store in (SQLiteRunStore(tmp_path), MemoryRunStore()):
+        with pytest.raises(StoreError, match="summary of round 0: it has no observation"):
+            store.append_round(0, {"mean": 1.0})
+        for k in range(3):
+            store.append_observation(k, Observation(design=[0.0], x=np.zeros((1, 1))))
+        with pytest.raises(StoreError, match="the next summary is round 0"):
+            store.append_round(2, {"mean": 1.0})
+        store.append_round(0, {"mean": 1.0})
+        store.append_round(0, {"mean": 2.0})  # a resumed run redoes a summary
+        assert store.rounds() == [{"round": 0, "mean": 2.0}]
+
+
+# -- property tests: what goes in comes out; whatever a file holds, a StoreError or data ---------
+
+_FLOAT = st.floats(allow_nan=False, allow_infinity=False)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _FLOAT | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_OBSERVATION = st.builds(
+    Observation,
+    design=st.lists(_FLOAT, min_size=1, max_size=3),
+    x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=0), elements=_FLOAT),
+    luminosity=st.none() | st.floats(min_value=1e-300, max_value=1e300),
+    meta=st.dictionaries(st.text(max_size=8), _JSON, max_size=3),
+)
+
+
+@settings(max_examples=max(settings.default.max_examples // 4, 10))
+@given(
+    observations=st.lists(_OBSERVATION, max_size=3),
+    metadata=st.dictionaries(st.text(max_size=8), _JSON, max_size=4),
+    summary=st.dictionaries(st.text(max_size=8).filter(lambda k: k != "round"), _JSON),
+)
+def test_store_contents_round_trip(tmp_path_factory, observations, metadata, summary):
+    run = tmp_path_factory.mktemp("run")
+    with SQLiteRunStore(run) as store:
+        store.write_metadata(metadata)
+        for k, obs in enumerate(observations):
+            store.append_observation(k, obs)
+            store.append_round(k, summary)
+    with SQLiteRunStore.open(run, readonly=True) as store:
+        assert store.metadata() == metadata
+        stored = store.observations()
+        assert [k for k, _ in stored] == list(range(len(observations)))
+        for a, (_, b) in zip(observations, stored, strict=True):
+            _same(a, b)
+        assert store.rounds() == [{"round": k, **summary} for k in range(len(observations))]
+
+
+_VALUES = (
+    st.none()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=200)
+    | st.builds(json.dumps, _JSON)
+    | st.builds(lambda a: _array_blob(a), hnp.arrays(hnp.scalar_dtypes(), hnp.array_shapes()))
+)
+_COLUMNS = [
+    ("metadata", "document"),
+    ("observations", "round"),
+    ("observations", "design"),
+    ("observations", "x"),
+    ("observations", "n"),
+    ("observations", "luminosity"),
+    ("observations", "meta"),
+    ("rounds", "round"),
+    ("rounds", "summary"),
+    ("info", "value"),
+]
+
+
+def _array_blob(a):
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    run = tmp_path_factory.mktemp("template")
+    _store_with_rounds(run)
+    return run / DB_NAME
+
+
+@given(
+    changes=st.lists(
+        st.tuples(st.sampled_from(_COLUMNS), st.integers(0, 3), _VALUES), min_size=1, max_size=3
+    ),
+    delete=st.none() | st.sampled_from(["observations", "rounds", "metadata", "info"]),
+)
+def test_any_store_contents_read_as_data_or_a_store_error(
+    tmp_path_factory, template, changes, delete
+):
+    run = tmp_path_factory.mktemp("crafted")
+    shutil.copy(template, run / DB_NAME)
+    with sqlite3.connect(run / DB_NAME) as raw:
+        for (table, column), row, value in changes:
+            key = "key" if table == "info" else "id" if table == "metadata" else "round"
+            where = "format_version" if table == "info" else row
+            try:
+                raw.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (value, where))
+            except sqlite3.IntegrityError:  # the schema's own checks (NOT NULL, >= 0, unique)
+                continue
+        if delete:
+            raw.execute(f"DELETE FROM {delete} WHERE rowid = (SELECT max(rowid) FROM {delete})")
+    raw.close()
+    try:
+        _read_all(run)
+    except StoreError:
+        pass

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from activesci.inference.training import TrainingData
 from activesci.workflow import dag
 from activesci.workflow.dag import Campaign, chunk_plan
 from activesci.workflow.executors import make_executor
-from activesci.workflow.files import checksum_path, verify_checksum
+from activesci.workflow.files import atomic_write, checksum_path, verify_checksum, write_checksum
 
 
 def digest(path):
@@ -159,3 +161,36 @@ def test_bad_executors_and_campaigns():
         Campaign("gaussian", method="sally")
     with pytest.raises(ValidationError, match="workers must be a positive integer"):
         make_executor("processes", workers=0)
+
+
+def test_atomic_writes_never_follow_a_planted_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    out = tmp_path / "run"
+    out.mkdir()
+    target = out / "events.npz"
+    (out / "events.npz.part").symlink_to(victim)
+    with atomic_write(target) as fh:
+        fh.write(b"new")
+    assert target.read_bytes() == b"new"
+    (out / "report.html").symlink_to(victim)  # a symlink at the target is replaced
+    with atomic_write(out / "report.html", "w") as fh:
+        fh.write("page")
+    assert not (out / "report.html").is_symlink()
+    (out / "events.npz.sha256").symlink_to(victim)
+    write_checksum(target)
+    verify_checksum(target)
+    with pytest.raises(RuntimeError), atomic_write(target) as fh:
+        fh.write(b"half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_bytes() == b"new"  # the old file is kept, the temporary removed
+    names = ["events.npz", "events.npz.part", "events.npz.sha256", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    assert victim.read_text() == "keep"
+    with pytest.raises(ValidationError, match=r"'.*run' is a folder; expected the path of a file"):
+        atomic_write(out).__enter__()
+
+
+def test_the_file_helpers_need_no_workflow_engine():
+    code = "import sys, activesci.workflow.files; assert 'adage' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from activesci.bench.spec import DESIGN_METRICS, EXCURSION_METRICS, load_spec, resolve_strategies
+from activesci.workflow.files import atomic_write
 
 __all__ = [
     "format_leaderboard",
@@ -140,7 +141,10 @@ def _run_excursion(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dic
 
 
 def run_spec(
-    spec: str | os.PathLike[str] | dict[str, Any], *, progress: bool = True
+    spec: str | os.PathLike[str] | dict[str, Any],
+    *,
+    progress: bool = True,
+    allow_plugins: bool = False,
 ) -> dict[str, Any]:
     """Run a benchmark spec: every strategy on seeds ``0..seeds-1``.
 
@@ -150,6 +154,10 @@ def run_spec(
         A shipped spec's name, a YAML file, or a spec as a dict (validated either way).
     progress : bool
         Show a progress bar.
+    allow_plugins : bool
+        Import ``"package.module:factory"`` strategies, i.e. run code the spec names; without
+        it such a spec is a :class:`~activesci.errors.SpecError`. Registered strategies and
+        installed entry points need no permission.
 
     Returns
     -------
@@ -158,8 +166,8 @@ def run_spec(
         and ``timings``. Everything but ``versions`` (machine) and the timings is reproduced
         exactly by running the same spec again with the same versions.
     """
-    spec = load_spec(spec)
-    resolve_strategies(spec)
+    spec = load_spec(spec, allow_plugins=allow_plugins)
+    resolve_strategies(spec, allow_plugins=allow_plugins)
     runner = _run_design if spec["kind"] == "design" else _run_excursion
     summaries, runs = runner(spec, progress)
     timings = _split_timings(runs)
@@ -246,11 +254,13 @@ def write_results(result: dict[str, Any], out: str | os.PathLike[str]) -> dict[s
         "csv": folder / "leaderboard.csv",
         "html": folder / "leaderboard.html",
     }
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_write(paths["json"], "w") as handle:
+        handle.write(json.dumps(result, indent=2) + "\n")
     rows = result["leaderboard"]
-    with paths["csv"].open("w", newline="") as handle:
+    with atomic_write(paths["csv"], "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    paths["html"].write_text(_html(result))
+    with atomic_write(paths["html"], "w") as handle:
+        handle.write(_html(result))
     return paths

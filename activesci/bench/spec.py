@@ -14,7 +14,10 @@ A spec says what to compare and how to rank it::
 Strategies are plug-ins: a registered name (:func:`activesci.design.register_strategy`, or
 :func:`activesci.excursion.register_acquisition`), a name that an installed package declares
 under the entry-point group ``activesci.strategies`` (``activesci.acquisitions``), or
-``"package.module:factory"``, imported on load. The specs shipped with activesci live in
+``"package.module:factory"``. A spec is data, shared between people: the last form imports and
+runs code that the spec names, so it is refused unless the caller passes ``allow_plugins=True``
+(``activesci bench --allow-plugins``). Registered names and installed entry points are code the
+user installed, and always allowed. The specs shipped with activesci live in
 ``activesci/bench/specs/`` and are found by name (:func:`available_specs`).
 
 >>> spec = load_spec("weinberg-sin2w")
@@ -60,6 +63,7 @@ EXCURSION_METRICS = {
 }
 
 _NAME = r"^[a-z0-9][a-z0-9_-]*$"
+_MAX_SPEC_BYTES = 1_000_000
 _STRATEGY = r"^[A-Za-z_][A-Za-z0-9_.-]*(:[A-Za-z_][A-Za-z0-9_.]*)?$"
 
 #: The JSON schema every spec must satisfy (``activesci.bench-spec/1``).
@@ -148,7 +152,9 @@ def _path_of(error: Any) -> str:
     return path or "(top level)"
 
 
-def validate_spec(spec: Any, *, source: str = "spec") -> dict[str, Any]:
+def validate_spec(
+    spec: Any, *, source: str = "spec", allow_plugins: bool = False
+) -> dict[str, Any]:
     """Check a spec against :data:`SCHEMA` and fill in the defaults.
 
     Parameters
@@ -157,6 +163,9 @@ def validate_spec(spec: Any, *, source: str = "spec") -> dict[str, Any]:
         The parsed YAML.
     source : str
         Where it came from, for error messages.
+    allow_plugins : bool
+        Accept ``"package.module:factory"`` strategies, which import and run the code they
+        name (see the module docstring); refused by default.
 
     Returns
     -------
@@ -167,7 +176,8 @@ def validate_spec(spec: Any, *, source: str = "spec") -> dict[str, Any]:
     Raises
     ------
     SpecError
-        Naming the path of the first bad field (the most specific schema error).
+        Naming the path of the first bad field (the most specific schema error), a plug-in
+        strategy without ``allow_plugins``, or ``task_options`` the task does not accept.
     """
     import jsonschema
 
@@ -190,7 +200,32 @@ def validate_spec(spec: Any, *, source: str = "spec") -> dict[str, Any]:
             f"{source}: at strategy_options: options for {sorted(unknown)}, which are not in "
             f"strategies {spec['strategies']}"
         )
+    _check_plugins(spec, allow_plugins, source)
+    if kind == "design":
+        _check_task(spec, source)
     return spec
+
+
+def _check_plugins(spec: dict[str, Any], allow_plugins: bool, source: str) -> None:
+    """Refuse ``"package.module:factory"`` strategies unless plug-ins are allowed."""
+    plugins = [name for name in spec["strategies"] if ":" in name]
+    if plugins and not allow_plugins:
+        raise SpecError(
+            f"{source}: at strategies: {plugins[0]!r} is a 'package.module:factory' plug-in, "
+            "which imports and runs the code a spec names; expected a registered strategy or "
+            "an installed entry point, or pass allow_plugins=True (activesci bench "
+            "--allow-plugins) if you trust this spec"
+        )
+
+
+def _check_task(spec: dict[str, Any], source: str) -> None:
+    """Build a design spec's task once, so a bad name or option is a spec error."""
+    from activesci import tasks
+
+    try:
+        tasks.get(spec["task"], **spec["task_options"])
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{source}: at task_options: task {spec['task']!r}: {exc}") from None
 
 
 def _specs_folder() -> Any:
@@ -203,34 +238,75 @@ def available_specs() -> list[str]:
     return sorted(n.removesuffix(".yaml") for n in names if n.endswith(".yaml"))
 
 
-def load_spec(spec: str | os.PathLike[str] | dict[str, Any]) -> dict[str, Any]:
+def load_spec(
+    spec: str | os.PathLike[str] | dict[str, Any], *, allow_plugins: bool = False
+) -> dict[str, Any]:
     """Load and validate a spec: a shipped name, a YAML path, or an already parsed dict.
+
+    Parameters
+    ----------
+    spec : str, path or dict
+        A shipped spec's name, a YAML file (at most 1 MB, without YAML aliases), or a dict.
+    allow_plugins : bool
+        Accept ``"package.module:factory"`` strategies (see :func:`validate_spec`).
 
     Raises
     ------
     SpecError
-        If the file is missing, is not YAML, or fails the schema.
+        If the file is missing, is not UTF-8 YAML, or fails the schema.
     """
-    import yaml
-
     if isinstance(spec, dict):
-        return validate_spec(spec)
-    text, source = None, str(spec)
+        return validate_spec(spec, allow_plugins=allow_plugins)
+    if not isinstance(spec, str | os.PathLike):
+        raise SpecError(
+            f"spec must be a shipped spec's name, a YAML file or a dict, got {spec!r:.80}"
+        )
+    source = str(spec)
     if isinstance(spec, str) and re.match(_NAME, spec) and not spec.endswith((".yaml", ".yml")):
         shipped = _specs_folder() / f"{spec}.yaml"
         if not shipped.is_file():
             raise SpecError(f"no shipped spec named {spec!r}; available: {available_specs()}")
         text, source = shipped.read_text(), f"{spec}.yaml"
     else:
-        path = Path(spec)
-        if not path.is_file():
-            raise SpecError(f"spec file {str(path)!r} does not exist")
-        text = path.read_text()
+        text = _read_spec_file(Path(spec))
+    return validate_spec(_parse_yaml(text, source), source=source, allow_plugins=allow_plugins)
+
+
+def _read_spec_file(path: Path) -> str:
+    """The text of a spec file, or a SpecError saying why it is not one."""
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} does not exist or is not a file")
+    if path.stat().st_size > _MAX_SPEC_BYTES:
+        raise SpecError(
+            f"spec file {str(path)!r} has {path.stat().st_size} bytes; "
+            f"expected a YAML spec of at most {_MAX_SPEC_BYTES} bytes"
+        )
     try:
-        parsed = yaml.safe_load(text)
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"spec file {str(path)!r} is not UTF-8 text ({exc})") from None
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    """Parse a spec's YAML safely; aliases (``*name``) are refused, as specs never need them."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise SpecError(
+                    f"{source}: line {mark.line + 1}: YAML aliases (*name) are not allowed "
+                    "in a spec; write the value out"
+                )
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=Loader)  # a SafeLoader: builds only plain data
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: not valid YAML: {exc}") from None
-    return validate_spec(parsed, source=source)
+    except RecursionError:
+        raise SpecError(f"{source}: not a spec: YAML nested too deeply") from None
 
 
 def _plugin(target: str) -> Any:
@@ -242,18 +318,20 @@ def _plugin(target: str) -> Any:
         raise SpecError(f"strategy {target!r} could not be imported: {exc}") from None
 
 
-def resolve_strategies(spec: dict[str, Any]) -> None:
+def resolve_strategies(spec: dict[str, Any], *, allow_plugins: bool = False) -> None:
     """Register every strategy a spec names that is not registered yet.
 
     Registered names come first, then the entry points of the group
     ``activesci.strategies`` (design) or ``activesci.acquisitions`` (excursion), then
-    ``"package.module:factory"`` strings, which are registered under that string.
+    ``"package.module:factory"`` strings, which are imported and registered under that string
+    only if ``allow_plugins`` is true.
 
     Raises
     ------
     SpecError
-        If a strategy is none of these.
+        If a strategy is none of these, or is a plug-in and ``allow_plugins`` is false.
     """
+    _check_plugins(spec, allow_plugins, "spec")
     if spec["kind"] == "design":
         from activesci.bench.design import LEARNER_STRATEGIES
         from activesci.design.optimizer import STRATEGIES as registry

@@ -5,23 +5,35 @@
 * :class:`CommandStep` and :class:`CommandSimulator` (``steps.py``): commands on the host or in
   podman/docker containers, with checked outputs, timeouts and retries;
 * :class:`WorkflowExperiment` (``experiment.py``): each round's experiment as a workflow step;
-* ``containers.py``: container command lines and the locally built simulator image;
+* ``containers.py``: container command lines, the locally built simulator image, and the checks
+  of a container configuration read from a run store;
+* ``files.py``: checksums, and :func:`~activesci.workflow.files.atomic_write` (no partial files,
+  no temporaries that follow symlinks);
 * ``reana.py``: ``activesci export-reana``, a yadage workflow and ``reana.yaml``.
+
+The names above are imported on first use, so ``activesci.workflow.files`` costs no adage.
 """
 
-from activesci.workflow.dag import Campaign, CampaignResult, DagTracker
-from activesci.workflow.executors import DaskExecutor, InlineExecutor, ProcessExecutor
-from activesci.workflow.experiment import WorkflowExperiment
-from activesci.workflow.steps import CommandSimulator, CommandStep
+import importlib
+from typing import Any
 
-__all__ = [
-    "Campaign",
-    "CampaignResult",
-    "CommandSimulator",
-    "CommandStep",
-    "DagTracker",
-    "DaskExecutor",
-    "InlineExecutor",
-    "ProcessExecutor",
-    "WorkflowExperiment",
-]
+_WHERE = {
+    "Campaign": "dag",
+    "CampaignResult": "dag",
+    "CommandSimulator": "steps",
+    "CommandStep": "steps",
+    "DagTracker": "dag",
+    "DaskExecutor": "executors",
+    "InlineExecutor": "executors",
+    "ProcessExecutor": "executors",
+    "WorkflowExperiment": "experiment",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"activesci.workflow.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'activesci.workflow' has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

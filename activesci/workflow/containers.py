@@ -7,6 +7,11 @@ name files relative to the work folder (or under ``/work``), so the same step ru
 The simulator image is built locally by ``docker/build-local-image.sh`` from Debian packages,
 without any image registry: see :func:`ensure_local_image`.
 
+A container configuration read back from data (a run store's experiment) is untrusted: it
+could name any image and mount any folder. :func:`validate_container_config` accepts only the
+local ``localhost/activesci-*`` images (others must be confirmed by the caller) and a work
+folder inside the run folder.
+
 >>> argv = container_argv("docker", "activesci-sim", ["activesci", "tasks"], "/tmp")
 >>> " ".join(argv[argv.index("-v"):])
 '-v /tmp:/work:Z -w /work --entrypoint activesci activesci-sim tasks'
@@ -16,21 +21,25 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from activesci.errors import ActivesciError, MissingCapabilityError, ValidationError
 
 __all__ = [
     "BUILD_SCRIPT",
+    "LOCAL_IMAGE",
     "RUNC",
     "RUNTIMES",
     "ULIMITS",
     "container_argv",
     "ensure_local_image",
     "runtime_available",
+    "validate_container_config",
 ]
 
 #: Where a step can run: on the host, or in a container run by podman or docker.
@@ -42,6 +51,8 @@ BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "build-local-ima
 #: Resource limits of every container; runc refuses the inherited ones in some sandboxes.
 ULIMITS = ("nofile=1024:1024", "nproc=1024:1024")
 _MISSING = 3  # exit status of the build script for a missing requirement
+#: Images built on this machine by :func:`ensure_local_image`; others need the caller's consent.
+LOCAL_IMAGE = re.compile(r"localhost/activesci-[a-z0-9][a-z0-9._-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?")
 
 
 def _check_runtime(runtime: str) -> str:
@@ -89,6 +100,7 @@ def container_argv(
     network: str = "none",
     env: Mapping[str, str] | None = None,
     user: str | None = None,
+    name: str | None = None,
 ) -> list[str]:
     """The command line that runs ``command`` in ``image`` with ``workdir`` mounted at ``/work``.
 
@@ -114,6 +126,8 @@ def container_argv(
         Environment variables set in the container.
     user : str, optional
         ``uid[:gid]`` or name the command runs as (default: the image's, root).
+    name : str, optional
+        The container's name, by which it can be removed (``podman rm -f NAME``).
 
     Returns
     -------
@@ -149,13 +163,71 @@ def container_argv(
     for limit in ULIMITS:
         argv += ["--ulimit", limit]
     argv += ["-v", f"{folder.absolute()}:/work:Z", "-w", "/work"]
-    for name, value in (env or {}).items():
-        if not name or "=" in name:
-            raise ValidationError(f"environment variable name {name!r} is empty or contains '='")
-        argv += ["-e", f"{name}={value}"]
+    for key, value in (env or {}).items():
+        if not key or "=" in key:
+            raise ValidationError(f"environment variable name {key!r} is empty or contains '='")
+        argv += ["-e", f"{key}={value}"]
     if user is not None:
         argv += ["--user", user]
+    if name is not None:
+        argv += ["--name", name]
     return [*argv, "--entrypoint", command[0], image, *command[1:]]
+
+
+def validate_container_config(
+    config: Mapping[str, Any],
+    run_dir: str | os.PathLike[str],
+    *,
+    allow_images: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Check the ``runtime``, ``image`` and ``workdir`` of a configuration read from data.
+
+    Parameters
+    ----------
+    config : mapping
+        Untrusted settings, e.g. a run store's experiment: ``runtime`` (default ``"local"``),
+        ``image`` (required by a container runtime) and ``workdir``.
+    run_dir : path
+        The run folder; the work folder (the only folder a container sees) must lie inside it.
+    allow_images : sequence of str
+        Images the caller confirms, besides the local ``localhost/activesci-*`` ones.
+
+    Returns
+    -------
+    dict
+        ``runtime``, ``image`` and ``workdir`` (resolved, symlinks followed).
+
+    Raises
+    ------
+    ValidationError
+        An unknown runtime; an image that is neither local nor in ``allow_images``; a
+        ``workdir`` that is not a subfolder of ``run_dir`` (after following symlinks).
+
+    Examples
+    --------
+    >>> config = {"runtime": "podman", "image": "docker.io/someone/any:latest", "workdir": "/"}
+    >>> validate_container_config(config, "runs/demo")
+    Traceback (most recent call last):
+    ...
+    activesci.errors.ValidationError: image 'docker.io/someone/any:latest' is not a local ...
+    """
+    runtime = _check_runtime(config.get("runtime", "local"))
+    image = config.get("image")
+    if (runtime != "local" or image is not None) and not (
+        isinstance(image, str) and (LOCAL_IMAGE.fullmatch(image) or image in allow_images)
+    ):
+        raise ValidationError(
+            f"image {image!r} is not a local activesci image (expected localhost/activesci-*, "
+            "as built by ensure_local_image); pass allow_images=[...] with it to run it anyway"
+        )
+    workdir, root = config.get("workdir"), Path(run_dir).resolve()
+    folder = Path(workdir).resolve() if isinstance(workdir, str) and workdir else None
+    if folder is None or folder == root or not folder.is_relative_to(root):
+        raise ValidationError(
+            f"workdir {workdir!r} is not a folder inside the run folder {str(root)!r}; "
+            "expected a subfolder such as 'experiment' (symlinks are followed)"
+        )
+    return {"runtime": runtime, "image": image, "workdir": folder}
 
 
 def ensure_local_image(force: bool = False) -> str:

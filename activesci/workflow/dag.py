@@ -35,7 +35,7 @@ from activesci import tasks as task_registry
 from activesci.errors import ValidationError, WorkflowError
 from activesci.tasks import Task
 from activesci.workflow.executors import make_executor
-from activesci.workflow.files import verify_checksum, write_checksum
+from activesci.workflow.files import atomic_write, verify_checksum, write_checksum
 
 __all__ = [
     "Campaign",
@@ -137,7 +137,8 @@ def _task_of(spec: dict[str, Any]) -> Task:
 
 def _plan_node(workdir: str, samples: int, chunks: int, seed: int) -> list[dict[str, int]]:
     plan = chunk_plan(samples, chunks, seed)
-    Path(workdir, "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+    with atomic_write(Path(workdir, "plan.json"), "w") as fh:
+        fh.write(json.dumps(plan, indent=2) + "\n")
     return plan
 
 

@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from activesci.errors import ShapeError
+from activesci.errors import ShapeError, ValidationError
 from activesci.simulators.eventfile import read_events
 from activesci.spaces import Space
 from activesci.tasks import Task
 from activesci.typing import Observation
+from activesci.workflow.containers import validate_container_config
 from activesci.workflow.dag import DagTracker, run_flow
 from activesci.workflow.files import sha256, write_checksum
 from activesci.workflow.steps import CommandStep
 
 __all__ = ["WorkflowExperiment"]
+
+
+_CONFIG_KEYS = {"kind", "truth", "seed", "image", "runtime", "workdir", "timeout", "retries"}
 
 
 def _run_step(step: CommandStep, workdir: str) -> str:
@@ -121,6 +125,57 @@ class WorkflowExperiment:
             "timeout": self.timeout,
             "retries": self.retries,
         }
+
+    @classmethod
+    def from_config(
+        cls,
+        task: Task,
+        config: Mapping[str, Any],
+        *,
+        run_dir: str | os.PathLike[str],
+        runs: int = 0,
+        allow_images: Sequence[str] = (),
+    ) -> WorkflowExperiment:
+        """Rebuild the experiment of :meth:`to_config` from untrusted data (a run store).
+
+        The configuration chooses what runs, so it is checked as data: only the keys of
+        :meth:`to_config`, a local ``localhost/activesci-*`` image unless the caller confirms
+        it in ``allow_images``, and a work folder inside ``run_dir``
+        (:func:`~activesci.workflow.containers.validate_container_config`).
+
+        Parameters
+        ----------
+        task : Task
+            The run's task.
+        config : mapping
+            What :meth:`to_config` returned, as read back from the store.
+        run_dir : path
+            The run folder; the experiment's work folder must be inside it.
+        runs : int
+            Runs already done.
+        allow_images : sequence of str
+            Container images the caller confirms, besides the local ones.
+
+        Raises
+        ------
+        ValidationError
+            Naming the bad key or value and what was expected.
+        """
+        if not isinstance(config, Mapping) or config.get("kind") != "workflow":
+            raise ValidationError(
+                f"experiment config must be a mapping with kind 'workflow', got {config!r:.120}"
+            )
+        unknown = sorted(set(config) - _CONFIG_KEYS)
+        if unknown:
+            raise ValidationError(
+                f"experiment config has unknown key(s) {unknown}; expected {sorted(_CONFIG_KEYS)}"
+            )
+        seed = config.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValidationError(f"experiment seed must be a non-negative integer, got {seed!r}")
+        checked = validate_container_config(config, run_dir, allow_images=allow_images)
+        options = {k: config[k] for k in ("timeout", "retries") if k in config}
+        return cls(task, config.get("truth"), seed, runs=runs, **checked, **options)
 
     def _step(self, k: int, design: np.ndarray) -> CommandStep:
         # run k draws from default_rng([seed, k]), exactly like SimulatedExperiment's run k

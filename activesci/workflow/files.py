@@ -1,4 +1,9 @@
-"""Files that travel between workflow steps: SHA-256 sidecars written and verified.
+"""Files that travel between workflow steps: written atomically, with SHA-256 sidecars.
+
+:func:`atomic_write` is how activesci writes every file a user names: into a new temporary
+file in the same folder, created with ``O_EXCL`` under an unpredictable name (so a symlink
+planted at ``out.part`` cannot redirect it), then renamed over the target (a symlink at the
+target is replaced, not followed). A killed writer leaves the target as it was.
 
 A step that produces ``chunk.npz`` also writes ``chunk.npz.sha256`` (``sha256sum`` format)
 once the file is complete; a consumer verifies the pair before it reads the data, so a
@@ -17,11 +22,71 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
-from activesci.errors import ChecksumError
+from activesci.errors import ChecksumError, ValidationError
 
-__all__ = ["checksum_path", "sha256", "verify_checksum", "write_checksum"]
+__all__ = ["atomic_write", "checksum_path", "sha256", "verify_checksum", "write_checksum"]
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a new temporary file beside ``path``; on success, rename it over ``path``.
+
+    The temporary, ``.<name>.<random>.part``, is created with ``O_EXCL`` (it never opens an
+    existing file or follows a symlink) and is flushed to disk before the rename; on an error
+    it is removed and ``path`` is left as it was. Missing parent folders are created.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; a symlink there is replaced by the file, its target is untouched.
+    mode : {"wb", "w"}
+        Binary, or UTF-8 text (with no newline translation, as the :mod:`csv` module needs).
+
+    Yields
+    ------
+    file object
+        The temporary file, open for writing.
+
+    Raises
+    ------
+    ValidationError
+        ``path`` is an existing folder, or ``mode`` is neither ``"wb"`` nor ``"w"``.
+    OSError
+        The folder cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_write(target, "w") as fh:
+    ...     _ = fh.write("done")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['out.txt'])
+    """
+    if mode not in ("wb", "w"):
+        raise ValidationError(f"mode must be 'wb' or 'w', got {mode!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+        with os.fdopen(fd, mode, **text) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def sha256(path: str | os.PathLike[str]) -> str:
@@ -43,7 +108,8 @@ def write_checksum(path: str | os.PathLike[str]) -> Path:
     """Write the sidecar of a complete file (``sha256sum`` format); return its path."""
     path = Path(path)
     side = checksum_path(path)
-    side.write_text(f"{sha256(path)}  {path.name}\n")
+    with atomic_write(side, "w") as fh:
+        fh.write(f"{sha256(path)}  {path.name}\n")
     return side
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from activesci import tasks
 from activesci.errors import ValidationError
+from activesci.workflow.files import atomic_write
 
 __all__ = ["ENVIRONMENTS", "add_parser", "export_reana", "run_cli", "workflow_spec"]
 
@@ -297,12 +298,15 @@ def export_reana(
     out.mkdir(parents=True, exist_ok=True)
     import yaml
 
-    (out / "workflow.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
     readme = _readme(task, parameters, environment, image, train_image or image)
-    (out / "README.md").write_text(readme)
-    path = out / "reana.yaml"
-    path.write_text(yaml.safe_dump(reana, sort_keys=False))
-    return path
+    for name, text in (
+        ("workflow.yml", yaml.safe_dump(spec, sort_keys=False)),
+        ("README.md", readme),
+        ("reana.yaml", yaml.safe_dump(reana, sort_keys=False)),
+    ):
+        with atomic_write(out / name, "w") as fh:
+            fh.write(text)
+    return out / "reana.yaml"
 
 
 def add_parser(subparsers: Any) -> None:

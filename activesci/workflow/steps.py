@@ -5,7 +5,11 @@ files it must produce, where it runs (``runtime="local"``, ``"podman"`` or ``"do
 ``image``), a timeout and a bounded number of retries. A step that fails, hangs or leaves an
 output missing or unreadable raises :class:`~activesci.errors.StepError` naming the step, its
 command and the tail of its stderr, and its partial outputs are deleted, so nothing downstream
-ever reads them.
+ever reads them. Inputs and outputs are paths inside the work folder: an absolute path, a
+``..`` or a symlink that leads out of it is a :class:`~activesci.errors.ValidationError` before
+anything runs. The command runs in a session of its own, and a timeout kills the whole session
+(every process the command started), not only the command itself; a container step's container
+is removed too (it runs apart from the podman or docker client that started it).
 
 :class:`CommandSimulator` turns any program or image that speaks the ``activesci simulate``
 contract (``PROGRAM TASK --theta k=v ... --design k=v ... --n N --seed S --out FILE.npz``,
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,13 +98,14 @@ class CommandStep:
         Program and arguments; file names are relative to the work folder (a container sees
         it at ``/work``). On the host, a leading ``activesci`` runs this Python's activesci.
     outputs, inputs : sequence of str
-        Files (relative to the work folder) the step must produce / needs before it starts.
+        Files the step must produce / needs before it starts: paths relative to the work
+        folder, without ``..``; a symlink that leads out of the folder is refused.
     image : str, optional
         Container image; required for ``runtime="podman"`` or ``"docker"``.
     runtime : {"local", "podman", "docker"}
         Where the command runs.
     timeout : float
-        Seconds before the step is killed and counted as failed.
+        Seconds before the step, and every process it started, is killed and counted as failed.
     retries : int
         Further attempts after a failure (0-10).
     check : callable, optional
@@ -129,13 +136,37 @@ class CommandStep:
             raise ValidationError(f"retries must be an integer in [0, 10], got {self.retries!r}")
         if not (isinstance(self.timeout, int | float) and self.timeout > 0):
             raise ValidationError(f"timeout must be positive seconds, got {self.timeout!r}")
+        self.inputs = [self._relative(name, "input") for name in self.inputs]
+        self.outputs = [self._relative(name, "output") for name in self.outputs]
 
-    def argv(self, workdir: str | os.PathLike[str]) -> list[str]:
-        """The full command line this step runs in ``workdir``."""
+    def _relative(self, name: Any, what: str) -> str:
+        """``name`` if it is a path relative to the work folder without ``..``; else raise."""
+        path = Path(str(name))
+        if not str(name) or path.is_absolute() or ".." in path.parts or not path.parts:
+            raise ValidationError(
+                f"step {self.name!r}: {what} {name!r} must be a path relative to the work "
+                "folder, without '..'"
+            )
+        return str(name)
+
+    def _confined(self, folder: Path) -> None:
+        """Raise if an input or output leads out of ``folder`` through a symlink."""
+        root = folder.resolve()
+        for what, names in (("input", self.inputs), ("output", self.outputs)):
+            for name in names:
+                target = (folder / name).resolve()
+                if not target.is_relative_to(root):
+                    raise ValidationError(
+                        f"step {self.name!r}: {what} {name!r} resolves to {str(target)!r}, "
+                        f"outside the work folder {str(root)!r} (through a symlink)"
+                    )
+
+    def argv(self, workdir: str | os.PathLike[str], *, name: str | None = None) -> list[str]:
+        """The full command line this step runs in ``workdir`` (its container called ``name``)."""
         command = list(self.command)
         if self.runtime == "local" and command[0] == "activesci" and not shutil.which("activesci"):
             command = [sys.executable, "-m", "activesci.cli", *command[1:]]
-        return container_argv(self.runtime, self.image or "", command, workdir)
+        return container_argv(self.runtime, self.image or "", command, workdir, name=name)
 
     def run(self, workdir: str | os.PathLike[str]) -> StepResult:
         """Run the step in ``workdir`` (retrying up to ``retries`` times).
@@ -144,20 +175,22 @@ class CommandStep:
         ------
         StepError
             The last attempt failed, timed out, or left an output missing or unreadable.
+        ValidationError
+            An input or output leads out of ``workdir`` through a symlink (nothing ran).
         """
         folder = Path(workdir)
+        self._confined(folder)
         missing = [i for i in self.inputs if not (folder / i).exists()]
         if missing:
             raise StepError(f"step {self.name!r}: input(s) {missing} missing in {folder}")
-        argv = self.argv(folder)
+        name = None if self.runtime == "local" else f"activesci-{secrets.token_hex(8)}"
+        argv = self.argv(folder, name=name)
         start = time.perf_counter()
         why, stderr = "", ""
         for attempt in range(1, self.retries + 2):
             self._remove_outputs(folder)
             try:
-                done = subprocess.run(
-                    argv, cwd=folder, capture_output=True, text=True, timeout=self.timeout
-                )
+                done = _run_session(argv, folder, self.timeout, self.runtime, name)
             except subprocess.TimeoutExpired as exc:
                 why = f"timed out after {self.timeout:g} s"
                 stderr = _text(exc.stderr)
@@ -193,6 +226,41 @@ class CommandStep:
     def _remove_outputs(self, folder: Path) -> None:
         for out in self.outputs:
             (folder / out).unlink(missing_ok=True)
+
+
+def _run_session(
+    argv: list[str], folder: Path, timeout: float, runtime: str, container: str | None
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` in a new session; on a timeout or an interrupt kill the whole session.
+
+    The ``container`` of a podman or docker step is removed as well: the client's death does
+    not stop it.
+
+    Raises
+    ------
+    subprocess.TimeoutExpired
+        After ``timeout`` seconds, once every process of the session is dead; it carries the
+        output read until then.
+    """
+    proc = subprocess.Popen(
+        argv,
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException as exc:
+        os.killpg(proc.pid, signal.SIGKILL)
+        if container is not None:
+            subprocess.run([runtime, "rm", "-f", container], capture_output=True, check=False)
+        out, err = proc.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            exc.stdout, exc.stderr = out, err
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def _text(data: Any) -> str:
