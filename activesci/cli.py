@@ -441,32 +441,27 @@ def _run(args: argparse.Namespace) -> None:
 
     task = _task(args.task, args.luminosity)
     truth = task.parameters.parse_assignments(args.truth) if args.truth else None
-    experiment = _experiment(args, task, truth)
-    store = _new_run_store(args.out)
-    store.save_checkpoint(_PLAN, json.dumps({"rounds": args.rounds}).encode())
+    _refuse_started(args.out)
     learner = ActiveLearner(
         task,
-        experiment=experiment,
+        experiment=_experiment(args, task, truth),
         estimator=args.estimator,
         strategy=args.strategy,
-        store=store,
+        store=args.out,
         seed=args.seed,
         training_samples=args.training_samples,
         refine_every=args.refine_every,
         tracker=args.track,
+        planned_rounds=args.rounds,
     )
     _loop(learner, args.rounds, args.out)
 
 
-#: The store's checkpoint holding the rounds a CLI run was asked for (``resume`` reads it).
-_PLAN = "plan"
+def _refuse_started(folder: str) -> None:
+    """Refuse a run folder that holds a started run: its estimator and plan must stay as they are.
 
-
-def _new_run_store(folder: str) -> Any:
-    """A store for a new run in ``folder``; a folder that holds a started run is refused.
-
-    The refused folder is only read: a second ``run`` must never reuse a stored estimator or
-    replace a stored plan.
+    Only reads the folder; a store without settings (its run failed before it started) is
+    not a run and may be started again.
     """
     from pathlib import Path
 
@@ -479,7 +474,6 @@ def _new_run_store(folder: str) -> Any:
             raise ValidationError(
                 f"{folder} already holds a run: use `activesci resume {folder}`, or a new folder"
             )
-    return SQLiteRunStore(folder)
 
 
 def _experiment(args: argparse.Namespace, task: tasks.Task, truth: Any) -> Any:
@@ -508,22 +502,21 @@ def _resume(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
     learner = ActiveLearner.resume(args.dir)
-    total = args.rounds if args.rounds is not None else _planned(learner.store, args.dir)
+    total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
     _loop(learner, max(0, total - learner.round), args.dir)
 
 
-def _planned(store: Any, folder: str) -> int:
-    """The rounds the run in ``folder`` was started with (0 if it was not started by ``run``)."""
-    data = store.load_checkpoint(_PLAN)
-    if data is None:
-        return 0
+def _planned(learner: Any) -> int:
+    """The rounds the resumed run was started with (0 if it was not started with a plan)."""
+    if learner.planned_rounds is not None:
+        return int(learner.planned_rounds)
+    data = learner.store.load_checkpoint("plan")  # where earlier runs kept it
     try:
-        rounds = json.loads(data)["rounds"]
-        return check_count(rounds, "rounds")
-    except (ValueError, TypeError, KeyError):
+        return check_count(json.loads(data or b"{}").get("rounds", 0), "rounds")
+    except (ValueError, AttributeError):
         raise ValidationError(
-            f"{folder}: the stored plan {data[:80]!r} is not {{'rounds': N}}; give --rounds"
+            f"the stored plan {data[:80]!r} is not {{'rounds': N}}; give --rounds"
         ) from None
 
 

@@ -150,6 +150,9 @@ class ActiveLearner:
         run lies well inside the bands of the last one.
     progress : bool
         Progress bars for training.
+    planned_rounds : int, optional
+        How many rounds the run is meant to have (stored with the settings before the first
+        training, so a run killed during it still knows; ``activesci resume`` runs up to it).
 
     Examples
     --------
@@ -177,6 +180,7 @@ class ActiveLearner:
         calibration_events: int = CALIBRATION_EVENTS,
         tracker: Any = None,
         progress: bool = True,
+        planned_rounds: int | None = None,
     ) -> None:
         self.task = _as_task(task)
         self.seed = check_seed(seed)
@@ -218,6 +222,9 @@ class ActiveLearner:
         self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
         self._calibration_events = check_count(calibration_events, "calibration_events", minimum=1)
         self._progress = progress
+        self.planned_rounds = (
+            None if planned_rounds is None else check_count(planned_rounds, "planned_rounds")
+        )
         self.store = _open_store(store, self._metadata())  # settings stored before training
         self.estimator = self._make_estimator(estimator)
         self.inference_estimator = self.estimator
@@ -276,6 +283,7 @@ class ActiveLearner:
             "refine_every": self.refine_every,
             "inference": self._inference_option,
             "calibration_events": self._calibration_events,
+            "planned_rounds": self.planned_rounds,
             "experiment": experiment,
             "activesci_version": __version__,
         }
@@ -662,6 +670,7 @@ def _resume_options(store: RunStore) -> dict[str, Any]:
             "refine_every": meta.get("refine_every"),
             "inference": meta.get("inference", "amortised"),
             "calibration_events": meta.get("calibration_events", CALIBRATION_EVENTS),
+            "planned_rounds": meta.get("planned_rounds"),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise StoreError(f"{where}: the stored run settings are malformed ({exc!r})") from None
@@ -724,7 +733,7 @@ def _open_store(store: Any, metadata: dict[str, Any]) -> RunStore:
         store.write_metadata(metadata)
         return store
     new = json.loads(json.dumps(metadata, default=_plain))
-    changed = sorted(k for k in stored if k != "activesci_version" and stored[k] != new.get(k))
+    changed = sorted(k for k in stored if k not in _VOLATILE and stored[k] != new.get(k))
     if changed:
         raise StoreError(
             f"{where} holds a run with other settings (they differ in "
@@ -732,6 +741,10 @@ def _open_store(store: Any, metadata: dict[str, Any]) -> RunStore:
             "or ActiveLearner.resume(path), or use a new folder"
         )
     return store
+
+
+#: Settings a resumed run may differ in: they do not change what it computes.
+_VOLATILE = ("activesci_version", "planned_rounds")
 
 
 def _plain(value: Any) -> Any:
