@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -171,7 +172,7 @@ def read_npz_arrays(
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except _UNREADABLE as exc:
         raise error(f"{path}: not a readable .npz archive ({exc})") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise error(f"{path}: not a readable .npz archive (it holds one .npy array)")
@@ -182,9 +183,23 @@ def read_npz_arrays(
             return {k: data[k] for k in data.files}
         except _Oversized as exc:
             raise error(f"{path}: {exc}") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        except _UNREADABLE as exc:
             # e.g. an object array (refused without pickle), a truncated or corrupt member
             raise error(f"{path}: unreadable array ({exc})") from None
+
+
+#: What reading a corrupt archive raises (zipfile: encrypted members are a RuntimeError,
+#: unknown compression methods a NotImplementedError).
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    struct.error,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 
 class _Oversized(Exception):
@@ -239,6 +254,9 @@ def _check(a: dict[str, np.ndarray], path: Path) -> None:
             fail(f"{key!r} contains NaN or infinite values")
     if a["task"].ndim or a["format"].ndim:
         fail("'format' and 'task' must be single strings")
+    for key in ("parameter_names", "design_names", "feature_names"):
+        if a[key].ndim != 1:
+            fail(f"{key!r} has shape {a[key].shape}, expected a list of names")
     n_p, n_d, n_x = (a[k].size for k in ("parameter_names", "design_names", "feature_names"))
     x = a["x"]
     if x.ndim != 2 or x.shape[1] != n_x:
