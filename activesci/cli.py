@@ -3,39 +3,92 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import numpy as np
 
 from activesci import __version__, tasks
 from activesci.errors import ActivesciError, ValidationError
+from activesci.simulators.base import experiment_size
 from activesci.simulators.eventfile import FORMAT, EventFile, write_events
 from activesci.simulators.weinberg import count_asymmetry
+from activesci.typing import check_count, check_positive
 
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``activesci COMMAND: error: message`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _typed(check: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
+    """An argparse type that converts with ``check`` and says what was ``expected``."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check(text)
+        except (ValueError, ActivesciError):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    convert.__name__ = expected
+    return convert
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def check(text: str) -> int:
+        return check_count(int(text), "value", minimum=minimum)
+
+    return _typed(check, {0: "a non-negative integer", 1: "a positive integer"}[minimum])
+
+
+def _path(text: str, *, folder: bool) -> str:
+    if not text.strip():
+        raise ValueError("an empty path")
+    if not folder and os.path.isdir(text):
+        raise ValueError("a folder")
+    return text
+
+
+_COUNT = _integer(0)
+_POSITIVE = _integer(1)
+_NUMBER = _typed(lambda text: check_positive(float(text), "value"), "a positive finite number")
+_FILE = _typed(functools.partial(_path, folder=False), "a file path (not a folder)")
+_FOLDER = _typed(functools.partial(_path, folder=True), "a folder path")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="activesci",
         description="Active sciencing: design, run and infer experiments in a closed loop.",
     )
     parser.add_argument("--version", action="version", version=f"activesci {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show a traceback instead of a one-line error"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the flagship loop headless and write its report")
-    demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of everything")
-    demo.add_argument("--rounds", type=int, default=8, help="rounds (default 8)")
-    demo.add_argument("--luminosity", type=float, default=0.2, help="pb^-1 per round")
-    demo.add_argument("--training-samples", type=int, default=100_000, help="estimator budget")
+    demo.add_argument(
+        "--out", type=_FOLDER, default="runs/demo", help="run folder (default: runs/demo)"
+    )
+    demo.add_argument("--seed", type=_COUNT, default=0, help="seed of everything")
+    demo.add_argument("--rounds", type=_COUNT, default=8, help="rounds (default 8)")
+    demo.add_argument("--luminosity", type=_NUMBER, default=0.2, help="pb^-1 per round")
+    demo.add_argument(
+        "--training-samples", type=_POSITIVE, default=100_000, help="estimator budget"
+    )
     demo.add_argument(
         "--refine-every",
-        type=int,
+        type=_POSITIVE,
         default=None,
         help="also retrain every N rounds (default: "
         "only when the posterior or the designs call for it)",
@@ -45,16 +98,19 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the active-sciencing loop on a task, resumably")
     run.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
-    run.add_argument("--rounds", type=int, default=8, help="rounds to run (default 8)")
+    run.add_argument("--rounds", type=_COUNT, default=8, help="rounds to run (default 8)")
     run.add_argument("--strategy", default="eig", help="eig, grid, random, fixed, scan, ...")
     run.add_argument("--estimator", default="alices", help="alices, carl, ..., or exact")
-    run.add_argument("--seed", type=int, default=0, help="seed of everything")
-    run.add_argument("--out", required=True, help="run folder (store and report)")
+    run.add_argument("--seed", type=_COUNT, default=0, help="seed of everything")
+    run.add_argument("--out", type=_FOLDER, required=True, help="run folder (store and report)")
     run.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="hidden truth")
-    run.add_argument("--luminosity", type=float, default=None, help="pb^-1 per round (Weinberg)")
-    run.add_argument("--training-samples", type=int, default=100_000, help="estimator budget")
+    run.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 per round (Weinberg)")
+    run.add_argument("--training-samples", type=_POSITIVE, default=100_000, help="estimator budget")
     run.add_argument(
-        "--refine-every", type=int, default=None, help="retrain at the designs run, every N rounds"
+        "--refine-every",
+        type=_POSITIVE,
+        default=None,
+        help="retrain at the designs run, every N rounds",
     )
     run.add_argument("--track", default=None, help="MLflow URI, e.g. sqlite:///runs/mlflow.db")
     run.add_argument(
@@ -68,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="continue a run after a crash or with more rounds")
     resume.add_argument("dir", help="run folder")
-    resume.add_argument("--rounds", type=int, default=None, help="total rounds (default: planned)")
+    resume.add_argument(
+        "--rounds", type=_COUNT, default=None, help="total rounds (default: planned)"
+    )
 
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("dir", help="run folder")
@@ -86,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("KEY", "VALUE"),
         help='a parameter (JSON values: 12, 0.5, true, "eig"); repeatable',
     )
-    book.add_argument("--out", default=None, help="executed notebook path")
+    book.add_argument("--out", type=_FILE, default=None, help="executed notebook path")
 
     bench = sub.add_parser(
         "bench",
@@ -106,40 +164,48 @@ def _parser() -> argparse.ArgumentParser:
         default=["eig", "eig-exact", "oracle", "grid", "random", "fixed"],
         help="eig, eig-exact, oracle, grid, random, fixed, scan or a registered name",
     )
-    bench.add_argument("--repeats", type=int, default=20, help="seeds 0..N-1 (default 20)")
-    bench.add_argument("--rounds", type=int, default=8, help="rounds per run (default 8)")
+    bench.add_argument("--repeats", type=_POSITIVE, default=20, help="seeds 0..N-1 (default 20)")
+    bench.add_argument("--rounds", type=_COUNT, default=8, help="rounds per run (default 8)")
     bench.add_argument(
-        "--target-std", type=float, default=0.004, help="posterior std to reach (TASK)"
+        "--target-std", type=_NUMBER, default=0.004, help="posterior std to reach (TASK)"
     )
-    bench.add_argument("--luminosity", type=float, default=None, help="pb^-1 per round")
+    bench.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 per round")
     bench.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="truth")
-    bench.add_argument("--training-samples", type=int, default=100_000, help="eig's budget")
-    bench.add_argument("--refine-every", type=int, default=2, help="eig's refinement period")
-    bench.add_argument("--out", default=None, help="results: a JSON file (TASK) or a folder (SPEC)")
+    bench.add_argument("--training-samples", type=_POSITIVE, default=100_000, help="eig's budget")
+    bench.add_argument("--refine-every", type=_POSITIVE, default=2, help="eig's refinement period")
+    bench.add_argument(
+        "--out", type=_FOLDER, default=None, help="results: a JSON file (TASK) or a folder (SPEC)"
+    )
+    bench.add_argument(
+        "--allow-plugins",
+        action="store_true",
+        help="let a spec name strategies as 'module:attr' and import them (runs that code: "
+        "only for specs you trust)",
+    )
 
     chunk = sub.add_parser(
         "sample-training",
         help="simulate one chunk of training data (npz + .sha256) for a ratio estimator",
     )
     chunk.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
-    chunk.add_argument("--samples", type=int, required=True, help="rows to simulate")
-    chunk.add_argument("--seed", type=int, required=True, help="random seed of this chunk")
+    chunk.add_argument("--samples", type=_POSITIVE, required=True, help="rows to simulate")
+    chunk.add_argument("--seed", type=_COUNT, required=True, help="random seed of this chunk")
     chunk.add_argument("--method", default="alices", help="decides the gold to compute")
-    chunk.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
-    chunk.add_argument("--out", required=True, help="output .npz file")
+    chunk.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
+    chunk.add_argument("--out", type=_FILE, required=True, help="output .npz file")
 
     merge = sub.add_parser("merge", help="verify training chunks by checksum and join them")
     merge.add_argument("chunks", nargs="+", help="chunk .npz files (each with its .sha256)")
-    merge.add_argument("--out", required=True, help="output .npz file")
+    merge.add_argument("--out", type=_FILE, required=True, help="output .npz file")
 
     train = sub.add_parser("train", help="train a ratio estimator on a training-data file")
     train.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
     train.add_argument("data", help="training-data .npz (from merge or sample-training)")
     train.add_argument("--method", default="alices", help="estimator method (default alices)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the initialisation")
-    train.add_argument("--epochs", type=int, default=30, help="epochs (default 30)")
-    train.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
-    train.add_argument("--out", required=True, help="output estimator file (.pt)")
+    train.add_argument("--seed", type=_COUNT, default=0, help="seed of the initialisation")
+    train.add_argument("--epochs", type=_POSITIVE, default=30, help="epochs (default 30)")
+    train.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
+    train.add_argument("--out", type=_FILE, required=True, help="output estimator file (.pt)")
 
     from activesci.workflow import reana
 
@@ -157,13 +223,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--design", nargs="+", required=True, metavar="NAME=VALUE", help="design")
     sim.add_argument(
-        "--n", type=int, default=None, help="number of events (default: Poisson, as an experiment)"
+        "--n",
+        type=_COUNT,
+        default=None,
+        help="number of events (default: Poisson, as an experiment)",
     )
-    sim.add_argument("--luminosity", type=float, default=None, help="pb^-1 (Weinberg tasks)")
-    sim.add_argument("--out", required=True, help="output .npz file")
+    sim.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
+    sim.add_argument("--out", type=_FILE, required=True, help="output .npz file")
     sim.add_argument(
         "--seed",
-        type=int,
+        type=_COUNT,
         nargs="+",
         default=None,
         help="random seed; several integers seed default_rng([s0, s1, ...]) (e.g. seed and run)",
@@ -180,18 +249,10 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
     design = sim.designs.parse_assignments(args.design)
     seed = None if args.seed is None else (args.seed[0] if len(args.seed) == 1 else args.seed)
     rng = np.random.default_rng(seed)
-    if args.n is None:
-        # one experiment, drawn exactly as Simulator.run_experiment draws it from this rng (so
-        # `--seed S K` replays run K of SimulatedExperiment(seed=S)), with the latent kept
-        if "expected_count" in sim.capabilities:
-            n = int(rng.poisson(sim.expected_count(theta, design)[0]))
-        else:
-            n = int(getattr(sim, "events_per_experiment", 100))
-        events = sim.sample(theta, design, rng, n=n)
-    else:
-        if args.n < 0:
-            raise ValidationError(f"--n must be a non-negative integer, got {args.n}")
-        events = sim.sample(theta, design, rng, n=args.n)
+    # without --n, one experiment, drawn exactly as Simulator.run_experiment draws it from this
+    # rng (so `--seed S K` replays run K of SimulatedExperiment(seed=S)), with the latent kept
+    n = experiment_size(sim, theta, design, rng) if args.n is None else args.n
+    events = sim.sample(theta, design, rng, n=n)
     gold = {}
     caps = sim.capabilities
     if not args.no_gold and events.z is not None and {"joint_log_prob", "joint_score"} <= caps:
@@ -240,60 +301,67 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 2 bad input)."""
+    """Run the command line; return the exit status (0 ok, 2 bad input).
+
+    Bad input (arguments, files, folders) is one line on stderr and exit status 2; ``--debug``
+    shows the traceback instead.
+    """
     args = _parser().parse_args(argv)
     try:
-        if args.command == "simulate":
-            print(json.dumps(_simulate(args), indent=2))
-        elif args.command == "tasks":
-            for name in sorted(tasks.TASKS):
-                task = tasks.get(name)
-                print(f"{name:20s} {task.description}")
-        elif args.command == "run":
-            _run(args)
-        elif args.command == "resume":
-            _resume(args)
-        elif args.command in _CAMPAIGN:
-            print(json.dumps(_CAMPAIGN[args.command](args), indent=2))
-        elif args.command == "export-reana":
-            from activesci.workflow import reana
-
-            return reana.run_cli(args)
-        elif args.command == "notebook":
-            from activesci.notebook import parse_parameter, run_notebook
-
-            params = {key: parse_parameter(value) for key, value in args.parameter}
-            path, records = run_notebook(args.name, params, out=args.out)
-            print(json.dumps({"notebook": str(path), "records": records}, indent=2))
-        elif args.command == "bench":
-            _bench(args)
-        elif args.command == "report":
-            from activesci.report import write_run_report
-
-            print(json.dumps({"report": str(write_run_report(args.dir))}))
-        elif args.command == "demo":
-            from activesci.demo import demo_learner
-
-            learner = demo_learner(
-                args.out,
-                seed=args.seed,
-                luminosity=args.luminosity,
-                training_samples=args.training_samples,
-                refine_every=args.refine_every,
-            )
-            _loop(learner, args.rounds, args.out)
-    except ActivesciError as exc:
-        print(f"activesci: error: {exc}", file=sys.stderr)
+        return _command(args)
+    except (ActivesciError, OSError, UnicodeDecodeError) as exc:
+        if args.debug:
+            raise
+        message = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"activesci: error: {message or type(exc).__name__}", file=sys.stderr)
         return 2
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "simulate":
+        print(json.dumps(_simulate(args), indent=2))
+    elif args.command == "tasks":
+        for name in sorted(tasks.TASKS):
+            task = tasks.get(name)
+            print(f"{name:20s} {task.description}")
+    elif args.command == "run":
+        _run(args)
+    elif args.command == "resume":
+        _resume(args)
+    elif args.command in _CAMPAIGN:
+        print(json.dumps(_CAMPAIGN[args.command](args), indent=2))
+    elif args.command == "export-reana":
+        from activesci.workflow import reana
+
+        return reana.run_cli(args)
+    elif args.command == "notebook":
+        from activesci.notebook import parse_parameter, run_notebook
+
+        params = {key: parse_parameter(value) for key, value in args.parameter}
+        path, records = run_notebook(args.name, params, out=args.out)
+        print(json.dumps({"notebook": str(path), "records": records}, indent=2))
+    elif args.command == "bench":
+        _bench(args)
+    elif args.command == "report":
+        from activesci.report import write_run_report
+
+        print(json.dumps({"report": str(write_run_report(args.dir))}))
+    elif args.command == "demo":
+        from activesci.demo import demo_learner
+
+        learner = demo_learner(
+            args.out,
+            seed=args.seed,
+            luminosity=args.luminosity,
+            training_samples=args.training_samples,
+            refine_every=args.refine_every,
+        )
+        _loop(learner, args.rounds, args.out)
     return 0
 
 
 def _task(name: str, luminosity: float | None) -> tasks.Task:
-    options = {} if luminosity is None else {"luminosity": luminosity}
-    try:
-        return tasks.get(name, **options)
-    except TypeError:
-        raise ValidationError(f"task {name!r} takes no option {sorted(options)}") from None
+    return tasks.get(name, **({} if luminosity is None else {"luminosity": luminosity}))
 
 
 def _sample_training(args: argparse.Namespace) -> dict[str, Any]:
@@ -362,7 +430,7 @@ def _bench_spec(args: argparse.Namespace) -> None:
     from activesci.bench import format_leaderboard, load_spec, run_spec, write_results
 
     spec = load_spec(args.target)
-    result = run_spec(spec)
+    result = run_spec(spec, allow_plugins=args.allow_plugins)
     print(format_leaderboard(result))
     paths = write_results(result, args.out or os.path.join("runs", "bench", spec["name"]))
     print(json.dumps({k: str(v) for k, v in paths.items()}))
@@ -372,9 +440,8 @@ def _run(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
     task = _task(args.task, args.luminosity)
-    if args.rounds < 0:
-        raise ValidationError(f"--rounds must be >= 0, got {args.rounds}")
     truth = task.parameters.parse_assignments(args.truth) if args.truth else None
+    _refuse_started(args.out)
     learner = ActiveLearner(
         task,
         experiment=_experiment(args, task, truth),
@@ -385,9 +452,28 @@ def _run(args: argparse.Namespace) -> None:
         training_samples=args.training_samples,
         refine_every=args.refine_every,
         tracker=args.track,
+        planned_rounds=args.rounds,
     )
-    learner.store.save_checkpoint("plan", json.dumps({"rounds": args.rounds}).encode())
     _loop(learner, args.rounds, args.out)
+
+
+def _refuse_started(folder: str) -> None:
+    """Refuse a run folder that holds a started run: its estimator and plan must stay as they are.
+
+    Only reads the folder; a store without settings (its run failed before it started) is
+    not a run and may be started again.
+    """
+    from pathlib import Path
+
+    from activesci.store import DB_NAME, SQLiteRunStore
+
+    if (Path(folder) / DB_NAME).exists():
+        with SQLiteRunStore.open(folder) as old:
+            started = bool(old.metadata() or old.observations())
+        if started:
+            raise ValidationError(
+                f"{folder} already holds a run: use `activesci resume {folder}`, or a new folder"
+            )
 
 
 def _experiment(args: argparse.Namespace, task: tasks.Task, truth: Any) -> Any:
@@ -416,10 +502,22 @@ def _resume(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
     learner = ActiveLearner.resume(args.dir)
-    plan = learner.store.load_checkpoint("plan")
-    total = args.rounds if args.rounds is not None else json.loads(plan or b"{}").get("rounds", 0)
+    total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
     _loop(learner, max(0, total - learner.round), args.dir)
+
+
+def _planned(learner: Any) -> int:
+    """The rounds the resumed run was started with (0 if it was not started with a plan)."""
+    if learner.planned_rounds is not None:
+        return int(learner.planned_rounds)
+    data = learner.store.load_checkpoint("plan")  # where earlier runs kept it
+    try:
+        return check_count(json.loads(data or b"{}").get("rounds", 0), "rounds")
+    except (ValueError, AttributeError):
+        raise ValidationError(
+            f"the stored plan {data[:80]!r} is not {{'rounds': N}}; give --rounds"
+        ) from None
 
 
 def _loop(learner: Any, rounds: int, folder: str) -> None:

@@ -42,7 +42,7 @@ import numpy as np
 from activesci.errors import RecordError, ShapeError, ValidationError
 from activesci.simulators.eventfile import read_npz_arrays
 from activesci.spaces import Space
-from activesci.typing import Observation, Simulator
+from activesci.typing import Observation, Simulator, check_count, check_positive, check_seed
 
 __all__ = ["ManualExperiment", "RecordedExperiment", "SimulatedExperiment"]
 
@@ -76,13 +76,15 @@ class SimulatedExperiment:
     def __init__(
         self, simulator: Simulator, truth: Any, seed: int | None = None, *, runs: int = 0
     ) -> None:
+        if not isinstance(getattr(simulator, "parameters", None), Space):
+            raise ValidationError(f"simulator must be a Simulator, got {simulator!r:.80}")
         self.simulator = simulator
         self._truth = simulator.parameters.validate(truth)
         if len(self._truth) != 1:
             raise ShapeError(f"truth must be one point, got {len(self._truth)}")
-        self.seed = seed
+        self.seed = None if seed is None else check_seed(seed)
         self._rng = np.random.default_rng(seed)
-        self.runs = int(runs)
+        self.runs = check_count(runs, "runs")
 
     @property
     def designs(self) -> Space:
@@ -100,6 +102,10 @@ class SimulatedExperiment:
     def to_config(self) -> dict[str, Any]:
         """What :func:`activesci.learner.ActiveLearner.resume` needs to rebuild it."""
         return {"kind": "simulated", "truth": self.truth, "seed": self.seed}
+
+    def skip(self, observations: Sequence[Observation]) -> None:
+        """Continue after ``observations`` (a resumed learner's stored runs): run ``len`` next."""
+        self.runs = max(self.runs, len(observations))
 
     def run(self, design: Any) -> Observation:
         """Run the experiment once at ``design``."""
@@ -128,15 +134,7 @@ def _check_space(designs: Any) -> Space:
 
 def _luminosity(value: Any, where: str) -> float | None:
     """A positive finite luminosity or ``None``; ``where`` prefixes the error."""
-    if value is None:
-        return None
-    try:
-        lum = float(value)
-    except (TypeError, ValueError):
-        raise RecordError(f"{where}: luminosity {value!r} is not a number") from None
-    if isinstance(value, bool) or not (math.isfinite(lum) and lum > 0):
-        raise RecordError(f"{where}: luminosity must be a positive finite number, got {value!r}")
-    return lum
+    return None if value is None else check_positive(value, f"{where}: luminosity", RecordError)
 
 
 class RecordedExperiment:
@@ -224,6 +222,25 @@ class RecordedExperiment:
             else:
                 out.append((o.design, int(not used)))
         return out
+
+    def skip(self, observations: Sequence[Observation]) -> None:
+        """Mark recordings as used: those equal to ``observations`` (a resumed learner's runs).
+
+        Raises
+        ------
+        RecordError
+            One of them was not recorded here (or is left no more often).
+        """
+        for k, obs in enumerate(observations):
+            for i, rec in enumerate(self.observations):
+                if not self._used[i] and _same(rec, obs):
+                    self._used[i] = True
+                    break
+            else:
+                raise RecordError(
+                    f"stored observation {k} (at {_show(self.designs, obs.design)}, {obs.n} "
+                    f"events) is not among the unused recordings of this experiment"
+                )
 
     def run(self, design: Any) -> Observation:
         """The next unused observation recorded at ``design``.
@@ -329,6 +346,11 @@ class RecordedExperiment:
             np.savez(f, **arrays)
         os.replace(tmp, path)
         return path
+
+
+def _same(a: Observation, b: Observation) -> bool:
+    """Whether two observations hold the same design and events."""
+    return a.x.shape == b.x.shape and np.allclose(a.design, b.design) and np.allclose(a.x, b.x)
 
 
 def _read_csv(

@@ -10,6 +10,7 @@ exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -23,7 +24,7 @@ import numpy as np
 
 from activesci import tasks as task_registry
 from activesci.design.optimizer import DesignContext, Strategy, make_strategy
-from activesci.errors import ValidationError
+from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.inference.posterior import ExactLikelihood, GridPosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
@@ -41,7 +42,14 @@ from activesci.inference.sequential import (
 )
 from activesci.tasks import Task
 from activesci.tracking import as_tracker, metrics_from_summary
-from activesci.typing import Experiment, Observation, RunStore
+from activesci.typing import (
+    Experiment,
+    Observation,
+    RunStore,
+    check_count,
+    check_positive,
+    check_seed,
+)
 
 __all__ = ["ActiveLearner", "RoundState"]
 
@@ -142,6 +150,9 @@ class ActiveLearner:
         run lies well inside the bands of the last one.
     progress : bool
         Progress bars for training.
+    planned_rounds : int, optional
+        How many rounds the run is meant to have (stored with the settings before the first
+        training, so a run killed during it still knows; ``activesci resume`` runs up to it).
 
     Examples
     --------
@@ -169,22 +180,21 @@ class ActiveLearner:
         calibration_events: int = CALIBRATION_EVENTS,
         tracker: Any = None,
         progress: bool = True,
-        _resuming: bool = False,
+        planned_rounds: int | None = None,
     ) -> None:
-        from activesci.store import MemoryRunStore, SQLiteRunStore
-
-        self.task = task_registry.get(task) if isinstance(task, str) else task
-        self.seed = int(seed)
-        self.experiment = experiment if experiment is not None else self.task.experiment(seed=seed)
-        if store is None:
-            store = MemoryRunStore()
-        elif isinstance(store, str | os.PathLike):
-            store = SQLiteRunStore(store)
-        if not isinstance(store, RunStore):
+        self.task = _as_task(task)
+        self.seed = check_seed(seed)
+        if experiment is None:
+            experiment = self.task.experiment(seed=seed)
+        elif not (callable(getattr(experiment, "run", None)) and hasattr(experiment, "designs")):
             raise ValidationError(
-                f"store must be a folder or a RunStore, got {type(store).__name__}"
+                f"experiment must have designs and run(design), got {experiment!r:.80}"
             )
-        self.store = store
+        self.experiment = experiment
+        if not isinstance(strategy, str) and not callable(getattr(strategy, "propose", None)):
+            raise ValidationError(
+                f"strategy must be a name or have propose(context), got {strategy!r:.80}"
+            )
         options = (
             dict(self.task.strategy_options.get(strategy, {})) if isinstance(strategy, str) else {}
         )
@@ -194,26 +204,29 @@ class ActiveLearner:
             "name": getattr(self.strategy, "name", str(strategy)),
             "options": options,
         }
+        self._training_samples = check_count(training_samples, "training_samples", minimum=4)
+        self._estimator_spec = _estimator_spec(estimator, self._training_samples)
+        if refine_every is not None:
+            check_count(refine_every, "refine_every", minimum=1)
+            if self._estimator_spec["kind"] != "ratio":
+                raise ValidationError("refine_every needs a trained estimator (a method name)")
+        if inference not in INFERENCE:
+            raise ValidationError(f"inference must be one of {INFERENCE}, got {inference!r}")
         self.resolution = resolution
         self.posterior = GridPosterior(
             self.task.parameters, resolution, simulator=self.task.simulator
         )
-        self.estimator, self._estimator_spec = self._make_estimator(
-            estimator, training_samples, progress
-        )
-        if refine_every is not None and not (isinstance(refine_every, int) and refine_every >= 1):
-            raise ValidationError(f"refine_every must be a positive integer, got {refine_every!r}")
-        if refine_every is not None and self._estimator_spec["kind"] != "ratio":
-            raise ValidationError("refine_every needs a trained estimator (a method name)")
-        if inference not in INFERENCE:
-            raise ValidationError(f"inference must be one of {INFERENCE}, got {inference!r}")
         self.refine_every = refine_every
         self._inference_option = inference
         #: "sequential", "amortised" or "direct" (the estimator infers as it is: exact, objects)
         self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
-        self._calibration_events = int(calibration_events)
-        self._training_samples = int(training_samples)
+        self._calibration_events = check_count(calibration_events, "calibration_events", minimum=1)
         self._progress = progress
+        self.planned_rounds = (
+            None if planned_rounds is None else check_count(planned_rounds, "planned_rounds")
+        )
+        self.store = _open_store(store, self._metadata())  # settings stored before training
+        self.estimator = self._make_estimator(estimator)
         self.inference_estimator = self.estimator
         self.region: np.ndarray | None = None  # bounds (P, 2) of the local estimator's prior
         self._local: RatioEstimator | None = None
@@ -229,42 +242,30 @@ class ActiveLearner:
         self._pending_record: dict[str, Any] = {}
         self._ask_seconds = 0.0
         self.states: list[RoundState] = []
-        if not _resuming:
-            self.store.write_metadata(self._metadata())
         self.tracker = as_tracker(tracker)
         self.tracker.log_params(self._metadata())
+        self._replay()
 
     # -- construction helpers -----------------------------------------------------------------
-    def _make_estimator(
-        self, estimator: Any, samples: int, progress: bool
-    ) -> tuple[Any, dict[str, Any]]:
+    def _make_estimator(self, estimator: Any) -> Any:
+        """The estimator of ``self._estimator_spec``: loaded from the store, given, or trained."""
         sim = self.task.simulator
-        if isinstance(estimator, str):
-            if estimator == "exact":
-                return ExactLikelihood(sim), {"kind": "exact"}
-            if estimator not in METHODS or estimator == "sally":
-                names = sorted(m for m in METHODS if m != "sally")
-                raise ValidationError(
-                    f"unknown estimator {estimator!r}; expected 'exact' or one of {names}"
-                )
-            spec = {"kind": "ratio", "method": estimator, "training_samples": int(samples)}
-            saved = self.store.load_checkpoint(_CHECKPOINT)
-            if saved is not None:
-                return _load_estimator(saved), spec
+        spec = self._estimator_spec
+        if spec["kind"] == "exact":
+            return ExactLikelihood(sim)
+        if spec["kind"] == "object":
+            return estimator
+        saved = self.store.load_checkpoint(_CHECKPOINT)
+        if isinstance(estimator, RatioEstimator):
+            est = estimator  # trained: checkpointed, unless one is stored already
+        elif saved is not None:
+            return _load_estimator(saved)
+        else:
             est = RatioEstimator(sim, method=estimator)
-            est.train(n_samples=int(samples), seed=self.seed, progress=progress)
+            est.train(n_samples=self._training_samples, seed=self.seed, progress=self._progress)
+        if saved is None:
             self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(est))
-            return est, spec
-        if isinstance(estimator, RatioEstimator) and estimator.is_trained:
-            spec = {"kind": "ratio", "method": estimator.method, "training_samples": int(samples)}
-            if self.store.load_checkpoint(_CHECKPOINT) is None:
-                self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(estimator))
-            return estimator, spec
-        if not callable(getattr(estimator, "log_ratio", None)):
-            raise ValidationError(
-                "estimator must be a name, 'exact', or have log_ratio(x, theta, design)"
-            )
-        return estimator, {"kind": "object", "type": type(estimator).__name__}
+        return est
 
     def _metadata(self) -> dict[str, Any]:
         from activesci import __version__
@@ -282,6 +283,7 @@ class ActiveLearner:
             "refine_every": self.refine_every,
             "inference": self._inference_option,
             "calibration_events": self._calibration_events,
+            "planned_rounds": self.planned_rounds,
             "experiment": experiment,
             "activesci_version": __version__,
         }
@@ -535,8 +537,11 @@ class ActiveLearner:
         Stops early once every parameter's posterior std is below ``target_std`` or the total
         luminosity reaches ``max_luminosity``.
         """
-        if not (isinstance(rounds, int) and rounds >= 0):
-            raise ValidationError(f"rounds must be a non-negative integer, got {rounds!r}")
+        check_count(rounds, "rounds")
+        if target_std is not None:
+            check_positive(target_std, "target_std")
+        if max_luminosity is not None:
+            check_positive(max_luminosity, "max_luminosity")
         for _ in range(rounds):
             design = self.ask()
             state = self.tell(design, self.experiment.run(design))
@@ -566,44 +571,40 @@ class ActiveLearner:
     # -- resume -------------------------------------------------------------------------------
     @classmethod
     def resume(cls, path: str | os.PathLike[str], *, progress: bool = True) -> ActiveLearner:
-        """Continue the run stored in ``path``: rebuild it and replay its observations."""
+        """Continue the run stored in ``path``: rebuild it and replay its observations.
+
+        A run killed during its first training is resumed too: the training is redone.
+        Runs with a recorded, manual or custom experiment are resumed by constructing the
+        learner with the same settings and ``experiment=...``, ``store=path``.
+        """
         from activesci.store import SQLiteRunStore
 
         store = SQLiteRunStore.open(path)
-        meta = store.metadata()
-        task = task_registry.get(meta["task"], **meta["task_options"])
-        stored = store.observations()
-        experiment = _rebuild_experiment(task, meta["experiment"], len(stored))
-        est_spec = meta["estimator"]
-        if est_spec["kind"] == "object":
-            raise ValidationError("this run used a custom estimator object: resume it by hand")
-        learner = cls(
-            task,
-            experiment=experiment,
-            estimator="exact" if est_spec["kind"] == "exact" else est_spec["method"],
-            strategy=meta["strategy"]["name"],
-            strategy_options=meta["strategy"]["options"],
-            store=store,
-            seed=meta["seed"],
-            training_samples=est_spec.get("training_samples", 100_000),
-            resolution=meta["resolution"],
-            refine_every=meta.get("refine_every"),
-            inference=meta.get("inference", "amortised"),
-            calibration_events=meta.get("calibration_events", CALIBRATION_EVENTS),
-            progress=progress,
-            _resuming=True,
-        )
-        if learner.inference == "sequential":
+        try:
+            options = _resume_options(store)
+        except BaseException:
+            store.close()
+            raise
+        return cls(**options, store=store, progress=progress)
+
+    def _replay(self) -> None:
+        """Rebuild the state after the observations already in the store (a resumed run)."""
+        stored = self.store.observations()
+        if not stored:
+            return
+        skip = getattr(self.experiment, "skip", None)
+        if callable(skip):
+            skip([obs for _, obs in stored])  # a recorded experiment must not replay them
+        if self.inference == "sequential":
             for n, (_, obs) in enumerate(stored, start=1):
-                learner._absorb(n, obs)  # trainings come from their checkpoints
+                self._absorb(n, obs)  # trainings come from their checkpoints
         else:
-            learner._replay_amortised(len(stored))
-        if stored and stored[-1][0] not in {r["round"] for r in store.rounds()}:
+            self._replay_amortised(len(stored))
+        if stored[-1][0] not in {r["round"] for r in self.store.rounds()}:
             k, obs = stored[-1]  # killed between storing the data and its summary
-            state = RoundState(k, obs.design, obs, learner.posterior, check=learner.check)
-            store.append_round(k, state.summary())
-        learner.round = len(stored)
-        return learner
+            state = RoundState(k, obs.design, obs, self.posterior, check=self.check)
+            self.store.append_round(k, state.summary())
+        self.round = len(stored)
 
     def _replay_amortised(self, n: int) -> None:
         """Rebuild the posterior of the first ``n`` stored observations (amortised mode)."""
@@ -637,6 +638,120 @@ def _rebuild_experiment(task: Task, spec: dict[str, Any], runs: int) -> Experime
         f"this run's experiment ({kind}) cannot be rebuilt automatically; "
         f"resume it with ActiveLearner(..., store=path, experiment=...)"
     )
+
+
+def _resume_options(store: RunStore) -> dict[str, Any]:
+    """The learner's keyword arguments from a stored run's settings."""
+    meta = store.metadata()
+    where = getattr(store, "path", "the store")
+    if "task" not in meta:
+        raise StoreError(
+            f"{where}: no run settings are stored (the run stopped before it started); "
+            "start it again in a new folder"
+        )
+    try:
+        task = task_registry.get(meta["task"], **meta["task_options"])
+        stored = store.observations()
+        est_spec = meta["estimator"]
+        if est_spec["kind"] == "object":
+            raise ValidationError(
+                "this run used a custom estimator object: resume it with "
+                "ActiveLearner(..., estimator=..., store=path)"
+            )
+        return {
+            "task": task,
+            "experiment": _rebuild_experiment(task, meta["experiment"], len(stored)),
+            "estimator": "exact" if est_spec["kind"] == "exact" else est_spec["method"],
+            "strategy": meta["strategy"]["name"],
+            "strategy_options": meta["strategy"]["options"],
+            "seed": meta["seed"],
+            "training_samples": est_spec.get("training_samples", 100_000),
+            "resolution": meta["resolution"],
+            "refine_every": meta.get("refine_every"),
+            "inference": meta.get("inference", "amortised"),
+            "calibration_events": meta.get("calibration_events", CALIBRATION_EVENTS),
+            "planned_rounds": meta.get("planned_rounds"),
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise StoreError(f"{where}: the stored run settings are malformed ({exc!r})") from None
+
+
+def _as_task(task: Any) -> Task:
+    """A Task, or one built from its registered name."""
+    if isinstance(task, str):
+        return task_registry.get(task)
+    if not isinstance(task, Task):
+        raise ValidationError(f"task must be a Task or a task name, got {task!r:.80}")
+    return task
+
+
+def _estimator_spec(estimator: Any, samples: int) -> dict[str, Any]:
+    """What the metadata says of ``estimator`` (validated; nothing is trained here)."""
+    if isinstance(estimator, str):
+        if estimator == "exact":
+            return {"kind": "exact"}
+        if estimator not in METHODS or estimator == "sally":
+            names = sorted(m for m in METHODS if m != "sally")
+            raise ValidationError(
+                f"unknown estimator {estimator!r}; expected 'exact' or one of {names}"
+            )
+        return {"kind": "ratio", "method": estimator, "training_samples": samples}
+    if isinstance(estimator, RatioEstimator) and estimator.is_trained:
+        return {"kind": "ratio", "method": estimator.method, "training_samples": samples}
+    if not callable(getattr(estimator, "log_ratio", None)):
+        raise ValidationError(
+            "estimator must be a name, 'exact', a trained RatioEstimator or have "
+            f"log_ratio(x, theta, design), got {estimator!r:.80}"
+        )
+    return {"kind": "object", "type": type(estimator).__name__}
+
+
+def _open_store(store: Any, metadata: dict[str, Any]) -> RunStore:
+    """The run's store with ``metadata`` written, or the same settings found there.
+
+    A store holding a run with other settings is refused before anything is read from or
+    written to it (its estimator would be stale).
+    """
+    from activesci.store import MemoryRunStore, SQLiteRunStore
+
+    if store is None:
+        store = MemoryRunStore()
+    elif isinstance(store, str | os.PathLike):
+        if not os.fspath(store):
+            raise ValidationError("store must name a folder, got ''")
+        store = SQLiteRunStore(store)
+    if not isinstance(store, RunStore):
+        raise ValidationError(f"store must be a folder or a RunStore, got {type(store).__name__}")
+    where = getattr(store, "path", "the store")
+    stored = store.metadata()
+    if not stored:
+        if store.observations() or store.load_checkpoint(_CHECKPOINT) is not None:
+            raise StoreError(
+                f"{where} holds data but no run settings (left by an older activesci): "
+                "use a new folder"
+            )
+        store.write_metadata(metadata)
+        return store
+    new = json.loads(json.dumps(metadata, default=_plain))
+    changed = sorted(k for k in stored if k not in _VOLATILE and stored[k] != new.get(k))
+    if changed:
+        raise StoreError(
+            f"{where} holds a run with other settings (they differ in "
+            f"{', '.join(map(repr, changed))}): continue it with `activesci resume {where}` "
+            "or ActiveLearner.resume(path), or use a new folder"
+        )
+    return store
+
+
+#: Settings a resumed run may differ in: they do not change what it computes.
+_VOLATILE = ("activesci_version", "planned_rounds")
+
+
+def _plain(value: Any) -> Any:
+    """JSON form of the NumPy values settings may hold."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise ValidationError(f"a setting, {value!r:.80}, is not JSON-serialisable")
 
 
 #: Refinement trains on designs within +-_BAND of the design range around each design run.

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -158,9 +159,22 @@ TASKS: dict[str, Callable[..., Task]] = {
 
 
 def get(name: str, **options: Any) -> Task:
-    """Build the task registered as ``name`` (see :data:`TASKS`)."""
+    """Build the task registered as ``name`` (see :data:`TASKS`).
+
+    Raises
+    ------
+    ValidationError
+        An unknown task, or an option the task does not take (the message lists those it
+        takes); bad option values are refused by the task's simulator.
+    """
     try:
         factory = TASKS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValidationError(f"unknown task {name!r}; available: {sorted(TASKS)}") from None
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValidationError(
+            f"task {name!r} takes no option(s) {unknown}; its options are {sorted(accepted)}"
+        )
     return factory(**options)

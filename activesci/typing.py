@@ -6,6 +6,7 @@ Concrete simulators and experiments live in :mod:`activesci.simulators` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -16,6 +17,7 @@ from activesci.spaces import Space
 
 __all__ = [
     "CAPABILITIES",
+    "MAX_EVENTS",
     "Events",
     "Experiment",
     "Observation",
@@ -23,14 +25,92 @@ __all__ = [
     "Simulator",
     "Tracker",
     "capabilities_of",
+    "check_count",
+    "check_generator",
+    "check_positive",
+    "check_seed",
 ]
 
 #: Optional simulator methods, in the order they are reported.
 CAPABILITIES = ("joint_log_prob", "joint_score", "expected_count", "log_likelihood")
 
+#: The most events one call may simulate or one experiment may record (beyond it, memory runs
+#: out long before a result: 10^8 events of one feature and latent are 1.6 GB).
+MAX_EVENTS = 100_000_000
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """Return ``seed`` as an ``int`` if it is a non-negative integer, else raise.
+
+    Floats, strings, booleans and ``None`` are refused: each would seed silently differently.
+
+    Raises
+    ------
+    ValidationError
+        Naming ``name``, the value and what was expected.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValidationError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_generator(rng: Any, name: str = "rng") -> np.random.Generator:
+    """Return ``rng`` if it is a ``numpy.random.Generator``, else raise a ValidationError."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValidationError(
+            f"{name} must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
+            f"got {rng!r:.80}"
+        )
+    return rng
+
+
+def check_count(value: Any, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return ``value`` as an ``int`` if it is an integer in ``[minimum, maximum]``, else raise.
+
+    Booleans and floats (even integral ones) are refused.
+    """
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}"
+    )
+    upper = "" if maximum is None else f" (at most {maximum:,})"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        raise ValidationError(f"{name} must be {kind}{upper}, got {value!r}")
+    return int(value)
+
+
+def check_positive(value: Any, name: str, error: type[ValidationError] = ValidationError) -> float:
+    """Return ``value`` as a ``float`` if it is a finite number > 0, else raise ``error``.
+
+    Booleans, NaN and infinities are refused; the message names ``name`` and the value.
+    """
+    ok = not isinstance(value, bool | str | bytes)
+    try:
+        number = float(value) if ok else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise error(f"{name} must be a positive finite number, got {value!r}")
+    return number
+
+
+def _finite(a: Any, name: str) -> np.ndarray:
+    """``a`` as a float array of finite numbers, or a ValidationError naming ``name``."""
+    try:
+        arr = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be numbers, got {a!r:.80}") from None
+    if not np.isfinite(arr).all():
+        raise ValidationError(f"{name} contains NaN or infinite values")
+    return arr
+
 
 def _as_rows(a: Any, name: str) -> np.ndarray:
-    arr = np.asarray(a, dtype=float)
+    arr = _finite(a, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
@@ -65,6 +145,18 @@ class Events:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    @classmethod
+    def checked(cls, events: Any, n: int, where: str) -> Events:
+        """``events`` if it is an ``Events`` of ``n`` rows; else a ShapeError naming ``where``.
+
+        For what a simulator returns: its rows must be the events asked for.
+        """
+        if not isinstance(events, Events):
+            raise ShapeError(f"{where} returned a {type(events).__name__}, expected Events")
+        if len(events) != n:
+            raise ShapeError(f"{where} returned {len(events)} events, {n} were asked for")
+        return events
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -88,12 +180,13 @@ class Observation:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        design = np.asarray(self.design, dtype=float).reshape(-1)
+        design = _finite(self.design, "Observation.design").reshape(-1)
         x = _as_rows(self.x, "Observation.x")
-        if not np.isfinite(x).all():
-            raise ValidationError("Observation.x contains NaN or infinite values")
-        if self.luminosity is not None and not self.luminosity > 0:
-            raise ValidationError(f"luminosity must be positive, got {self.luminosity!r}")
+        if self.luminosity is not None:
+            lum = check_positive(self.luminosity, "Observation.luminosity")
+            object.__setattr__(self, "luminosity", lum)
+        if not isinstance(self.meta, dict):
+            raise ValidationError(f"Observation.meta must be a dict, got {self.meta!r:.80}")
         object.__setattr__(self, "design", design)
         object.__setattr__(self, "x", x)
 

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from activesci.cli import main
+from activesci.errors import ActivesciError
 from activesci.simulators.eventfile import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,8 +179,6 @@ def test_simulate_gaussian_distribution(capsys, tmp_path, phase):
         ("weinberg --design sqrt_s=5", ["sqrt_s", "5", "[20, 210] GeV"]),
         ("weinberg --design energy=91", ["'energy'", "sqrt_s"]),
         ("gaussian --design phase=3.14 --luminosity 2", ["gaussian", "luminosity"]),
-        ("gaussian --design phase=3.14 --n -5", ["--n", "-5"]),
-        (f"weinberg {Z_POLE} --luminosity -1", ["luminosity", "-1"]),
     ],
     ids=[
         "theta-out-of-range",
@@ -189,8 +188,6 @@ def test_simulate_gaussian_distribution(capsys, tmp_path, phase):
         "design-out-of-range",
         "design-unknown-name",
         "luminosity-for-gaussian",
-        "negative-n",
-        "negative-luminosity",
     ],
 )
 def test_bad_input_exits_with_2_and_a_message(capsys, tmp_path, command, parts):
@@ -210,6 +207,8 @@ def test_bad_input_exits_with_2_and_a_message(capsys, tmp_path, command, parts):
         (f"simulate nosuchtask {Z_POLE} --out f.npz", "nosuchtask"),
         ("simulate weinberg --out f.npz", "--design"),
         (f"simulate weinberg {Z_POLE} --n many --out f.npz", "many"),
+        (f"simulate gaussian {Z_POLE} --n -5 --out f.npz", "'-5'"),
+        (f"simulate weinberg {Z_POLE} --luminosity -1 --out f.npz", "'-1'"),
         ("frobnicate", "frobnicate"),
     ],
 )
@@ -289,3 +288,100 @@ def test_simulate_needs_only_numpy_and_scipy(tmp_path):
         )
         assert result.returncode == 0, result.stderr
         assert out.exists()
+
+
+# -- hostile and careless input: every subcommand (issue 13) -----------------------------------
+
+
+def bad_cli(capsys, args: list[str]) -> tuple[int, str, bool]:
+    """Run the CLI on bad arguments; return (status, stderr, whether it was a usage error)."""
+    try:
+        code, usage = main(args), False
+    except SystemExit as exc:  # found while parsing the arguments
+        code, usage = exc.code, True
+    return code, capsys.readouterr().err, usage
+
+
+def started_run(folder: Path) -> Path:
+    """A one-round run with the exact likelihood (no training) in ``folder``."""
+    args = ["run", "gaussian", "--estimator", "exact", "--strategy", "fixed", "--rounds", "1"]
+    assert main([*args, "--out", str(folder)]) == 0
+    return folder
+
+
+BAD_ARGUMENTS = {
+    "demo-seed": "demo --seed -1 --out {tmp}/d",
+    "demo-out-empty": "demo --out=",
+    "demo-refine-every": "demo --refine-every 0 --out {tmp}/d",
+    "tasks": "tasks --bogus",
+    "run-seed": "run gaussian --seed -1 --out {tmp}/r",
+    "run-seed-float": "run gaussian --seed 1.5 --out {tmp}/r",
+    "run-out-empty": "run gaussian --out=",
+    "run-refine-every": "run gaussian --refine-every 0 --out {tmp}/r",
+    "run-luminosity": "run weinberg --luminosity nan --out {tmp}/r",
+    "run-luminosity-gaussian": "run gaussian --luminosity 2 --out {tmp}/r",
+    "run-rounds": "run gaussian --rounds -1 --out {tmp}/r",
+    "run-unknown-estimator": "run gaussian --estimator alicse --out {tmp}/r",
+    "run-into-a-run": "run gaussian --estimator carl --out {run}",
+    "resume-rounds": "resume {run} --rounds -5",
+    "resume-nothing": "resume {tmp}/none",
+    "report-nothing": "report {tmp}/none",
+    "notebook": "notebook nosuchnotebook",
+    "bench-binary-spec": "bench {tmp}/binary.yaml",
+    "bench-target-std": "bench gaussian --target-std nan",
+    "bench-repeats": "bench gaussian --repeats 0",
+    "sample-training-seed": "sample-training gaussian --samples 10 --seed -1 --out {tmp}/c.npz",
+    "sample-training-out-folder": "sample-training gaussian --samples 10 --seed 1 --out {tmp}",
+    "merge-not-npz": "merge {tmp}/binary.yaml --out {tmp}/m.npz",
+    "train-not-npz": "train gaussian {tmp}/binary.yaml --out {tmp}/e.pt",
+    "train-out-folder": "train gaussian {tmp}/binary.yaml --out {tmp}",
+    "train-epochs": "train gaussian {tmp}/binary.yaml --epochs 0 --out {tmp}/e.pt",
+    "export-reana": "export-reana nosuchtask --out {tmp}/w",
+    "simulate-seed": "simulate gaussian --design phase=3 --seed -1 --out {tmp}/e.npz",
+    "simulate-n-float": "simulate gaussian --design phase=3 --n 1e13 --out {tmp}/e.npz",
+    "simulate-n-huge": "simulate gaussian --design phase=3 --n 10000000000000 --out {tmp}/e.npz",
+    "simulate-luminosity": f"simulate weinberg {Z_POLE} --luminosity 1e300 --out {{tmp}}/e.npz",
+    "simulate-out-unwritable": "simulate gaussian --design phase=3 --out /proc/activesci/e.npz",
+    "simulate-out-folder": "simulate gaussian --design phase=3 --out {tmp}",
+    "simulate-out-empty": "simulate gaussian --design phase=3 --out=",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARGUMENTS))
+def test_every_subcommand_refuses_bad_arguments_in_one_line(capsys, tmp_path, case):
+    run = started_run(tmp_path / "run") if "{run}" in BAD_ARGUMENTS[case] else None
+    capsys.readouterr()
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = BAD_ARGUMENTS[case].format(tmp=tmp_path, run=run).split()
+    code, err, usage = bad_cli(capsys, args)
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "error: " in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no <dir>.part, no new run
+    if not usage:
+        with pytest.raises((ActivesciError, OSError, UnicodeDecodeError)):  # the traceback
+            main(["--debug", *args])
+
+
+def test_a_second_run_into_a_run_folder_is_refused_and_leaves_it_untouched(capsys, tmp_path):
+    folder = started_run(tmp_path / "run")
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    code, err, _ = bad_cli(
+        capsys, ["run", "gaussian", "--estimator", "carl", "--rounds", "5", "--out", str(folder)]
+    )
+    assert code == 2
+    assert f"use `activesci resume {folder}`, or a new folder" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == files
+    code, err, _ = bad_cli(capsys, ["resume", str(folder)])  # the plan is the first run's: 1
+    assert code == 0 and "at round 1 of 1" in err
+
+
+def test_refine_every_zero_is_refused_before_training(capsys, tmp_path, monkeypatch):
+    from activesci.inference.ratio import RatioEstimator
+
+    monkeypatch.setattr(RatioEstimator, "train", lambda *a, **k: pytest.fail("trained"))
+    code, err, _ = bad_cli(
+        capsys, ["run", "gaussian", "--refine-every", "0", "--out", str(tmp_path / "r")]
+    )
+    assert code == 2 and "--refine-every" in err and not (tmp_path / "r").exists()

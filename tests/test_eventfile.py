@@ -267,3 +267,86 @@ def test_read_rejects_files_that_are_not_npz(tmp_path, write):
     with pytest.raises(EventFileError) as excinfo:
         read_events(path)
     assert_names(excinfo, str(path), "not a readable .npz")
+
+
+# -- hostile and careless files (issue 13) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"theta": np.array([np.nan, 91.0])}, "'theta' contains NaN or infinite values"),
+        ({"design": np.array([np.inf])}, "'design' contains NaN or infinite values"),
+        ({"z": np.full((N, 2), np.nan)}, "'z' contains NaN or infinite values"),
+        ({"x": np.array([["a"]] * N)}, "'x' has dtype <U1, expected numbers"),
+        ({"task": np.array(5)}, "'task' has dtype int64, expected text"),
+        ({"seed": np.array("seven")}, "'seed' has dtype <U5, expected integers"),
+        ({"luminosity": np.array(-1.0)}, "'luminosity' is -1.0, expected a positive number"),
+        ({"task": np.array(["a", "b"])}, "'format' and 'task' must be single strings"),
+    ],
+)
+def test_hostile_fields_are_typed_errors(tmp_path, change, message):
+    arrays = saved_arrays(tmp_path) | change
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(EventFileError) as excinfo:
+        read_events(tmp_path / "bad.npz")
+    assert message in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ({"task": "weinberg"}, "'task' is 'weinberg_lineshape', but 'weinberg' was asked for"),
+        ({"theta": [0.2, 91.1876]}, "'theta' is [0.2315, 91.1876], but [0.2, 91.1876] was asked"),
+        ({"design": [88.0]}, "'design' is [91.19], but [88.0] was asked for"),
+        ({"n": N + 1}, f"holds {N} events, {N + 1} were asked for"),
+    ],
+)
+def test_a_file_of_another_point_or_size_is_refused(tmp_path, asked, message):
+    path = write_events(tmp_path / "e.npz", make_events())
+    with pytest.raises(EventFileError) as excinfo:
+        read_events(path, **asked)
+    assert message in str(excinfo.value)
+    exact = {"task": "weinberg_lineshape", "theta": [0.2315, 91.1876], "design": [91.19], "n": N}
+    assert len(read_events(path, **exact).x) == N
+
+
+def test_truncated_and_crafted_archives_are_typed_errors(tmp_path):
+    import io
+    import zipfile
+
+    data = write_events(tmp_path / "e.npz", make_events()).read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EventFileError, match=r"not a readable \.npz archive"):
+        read_events(tmp_path / "cut.npz")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**13, 1)}
+    )
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(64))
+    with pytest.raises(EventFileError, match=r"'x.npy' declares shape \(10000000000000, 1\)"):
+        read_events(tmp_path / "huge.npz")
+
+
+def test_a_command_simulator_gets_the_events_it_asked_for(tmp_path):
+    """Fewer events than asked are refused by every SimulatorBase, command ones included."""
+    from activesci import tasks
+    from activesci.errors import ShapeError
+    from activesci.workflow.steps import CommandSimulator
+
+    task = tasks.gaussian()
+    script = tmp_path / "short.py"  # writes one event fewer than asked
+    script.write_text(
+        "import sys\n"
+        "from activesci.cli import main\n"
+        "args = sys.argv[1:]\n"
+        "i = args.index('--n')\n"
+        "args[i + 1] = str(int(args[i + 1]) - 1)\n"
+        "sys.exit(main(['simulate', *args]))\n"
+    )
+    import sys
+
+    sim = CommandSimulator(task, command=[sys.executable, str(script)])
+    with pytest.raises(ShapeError, match="CommandSimulator returned 4 events, 5 were asked for"):
+        sim.sample([0.5], [1.0], np.random.default_rng(0), n=5)

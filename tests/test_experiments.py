@@ -309,7 +309,7 @@ def test_manual_feeds_a_learner(task, recorded):
         (([88.0], [["a"]]), RecordError, "x must be numbers"),
         (([88.0], [[0.1]], 0.0), RecordError, "sqrt_s=88: luminosity must be a positive"),
         (([88.0], [[0.1]], float("inf")), RecordError, "luminosity must be a positive"),
-        (([88.0], [[0.1]], "much"), RecordError, "luminosity 'much' is not a number"),
+        (([88.0], [[0.1]], "much"), RecordError, "positive finite number, got 'much'"),
     ],
 )
 def test_manual_submit_validates(task, args, error, expected):

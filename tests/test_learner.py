@@ -195,3 +195,117 @@ def test_refinement_trains_on_bands_and_skips_covered_designs():
     assert len(points) == 2 + 2 * 32
     assert np.abs(points[points[:, 0] < 150] - 91.0).max() <= 0.95
     assert points.max() <= 210.0
+
+
+# -- hostile and careless input (issue 13) -----------------------------------------------------
+
+
+def test_a_run_killed_during_its_first_training_resumes_by_training_again(tmp_path, monkeypatch):
+    from activesci.inference.ratio import RatioEstimator
+    from activesci.report import write_run_report
+
+    train = RatioEstimator.train
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as SIGINT (or SIGKILL) would, mid-training
+
+    monkeypatch.setattr(RatioEstimator, "train", killed)
+    options = {"estimator": "alices", "strategy": "fixed", "training_samples": 400}
+    with pytest.raises(KeyboardInterrupt):
+        asci.ActiveLearner("gaussian", store=tmp_path, planned_rounds=2, **options)
+    assert write_run_report(tmp_path).exists()  # the settings are stored: no KeyError 'task'
+    monkeypatch.setattr(RatioEstimator, "train", train)
+    learner = asci.ActiveLearner.resume(tmp_path, progress=False)
+    assert learner.planned_rounds == 2 and learner.estimator.is_trained
+    assert learner.run(1).round == 0
+
+
+def test_a_store_without_settings_is_a_typed_error(tmp_path):
+    SQLiteRunStore(tmp_path).close()  # e.g. a run that failed before it started
+    with pytest.raises(StoreError, match="no run settings are stored"):
+        asci.ActiveLearner.resume(tmp_path)
+
+
+def test_a_store_with_other_settings_is_refused_before_its_estimator_is_read(tmp_path):
+    store = SQLiteRunStore(tmp_path)
+    asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", store=store)
+    store.save_checkpoint("estimator", b"a stale estimator of other settings")
+    with pytest.raises(StoreError, match=r"differ in 'estimator'.*activesci resume"):
+        asci.ActiveLearner("gaussian", estimator="carl", strategy="fixed", store=store)
+    assert store.load_checkpoint("estimator") == b"a stale estimator of other settings"
+
+
+def recorded(task) -> "asci.RecordedExperiment":
+    rng = np.random.default_rng(0)
+    obs = [Observation([np.pi], rng.normal(0.5, 1.0, (5 + k, 1))) for k in range(4)]
+    return asci.RecordedExperiment(task.designs, obs)
+
+
+@pytest.mark.parametrize("kind", ["recorded", "manual", "custom"])
+def test_recorded_manual_and_custom_runs_resume(tmp_path, kind):
+    task = asci.tasks.gaussian()
+
+    class Custom:
+        designs = task.designs
+
+        def __init__(self):
+            self.inner = recorded(task)
+
+        def run(self, design):
+            return self.inner.run(design)
+
+    def experiment():
+        if kind == "manual":
+            manual = asci.ManualExperiment(task.designs, n_features=1)
+            for obs in recorded(task).observations:
+                manual.submit(obs.design, obs.x)
+            return manual
+        return recorded(task) if kind == "recorded" else Custom()
+
+    options = {"estimator": "exact", "strategy": "fixed", "store": tmp_path}
+    whole = asci.ActiveLearner(task, experiment=experiment(), **options | {"store": None})
+    whole.run(3)
+    first = asci.ActiveLearner(task, experiment=experiment(), **options)
+    first.run(2)
+    first.close()
+    again = asci.ActiveLearner(task, experiment=experiment(), **options)
+    assert again.round == 2
+    if kind == "recorded":  # the stored recordings are not replayed twice
+        assert again.run(1).observation.n == 7
+        assert again.posterior.mean() == pytest.approx(whole.posterior.mean(), rel=1e-12)
+    else:
+        assert again.run(1).round == 2
+    with pytest.raises(ValidationError, match="cannot be rebuilt automatically"):
+        asci.ActiveLearner.resume(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": None}, "seed must be a non-negative integer, got None"),
+        ({"seed": "1"}, "seed must be a non-negative integer, got '1'"),
+        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+        ({"seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
+        ({"strategy": None}, "strategy must be a name or have propose"),
+        ({"refine_every": 0}, "refine_every must be a positive integer, got 0"),
+        ({"training_samples": 1e5}, "training_samples must be an integer >= 4, got 100000.0"),
+        ({"experiment": "nature"}, "experiment must have designs and run"),
+        ({"task": 3}, "task must be a Task or a task name, got 3"),
+        ({"store": ""}, "store must name a folder, got ''"),
+    ],
+)
+def test_bad_learner_arguments_are_named_before_anything_is_stored(tmp_path, options, message):
+    arguments = {"task": "gaussian", "estimator": "exact", "store": tmp_path / "run"} | options
+    with pytest.raises(ValidationError) as excinfo:
+        asci.ActiveLearner(arguments.pop("task"), **arguments)
+    assert message in str(excinfo.value)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("value", [float("nan"), -0.1, 0.0, "small", True])
+def test_bad_stopping_rules_are_named(value):
+    learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed")
+    with pytest.raises(ValidationError, match=r"target_std must be a positive finite number"):
+        next(learner.iterate(3, target_std=value))
+    with pytest.raises(ValidationError, match=r"max_luminosity must be a positive finite"):
+        next(learner.iterate(3, max_luminosity=value))

@@ -216,3 +216,52 @@ def test_carl_is_normalised_at_its_training_design(tmp_path):
     assert np.array_equal(
         again.log_ratio(x[:50], theta, [88.0]), est.log_ratio(x[:50], theta, [88.0])
     )
+
+
+# -- hostile and careless estimator files (issue 13) -------------------------------------------
+
+
+def rewritten(path, tmp_path, **config):
+    """A copy of the estimator file ``path`` with ``config`` fields replaced."""
+    import json
+
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = json.dumps(json.loads(payload["config"]) | config)
+    torch.save(payload, tmp_path / "crafted.pt")
+    return tmp_path / "crafted.pt"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"hidden": [10**7, 10**7]}, r"'net.0.bias' has shape \(16,\), but its config \(hidden"),
+        ({"n_features": 10**12}, r"'net.0.weight' has shape \(16, 5\)"),
+        ({"ensemble": 3}, "no list of 3 member networks"),
+        ({"hidden": "wide"}, "bad config"),
+        ({"n_features": -1}, "'n_features' must be a positive integer"),
+        ({"parameters": "mu0"}, "bad config"),
+        ({"inv_score_var": [1.0] * 9}, "'inv_score_var' or 'normalisers' of the wrong size"),
+        ({"summary": {"epochs": "many"}}, "malformed normalisers or summary"),
+    ],
+)
+def test_crafted_estimator_files_are_refused_before_allocating(tmp_path, config, message):
+    path = trained("alices").save(tmp_path / "e.pt")
+    with pytest.raises(ValidationError, match=message):
+        RatioEstimator.load(rewritten(path, tmp_path, **config))
+
+
+def test_truncated_estimator_files_are_typed_errors(tmp_path):
+    data = trained("carl").save(tmp_path / "e.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValidationError, match="not an activesci estimator file"):
+        RatioEstimator.load(tmp_path / "cut.pt")
+
+
+def test_a_simulator_without_feature_names_is_asked_for_n_features():
+    class Unnamed(SimulatorBase):
+        parameters = tasks.gaussian().parameters
+        designs = tasks.gaussian().designs
+
+    with pytest.raises(ValidationError, match="Unnamed has no feature_names: give n_features"):
+        RatioEstimator(Unnamed(), method="carl")
+    assert RatioEstimator(Unnamed(), method="carl", n_features=1).n_features == 1

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import json
 import math
 import os
@@ -67,7 +68,7 @@ from activesci.inference.methods import (
     resolve_method,
 )
 from activesci.spaces import Space
-from activesci.typing import Simulator
+from activesci.typing import Simulator, check_count, check_positive
 
 __all__ = [
     "METHODS",
@@ -270,6 +271,11 @@ class _NeuralEstimator:
             designs = designs or simulator.designs
             if n_features is None:
                 n_features = len(getattr(simulator, "feature_names", ()) or ()) or None
+        if simulator is not None and n_features is None:
+            raise ValidationError(
+                f"the simulator {type(simulator).__name__} has no feature_names: give "
+                "n_features (the number of columns of x) explicitly"
+            )
         if parameters is None or designs is None or n_features is None:
             raise ValidationError(
                 "give a simulator, or parameters, designs and n_features explicitly"
@@ -298,6 +304,11 @@ class _NeuralEstimator:
 
     # -- to be provided by subclasses ---------------------------------------------------------
     def _new_member(self) -> MLP:
+        raise NotImplementedError
+
+    @classmethod
+    def _io_sizes(cls, n_features: int, n_parameters: int, n_designs: int) -> tuple[int, int]:
+        """Inputs and outputs of one member network."""
         raise NotImplementedError
 
     def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
@@ -503,7 +514,17 @@ class _NeuralEstimator:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, device: str = "cpu") -> Any:
-        """Load an estimator saved with :meth:`save` (no simulator attached)."""
+        """Load an estimator saved with :meth:`save` (no simulator attached).
+
+        The file is data: its configuration is checked against the weights it holds before
+        any network is built, so a crafted file cannot make this allocate more than it holds.
+
+        Raises
+        ------
+        ValidationError
+            The file is missing, not an estimator file, of another format or kind, or its
+            configuration and weights disagree; the message names the field.
+        """
         try:
             payload = torch.load(Path(path), map_location="cpu", weights_only=True)
             config = json.loads(payload["config"])
@@ -515,38 +536,93 @@ class _NeuralEstimator:
             TypeError,
             ValueError,
             EOFError,
+            OSError,
             pickle.UnpicklingError,
         ) as exc:
             raise ValidationError(f"{path}: not an activesci estimator file ({exc})") from exc
+        if not isinstance(config, dict):
+            raise ValidationError(f"{path}: its config is {config!r:.80}, expected an object")
         if config.get("format") != FORMAT or config.get("kind") != cls.kind:
             raise ValidationError(
                 f"{path}: format {config.get('format')!r} kind {config.get('kind')!r}, "
                 f"expected {FORMAT!r} kind {cls.kind!r}"
             )
-        est = cls(
-            None,
-            method=config["method"],
-            parameters=Space.from_config(config["parameters"]),
-            designs=Space.from_config(config["designs"]),
-            n_features=config["n_features"],
-            theta_ref=config["theta_ref"],
-            hidden=config["hidden"],
-            ensemble=config["ensemble"],
-            alpha=config["alpha"],
-            device=device,
-        )
+        options = _checked_config(config, payload, cls._io_sizes, path)
+        est = cls(None, **options, device=device)
         for member, state in zip(est.members, payload["members"], strict=True):
             member.load_state_dict(state)
             member.to(est.device)
         # files written before normalisers existed have none
         states = payload.get("normalisers") or [None] * len(est.members)
-        est.normalisers = [
-            None if state is None else _Normaliser(**state).to(est.device) for state in states
-        ]
-        est.inv_score_var = torch.tensor(config["inv_score_var"], device=est.device)
-        summary = config.get("summary")
-        est.summary = TrainingSummary(**summary) if summary else None
+        try:
+            est.normalisers = [
+                None if state is None else _Normaliser(**state).to(est.device) for state in states
+            ]
+            est.inv_score_var = torch.tensor(config["inv_score_var"], device=est.device)
+            summary = config.get("summary")
+            est.summary = TrainingSummary(**summary) if summary else None
+        except (TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise ValidationError(f"{path}: malformed normalisers or summary ({exc})") from None
+        if est.inv_score_var.shape != (len(est.parameters),) or len(states) != len(est.members):
+            raise ValidationError(f"{path}: 'inv_score_var' or 'normalisers' of the wrong size")
         return est
+
+
+def _checked_config(
+    config: dict[str, Any],
+    payload: Any,
+    io_sizes: Callable[[int, int, int], tuple[int, int]],
+    path: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """The constructor's options from an estimator file's config, checked against its weights.
+
+    Every member's stored tensors must have exactly the shapes the config implies.
+    """
+
+    def fail(why: str) -> ValidationError:
+        return ValidationError(f"{path}: {why}")
+
+    try:
+        options = {
+            "method": config["method"],
+            "parameters": Space.from_config(config["parameters"]),
+            "designs": Space.from_config(config["designs"]),
+            "n_features": check_count(config["n_features"], "'n_features'", minimum=1),
+            "theta_ref": config["theta_ref"],
+            "hidden": [check_count(h, "'hidden' width", minimum=1) for h in config["hidden"]],
+            "ensemble": check_count(config["ensemble"], "'ensemble'", minimum=1),
+            "alpha": check_positive(config["alpha"], "'alpha'") if config["alpha"] else 0.0,
+        }
+    except KeyError as exc:
+        raise fail(f"its config lacks {exc}") from None
+    except (TypeError, ValueError) as exc:  # ValidationError included
+        raise fail(f"bad config ({exc})") from None
+    members = payload.get("members") if isinstance(payload, dict) else None
+    if not isinstance(members, list) or len(members) != options["ensemble"]:
+        raise fail(f"it holds no list of {options['ensemble']} member networks")
+    n_in, n_out = io_sizes(
+        options["n_features"], len(options["parameters"]), len(options["designs"])
+    )
+    widths = [n_in, *options["hidden"], n_out]
+    expected = {"shift": (n_in,), "scale": (n_in,)}
+    for k, (a, b) in enumerate(itertools.pairwise(widths)):
+        expected |= {f"net.{2 * k}.weight": (b, a), f"net.{2 * k}.bias": (b,)}
+    for i, state in enumerate(members):
+        shapes = (
+            {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+            if isinstance(state, dict)
+            else {}
+        )
+        wrong = sorted(
+            k for k in expected.keys() | shapes.keys() if shapes.get(k) != expected.get(k)
+        )
+        if wrong:
+            raise fail(
+                f"member {i}'s {wrong[0]!r} has shape {shapes.get(wrong[0])}, but its config "
+                f"(hidden {options['hidden']}, {options['n_features']} features) implies "
+                f"{expected.get(wrong[0])}"
+            )
+    return options
 
 
 class RatioEstimator(_NeuralEstimator):
@@ -588,9 +664,13 @@ class RatioEstimator(_NeuralEstimator):
     kind = "ratio"
     default_method = "alices"
 
+    @classmethod
+    def _io_sizes(cls, n_features: int, n_parameters: int, n_designs: int) -> tuple[int, int]:
+        return n_features + n_parameters + n_designs, 1
+
     def _new_member(self) -> MLP:
-        n_in = self.n_features + len(self.parameters) + len(self.designs)
-        net = MLP(n_in, 1, self.hidden)
+        sizes = self._io_sizes(self.n_features, len(self.parameters), len(self.designs))
+        net = MLP(*sizes, self.hidden)
         if self._likelihood_free:  # start from log r = 0, not from a random function of theta
             nn.init.zeros_(net.net[-1].weight)
             nn.init.zeros_(net.net[-1].bias)
@@ -690,6 +770,7 @@ class RatioEstimator(_NeuralEstimator):
             )
         if not isinstance(data, TrainingData):
             raise ValidationError(f"data must be a TrainingData, got {type(data).__name__}")
+        data.check(self.parameters, self.designs, self.n_features)
         missing = [
             k
             for k, need in (("log_r", "joint_log_prob"), ("score", "joint_score"))
@@ -807,10 +888,13 @@ class ScoreEstimator(_NeuralEstimator):
     kind = "score"
     default_method = "sally"
 
+    @classmethod
+    def _io_sizes(cls, n_features: int, n_parameters: int, n_designs: int) -> tuple[int, int]:
+        return n_features + n_designs, n_parameters
+
     def _new_member(self) -> MLP:
-        return MLP(self.n_features + len(self.designs), len(self.parameters), self.hidden).to(
-            self.device
-        )
+        sizes = self._io_sizes(self.n_features, len(self.parameters), len(self.designs))
+        return MLP(*sizes, self.hidden).to(self.device)
 
     def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([data["x"], data["design"]], axis=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,16 @@ import numpy as np
 
 from activesci.errors import ValidationError
 from activesci.spaces import Space
-from activesci.typing import Simulator
+from activesci.typing import Events, Simulator, check_count, check_seed
 
 __all__ = ["TrainingData", "draw_designs", "simulate_score_data", "simulate_training_data"]
 
 #: Format tag of training-data files (:meth:`TrainingData.save`).
-TRAINING_FORMAT = "activesci.training/1"
+TRAINING_FORMAT = "activesci.training/2"
+#: The per-row arrays of a training-data file, and their dimensions (None: the row count only).
+_ROWS = {"y": 1, "x": 2, "theta": 2, "design": 2, "log_r": 1, "score": 2}
+#: The names a training-data file records, with the array columns they name.
+_NAMES = {"parameter_names": "theta", "design_names": "design"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class TrainingData:
         Joint log ratio ``log p(z | theta) - log p(z | theta_ref)`` ``(n,)``.
     score : numpy.ndarray or None
         Joint score at ``theta`` ``(n, P)`` (meaningful where ``y = 1``; zero elsewhere).
+    parameter_names, design_names : tuple of str
+        Names of the columns of ``theta`` and ``design`` (what the samples are about:
+        :meth:`check` refuses samples of another problem).
     """
 
     x: np.ndarray
@@ -57,67 +64,124 @@ class TrainingData:
     theta_ref: np.ndarray
     log_r: np.ndarray | None = None
     score: np.ndarray | None = None
+    parameter_names: tuple[str, ...] = ()
+    design_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.y)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The per-row arrays (without ``theta_ref`` and absent gold), keyed by field name."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name != "theta_ref" and getattr(self, f.name) is not None
-        }
+        """The per-row arrays (absent gold left out), keyed by field name."""
+        return {k: getattr(self, k) for k in _ROWS if getattr(self, k) is not None}
+
+    def check(self, parameters: Space, designs: Space, n_features: int) -> None:
+        """Refuse samples of another problem than ``parameters``, ``designs`` and ``n_features``.
+
+        Raises
+        ------
+        ValidationError
+            Other parameter or design names, another number of features, or a row outside
+            the spaces; the message names what differs.
+        """
+        for field_name, space in (("parameter_names", parameters), ("design_names", designs)):
+            if list(getattr(self, field_name)) != space.names:
+                raise ValidationError(
+                    f"the training data are about {field_name.split('_')[0]}s "
+                    f"{list(getattr(self, field_name))}, expected {space.names}: they were "
+                    "simulated for another task"
+                )
+        if self.x.shape[1] != n_features:
+            raise ValidationError(
+                f"the training data have {self.x.shape[1]} features per event, expected "
+                f"{n_features}: they were simulated for another task"
+            )
+        parameters.validate(self.theta)
+        parameters.validate(self.theta_ref)
+        designs.validate(self.design)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write an ``activesci.training/1`` ``.npz`` file (atomically: no partial file)."""
+        """Write an ``activesci.training/2`` ``.npz`` file (atomically: no partial file)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.partial")
+        names = {k: np.array(getattr(self, k), dtype=str) for k in _NAMES}
         with tmp.open("wb") as fh:
             np.savez(
-                fh, format=np.array(TRAINING_FORMAT), theta_ref=self.theta_ref, **self.arrays()
+                fh,
+                format=np.array(TRAINING_FORMAT),
+                theta_ref=self.theta_ref,
+                **names,
+                **self.arrays(),
             )
         tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainingData:
-        """Read a file written by :meth:`save`; a malformed one raises ``ValidationError``."""
+        """Read a file written by :meth:`save`; a malformed one raises ``ValidationError``.
+
+        Files of ``activesci.training/1`` are refused: they do not say which parameters
+        they are about, so they cannot be checked against a task.
+        """
         from activesci.simulators.eventfile import read_npz_arrays
 
         path = Path(path)
         a = read_npz_arrays(path, ValidationError, "training-data file")
-        if "format" not in a or str(a["format"]) != TRAINING_FORMAT:
-            found = str(a["format"]) if "format" in a else "none"
-            raise ValidationError(f"{path}: format is {found!r}, expected {TRAINING_FORMAT!r}")
-        missing = [k for k in ("x", "theta", "design", "y", "theta_ref") if k not in a]
-        if missing:
-            raise ValidationError(f"{path}: missing array(s) {missing}")
-        n = len(a["y"])
-        bad = [k for k in ("x", "theta", "design", "log_r", "score") if k in a and len(a[k]) != n]
+        found = str(a["format"]) if "format" in a and a["format"].dtype.kind == "U" else None
+        if found != TRAINING_FORMAT:
+            old = " (it names no parameters: simulate it again)" if found else ""
+            raise ValidationError(
+                f"{path}: format is {found or 'none'!r}, expected {TRAINING_FORMAT!r}{old}"
+            )
+        unknown = sorted(set(a) - {"format", "theta_ref", *_NAMES, *_ROWS})
+        missing = [k for k in ("x", "theta", "design", "y", "theta_ref", *_NAMES) if k not in a]
+        if missing or unknown:
+            raise ValidationError(f"{path}: missing array(s) {missing}, unknown {unknown}")
+        for key, value in a.items():
+            if key != "format" and value.dtype.kind not in ("U" if key in _NAMES else "biuf"):
+                raise ValidationError(f"{path}: {key!r} has dtype {value.dtype}")
+        names = {k: tuple(str(s) for s in a[k].reshape(-1)) for k in _NAMES}
+        n = len(a["y"]) if a["y"].ndim == 1 else -1
+        for key, ndim in _ROWS.items():
+            if key in a and (a[key].ndim != ndim or len(a[key]) != n):
+                raise ValidationError(
+                    f"{path}: {key!r} has shape {a[key].shape}, expected {ndim} dimension(s) "
+                    f"and {n} rows like 'y'"
+                )
+        widths = {"theta": len(names["parameter_names"]), "design": len(names["design_names"])}
+        widths |= {"score": widths["theta"], "theta_ref": widths["theta"]}
+        for key, width in widths.items():
+            if key in a and a[key].shape[-1:] != (width,):
+                raise ValidationError(
+                    f"{path}: {key!r} has shape {a[key].shape}, expected {width} columns"
+                )
+        bad = [k for k in a if k not in ("format", *_NAMES) and not np.isfinite(a[k]).all()]
         if bad:
-            raise ValidationError(f"{path}: array(s) {bad} do not have {n} rows like y")
-        return cls(**{f.name: a.get(f.name) for f in fields(cls)})
+            raise ValidationError(f"{path}: {bad} hold NaN or infinite values")
+        rows = {k: a[k].astype(float) for k in (*_ROWS, "theta_ref") if k in a}
+        return cls(**rows, **names)
 
     @classmethod
     def concatenate(cls, parts: Sequence[TrainingData]) -> TrainingData:
-        """Join samples with the same ``theta_ref`` and the same gold, in order."""
+        """Join samples of the same problem, with the same ``theta_ref`` and gold, in order."""
         if not parts:
             raise ValidationError("nothing to concatenate: give at least one TrainingData")
         first = parts[0]
         for k, part in enumerate(parts[1:], start=1):
-            if not np.array_equal(part.theta_ref, first.theta_ref):
-                raise ValidationError(
-                    f"part {k} has theta_ref {part.theta_ref.tolist()}, part 0 has "
-                    f"{first.theta_ref.tolist()}: they were simulated for different estimators"
-                )
-            if sorted(part.arrays()) != sorted(first.arrays()):
-                raise ValidationError(
-                    f"part {k} holds {sorted(part.arrays())}, part 0 holds {sorted(first.arrays())}"
-                )
+            for what, a, b in (
+                ("theta_ref", part.theta_ref.tolist(), first.theta_ref.tolist()),
+                ("parameter names", part.parameter_names, first.parameter_names),
+                ("design names", part.design_names, first.design_names),
+                ("arrays", sorted(part.arrays()), sorted(first.arrays())),
+            ):
+                if a != b:
+                    raise ValidationError(
+                        f"part {k} has {what} {a}, part 0 has {b}: they were simulated for "
+                        "different estimators"
+                    )
         joined = {k: np.concatenate([p.arrays()[k] for p in parts]) for k in first.arrays()}
-        return cls(theta_ref=first.theta_ref, **joined)
+        names = {k: getattr(first, k) for k in _NAMES}
+        return cls(theta_ref=first.theta_ref, **joined, **names)
 
 
 def draw_designs(space: Space, designs: Any, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -161,15 +225,13 @@ def simulate_training_data(
     seed : int
         Seed of the simulation.
     """
-    if not (isinstance(n_samples, int | np.integer) and n_samples >= 4):
-        raise ValidationError(f"n_samples must be an integer >= 4, got {n_samples!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     ref = simulator.parameters.validate(theta_ref)
-    half = int(n_samples) // 2
+    half = check_count(n_samples, "n_samples", minimum=4) // 2
     theta = simulator.parameters.sample(half, rng)
     design = draw_designs(simulator.designs, designs, half, rng)
-    at_theta = simulator.sample(theta, design, rng)
-    at_ref = simulator.sample(ref, design, rng, n=half)
+    at_theta = Events.checked(simulator.sample(theta, design, rng), half, "simulator.sample")
+    at_ref = Events.checked(simulator.sample(ref, design, rng, n=half), half, "simulator.sample")
     both_theta = np.concatenate([theta, theta])
     both_design = np.concatenate([design, design])
     log_r = score = None
@@ -185,6 +247,8 @@ def simulate_training_data(
         score = np.zeros_like(both_theta)
         score[:half] = simulator.joint_score(at_theta.z, theta, design)
     return TrainingData(
+        parameter_names=tuple(simulator.parameters.names),
+        design_names=tuple(simulator.designs.names),
         x=np.concatenate([at_theta.x, at_ref.x]),
         theta=both_theta,
         design=both_design,
@@ -204,10 +268,9 @@ def simulate_score_data(
     seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Events at ``theta_ref`` with their joint score (for SALLY): ``x``, ``design``, ``score``."""
-    if not (isinstance(n_samples, int | np.integer) and n_samples >= 4):
-        raise ValidationError(f"n_samples must be an integer >= 4, got {n_samples!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     ref = simulator.parameters.validate(theta_ref)
-    design = draw_designs(simulator.designs, designs, int(n_samples), rng)
-    events = simulator.sample(ref, design, rng)
+    n = check_count(n_samples, "n_samples", minimum=4)
+    design = draw_designs(simulator.designs, designs, n, rng)
+    events = Events.checked(simulator.sample(ref, design, rng), n, "simulator.sample")
     return {"x": events.x, "design": design, "score": simulator.joint_score(events.z, ref, design)}

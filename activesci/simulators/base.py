@@ -8,9 +8,46 @@ import numpy as np
 
 from activesci.errors import ShapeError, ValidationError
 from activesci.spaces import Space
-from activesci.typing import Events, Observation, capabilities_of
+from activesci.typing import (
+    MAX_EVENTS,
+    Events,
+    Observation,
+    capabilities_of,
+    check_count,
+    check_generator,
+)
 
-__all__ = ["SimulatorBase"]
+__all__ = ["SimulatorBase", "experiment_size"]
+
+
+def experiment_size(
+    simulator: Any, theta: np.ndarray, design: np.ndarray, rng: np.random.Generator
+) -> int:
+    """The number of events of one experiment at one ``theta`` ``(1, P)`` and ``design`` ``(1, D)``.
+
+    Poisson with mean ``expected_count`` where the simulator has it (drawn from ``rng``), else
+    ``events_per_experiment`` (default 100).
+
+    Raises
+    ------
+    ValidationError
+        The expected count is not a finite number in ``[0, MAX_EVENTS]`` (e.g. a negative
+        count from the simulator, or a luminosity too large to simulate).
+    """
+    if "expected_count" not in capabilities_of(simulator):
+        return check_count(
+            getattr(simulator, "events_per_experiment", 100),
+            "events_per_experiment",
+            maximum=MAX_EVENTS,
+        )
+    mean = np.asarray(simulator.expected_count(theta, design), dtype=float).reshape(-1)
+    if mean.shape != (1,) or not (np.isfinite(mean[0]) and 0 <= mean[0] <= MAX_EVENTS):
+        raise ValidationError(
+            f"expected_count at theta={theta.tolist()}, design={design.tolist()} is "
+            f"{mean.tolist()}; expected one finite number in [0, {MAX_EVENTS:.0e}] (a "
+            f"luminosity or cross-section that large cannot be simulated)"
+        )
+    return int(rng.poisson(mean[0]))
 
 
 class SimulatorBase:
@@ -49,9 +86,7 @@ class SimulatorBase:
         de = self.designs.validate(design)
         counts = {len(th), len(de)} - {1}
         if n is not None:
-            if not isinstance(n, int | np.integer) or n < 0:
-                raise ValidationError(f"n must be a non-negative integer, got {n!r}")
-            counts |= {int(n)}
+            counts |= {check_count(n, "n", maximum=MAX_EVENTS)}
         if len(counts) > 1:
             raise ShapeError(
                 f"cannot broadcast theta with {len(th)} rows, design with {len(de)} rows "
@@ -81,7 +116,8 @@ class SimulatorBase:
             ``x`` of shape ``(n, X)`` and latent ``z`` of shape ``(n, Z)``.
         """
         th, de, n = self.rows(theta, design, n)
-        return self._sample(th, de, n, rng)
+        check_generator(rng)
+        return Events.checked(self._sample(th, de, n, rng), n, type(self).__name__)
 
     def _sample(
         self, theta: np.ndarray, design: np.ndarray, n: int, rng: np.random.Generator
@@ -97,9 +133,5 @@ class SimulatorBase:
         th, de, n = self.rows(theta, design)
         if n != 1:
             raise ShapeError(f"run_experiment takes one theta and one design, got {n} rows")
-        if "expected_count" in self.capabilities:
-            count = int(rng.poisson(self.expected_count(th, de)[0]))
-        else:
-            count = self.events_per_experiment
-        events = self._sample(th, de, count, rng)
+        events = self.sample(th, de, rng, n=experiment_size(self, th, de, check_generator(rng)))
         return Observation(design=de[0], x=events.x, luminosity=self.luminosity)

@@ -27,7 +27,11 @@ key                       shape, dtype  meaning
 
 from __future__ import annotations
 
+import math
 import os
+import struct
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,18 +94,50 @@ def write_events(path: str | os.PathLike[str], events: EventFile) -> Path:
     return path
 
 
-def read_events(path: str | os.PathLike[str]) -> EventFile:
-    """Read and validate an ``activesci.events/1`` file.
+def read_events(
+    path: str | os.PathLike[str],
+    *,
+    task: str | None = None,
+    theta: np.ndarray | None = None,
+    design: np.ndarray | None = None,
+    n: int | None = None,
+) -> EventFile:
+    """Read and validate an ``activesci.events/1`` file, and check it is the one asked for.
+
+    Parameters
+    ----------
+    path : str or path
+        The ``.npz`` file.
+    task, theta, design, n : optional
+        What the file must hold: the task's name, the parameters ``(P,)`` and the design
+        ``(D,)`` it was simulated at (compared to 1e-9 relative), and the number of events.
+        A program that wrote events of another point, or fewer than asked, is refused.
 
     Raises
     ------
     EventFileError
-        The file is missing, not an ``.npz``, of another format, or inconsistent; the message
-        names the file and the offending key.
+        The file is missing, not an ``.npz``, of another format, inconsistent, or not what
+        was asked for; the message names the file and the offending key.
     """
     path = Path(path)
     arrays = read_npz_arrays(path, EventFileError, "events file")
     _check(arrays, path)
+    expected = {"task": task, "theta": theta, "design": design}
+    for key, want in expected.items():
+        if want is None:
+            continue
+        got = arrays[key]
+        same = (
+            str(got) == want
+            if key == "task"
+            else got.shape == np.shape(want) and np.allclose(got, want, rtol=1e-9, atol=0.0)
+        )
+        if not same:
+            shown = str(got) if key == "task" else got.tolist()
+            wanted = want if key == "task" else np.asarray(want).tolist()
+            raise EventFileError(f"{path}: {key!r} is {shown!r}, but {wanted!r} was asked for")
+    if n is not None and len(arrays["x"]) != n:
+        raise EventFileError(f"{path}: holds {len(arrays['x'])} events, {n} were asked for")
     lum = float(arrays.get("luminosity", np.nan))
     raw = np.asarray(arrays.get("seed", -1), dtype=np.int64)
     seed: int | tuple[int, ...] | None = (
@@ -127,20 +163,77 @@ def read_events(path: str | os.PathLike[str]) -> EventFile:
 def read_npz_arrays(
     path: Path, error: type[Exception], what: str = "file"
 ) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, loaded without pickle; failures raise ``error``."""
+    """All arrays of an ``.npz`` file, loaded without pickle; failures raise ``error``.
+
+    Each array's header is read first: one that declares more data than the archive holds
+    (a crafted or truncated file) is refused before anything is allocated.
+    """
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
-    except (OSError, ValueError, EOFError) as exc:
+    except _UNREADABLE as exc:
         raise error(f"{path}: not a readable .npz archive ({exc})") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise error(f"{path}: not a readable .npz archive (it holds one .npy array)")
-    try:
-        with data:
+    with data:
+        try:
+            for info in data.zip.infolist():
+                _check_header(data.zip, info)
             return {k: data[k] for k in data.files}
-    except ValueError as exc:  # e.g. an object array, refused without pickle
-        raise error(f"{path}: unreadable array ({exc})") from None
+        except _Oversized as exc:
+            raise error(f"{path}: {exc}") from None
+        except _UNREADABLE as exc:
+            # e.g. an object array (refused without pickle), a truncated or corrupt member
+            raise error(f"{path}: unreadable array ({exc})") from None
+
+
+#: What reading a corrupt archive raises (zipfile: encrypted members are a RuntimeError,
+#: unknown compression methods a NotImplementedError).
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    struct.error,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+class _Oversized(Exception):
+    """An array header declares more data than its archive member holds."""
+
+
+def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Refuse a member whose ``.npy`` header declares more bytes than the member holds."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read_header is None:
+            raise ValueError(f"{info.filename}: unknown .npy format version {version}")
+        shape, _, dtype = read_header(member)
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise _Oversized(
+                f"{info.filename!r} declares shape {shape} of {dtype} ({declared:,} bytes) "
+                f"but holds {info.file_size:,} bytes (truncated or crafted)"
+            )
+
+
+#: Keys that hold text or integers (dtype kinds); every other key holds numbers.
+_TEXT = {
+    **dict.fromkeys(
+        ("format", "task", "parameter_names", "design_names", "feature_names", "activesci_version"),
+        "U",
+    ),
+    "seed": "iu",
+}
+_KINDS = {"U": "text", "iu": "integers", "fiu": "numbers"}
 
 
 def _check(a: dict[str, np.ndarray], path: Path) -> None:
@@ -153,6 +246,17 @@ def _check(a: dict[str, np.ndarray], path: Path) -> None:
         fail(f"missing key(s) {missing}; an {FORMAT} file has {list(required)}, 'design', 'x'")
     if str(a["format"]) != FORMAT:
         fail(f"format is {str(a['format'])!r}, expected {FORMAT!r}")
+    for key, value in a.items():
+        kinds = _TEXT.get(key, "fiu")
+        if value.dtype.kind not in kinds:
+            fail(f"{key!r} has dtype {value.dtype}, expected {_KINDS[kinds]}")
+        if kinds == "fiu" and key != "luminosity" and not np.isfinite(value).all():
+            fail(f"{key!r} contains NaN or infinite values")
+    if a["task"].ndim or a["format"].ndim:
+        fail("'format' and 'task' must be single strings")
+    for key in ("parameter_names", "design_names", "feature_names"):
+        if a[key].ndim != 1:
+            fail(f"{key!r} has shape {a[key].shape}, expected a list of names")
     n_p, n_d, n_x = (a[k].size for k in ("parameter_names", "design_names", "feature_names"))
     x = a["x"]
     if x.ndim != 2 or x.shape[1] != n_x:
@@ -173,5 +277,9 @@ def _check(a: dict[str, np.ndarray], path: Path) -> None:
             ):
                 want = tuple("*" if s is None else s for s in shape)
                 fail(f"{key!r} has shape {got}, expected {want}")
-    if not np.isfinite(x).all():
-        fail("'x' contains NaN or infinite values")
+    lum = a.get("luminosity", np.array(np.nan))
+    if lum.shape != () or not (np.isnan(lum) or (np.isfinite(lum) and lum > 0)):
+        fail(f"'luminosity' is {lum.tolist()!r}, expected a positive number or NaN")
+    seed = a.get("seed", np.array(-1))
+    if seed.ndim > 1 or (seed.ndim == 1 and (seed < 0).any()) or (seed.ndim == 0 and seed < -1):
+        fail(f"'seed' is {seed.tolist()!r}, expected an integer (-1: none) or a sequence of them")

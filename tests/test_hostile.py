@@ -1,0 +1,108 @@
+"""Careless and hostile input to the public API: typed errors naming the value (issue 13)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import activesci as asci
+from activesci.errors import ShapeError, ValidationError
+from activesci.simulators import GaussianSimulator, SimulatorBase
+from activesci.typing import Events, Observation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"luminosity": math.inf}, "luminosity must be a positive finite number, got inf"),
+        ({"luminosity": True}, "luminosity must be a positive finite number, got True"),
+        ({"luminosity": "1"}, "luminosity must be a positive finite number, got '1'"),
+        ({"x": [["a"]]}, "Observation.x must be numbers"),
+        ({"design": [math.nan]}, "Observation.design contains NaN"),
+        ({"meta": "provenance"}, "Observation.meta must be a dict"),
+    ],
+)
+def test_observations_refuse_careless_values(kwargs, message):
+    with pytest.raises(ValidationError, match=message):
+        Observation(**({"design": [1.0], "x": [[0.1]]} | kwargs))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.sample([0.5], [1.0], None, n=3), "rng must be a numpy.random.Generator"),
+        (lambda s: s.sample([0.5], [1.0], 7, n=3), "rng must be a numpy.random.Generator"),
+        (lambda s: s.sample([0.5], [1.0], np.random.default_rng(), n=True), "got True"),
+        (lambda s: s.sample([0.5], [1.0], np.random.default_rng(), n=2.0), "got 2.0"),
+        (lambda s: s.run_experiment([0.5], [1.0], None), "rng must be a numpy.random.Generator"),
+    ],
+)
+def test_simulators_refuse_careless_arguments(call, message):
+    with pytest.raises(ValidationError, match=message):
+        call(GaussianSimulator())
+
+
+@pytest.mark.parametrize("seed", [None, "1", -1, 1.5, True])
+def test_seeds_must_be_non_negative_integers(seed):
+    with pytest.raises(ValidationError, match="seed must be a non-negative integer"):
+        asci.ActiveLearner("gaussian", estimator="exact", seed=seed)
+    if seed is not None:  # None is a fresh, unseeded experiment
+        with pytest.raises(ValidationError, match="seed must be a non-negative integer"):
+            asci.SimulatedExperiment(GaussianSimulator(), {"mu0": 0.1}, seed=seed)
+
+
+class Broken(SimulatorBase):
+    """A user simulator whose outputs are wrong in the way ``mode`` says."""
+
+    feature_names = ("x0",)
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.parameters = GaussianSimulator().parameters
+        self.designs = GaussianSimulator().designs
+
+    def expected_count(self, theta, design):
+        return np.full(len(theta), -3.0 if self.mode == "negative" else 4.0)
+
+    def _sample(self, theta, design, n, rng):
+        x = rng.normal(size=(n, 1))
+        if self.mode == "short":
+            return Events(x=x[1:])
+        if self.mode == "text":
+            return Events(x=np.array([["a"]] * n))
+        return x if self.mode == "array" else Events(x=x)
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "message"),
+    [
+        ("negative", ValidationError, r"expected_count .* is \[-3.0\]; expected one finite"),
+        ("short", ShapeError, r"Broken returned (\d+) events, \d+ were asked for"),
+        ("text", ValidationError, "Events.x must be numbers"),
+        ("array", ShapeError, "Broken returned a ndarray, expected Events"),
+    ],
+)
+def test_bad_simulator_outputs_are_typed_errors(mode, error, message):
+    rng = np.random.default_rng(0)
+    with pytest.raises(error, match=message):
+        asci.SimulatedExperiment(Broken(mode), {"mu0": 0.1}, seed=1).run([1.0])
+    if mode != "negative":  # training data refuse them too
+        from activesci.inference.training import simulate_training_data
+
+        with pytest.raises(error, match=message):
+            Broken(mode).sample([0.5], [1.0], rng, n=4)
+        with pytest.raises(error):
+            simulate_training_data(Broken(mode), 8, theta_ref=[0.0], gold=())
+
+
+def test_luminosity_too_large_to_simulate_is_named():
+    sim = asci.tasks.weinberg(luminosity=1e300).simulator
+    with pytest.raises(ValidationError, match="luminosity or cross-section that large"):
+        sim.run_experiment([0.23], [91.19], np.random.default_rng(0))
+
+
+def test_task_options_are_checked_by_name():
+    with pytest.raises(ValidationError, match=r"'gaussian' takes no option\(s\) \['luminosity'\]"):
+        asci.tasks.get("gaussian", luminosity=2.0)
+    with pytest.raises(ValidationError, match="unknown task"):
+        asci.tasks.get(["weinberg"])
