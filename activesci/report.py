@@ -10,6 +10,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from activesci.workflow.files import atomic_write
+
 __all__ = ["html_table", "write_report"]
 
 _STYLE = """
@@ -55,10 +57,8 @@ def write_report(
         + "</body></html>"
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as fh:
+        fh.write(page)
     return path
 
 
@@ -145,7 +145,7 @@ def write_run_report(
     from activesci import plots, tasks
     from activesci.store import SQLiteRunStore
 
-    with SQLiteRunStore.open(path) as store:
+    with SQLiteRunStore.open(path, readonly=True) as store:
         meta, rounds, observations = store.metadata(), store.rounds(), store.observations()
     task = tasks.get(meta["task"], **meta["task_options"])
     truth = meta.get("experiment", {}).get("truth") or {}
