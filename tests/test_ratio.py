@@ -265,3 +265,19 @@ def test_a_simulator_without_feature_names_is_asked_for_n_features():
     with pytest.raises(ValidationError, match="Unnamed has no feature_names: give n_features"):
         RatioEstimator(Unnamed(), method="carl")
     assert RatioEstimator(Unnamed(), method="carl", n_features=1).n_features == 1
+
+
+def test_score_term_weighs_each_parameter_by_the_log_ratio_change_it_causes():
+    """A parameter the events barely inform must not dominate the score loss (line shape)."""
+    task = tasks.gaussian(dim=2)
+    est = RatioEstimator(task.simulator, method="alices", hidden=(8,))
+    gen = torch.Generator().manual_seed(0)
+    score = torch.randn(4000, 2, generator=gen) * torch.tensor([1.0, 1e-3])
+    theta = torch.rand(4000, 2, generator=gen) * torch.tensor([1.0, 2.0])
+    est._prepare({"score": score, "theta": theta, "y": torch.ones(4000)})
+    # var(theta) = (1/12, 4/12); var(t) = (1, 1e-6): weights 2 var(theta) / sum(var t var theta)
+    expected = 2 * torch.tensor([1 / 12, 4 / 12]) / (1 / 12 + 1e-6 * 4 / 12)
+    assert est.inv_score_var.tolist() == pytest.approx(expected.tolist(), rel=0.05)
+    one = RatioEstimator(tasks.gaussian().simulator, method="alices", hidden=(8,))
+    one._prepare({"score": score[:, :1], "theta": theta[:, :1], "y": torch.ones(4000)})
+    assert one.inv_score_var.tolist() == pytest.approx([1 / score[:, 0].var().item()], rel=1e-6)

@@ -21,8 +21,13 @@ cascal    carl + alpha x joint-score regression               ``joint_score``
 sally     ``ScoreEstimator``: regression of t(x | theta_ref)  ``joint_score``
 ========  ==================================================  ===========================
 
-The score term is measured in units of the joint score's variance, so ``alpha = 1`` weighs it
-like the ratio term.
+The score term is measured in units of the log ratio's change across the training data: an
+error in the score's component ``i`` weighs as much as the change of ``log r`` it causes over
+``theta_i``'s spread, ``(t_hat_i - t_i)^2 var(theta_i)``, normalised by the total
+``sum_i var(t_i) var(theta_i)`` (with one parameter: the joint score's variance), so
+``alpha = 1`` weighs it like the ratio term. Weighing every component by its own variance
+instead would spend the network on parameters the events barely inform (the Z width's score
+is a thousandth of sin2w's in the line shape) at the cost of those they do.
 
 CARL has no gold: the classifier must get ``log r`` right from labels alone, and the per-event
 signal is small (a few hundredths of a nat near ``theta_ref``) while a posterior sums it over
@@ -467,9 +472,16 @@ class _NeuralEstimator:
         """Hook: statistics of the training set a loss needs (the score variance)."""
         if "score" in train:
             # the score is regressed on events drawn at theta (y = 1) or, for sally, all events
-            rows = train["score"][train["y"] > 0.5] if "y" in train else train["score"]
+            mask = train["y"] > 0.5 if "y" in train else slice(None)
+            rows = train["score"][mask]
             var = rows.var(dim=0) if len(rows) > 1 else torch.ones(rows.shape[1])
-            self.inv_score_var = (1.0 / var.clamp(min=1e-12)).to(self.device)
+            weight = 1.0 / var.clamp(min=1e-12)
+            if "theta" in train and rows.shape[1] > 1 and len(rows) > 1:
+                # an error in t_i moves log r by about t_i's error times theta_i's spread:
+                # weigh each parameter by its spread squared, in units of the total
+                spread = train["theta"][mask].var(dim=0)
+                weight = rows.shape[1] * spread / (var * spread).sum().clamp(min=1e-30)
+            self.inv_score_var = weight.to(self.device)
 
     # -- persistence --------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
