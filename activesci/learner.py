@@ -34,6 +34,7 @@ from activesci.inference.sequential import (
     CalibratedEstimator,
     RestrictedSimulator,
     edge_mass,
+    focus_region,
     narrowed_space,
     self_check,
     shrink_factor,
@@ -420,6 +421,15 @@ class ActiveLearner:
         factor = shrink_factor(grid_now, grid)
         if factor >= SHRINK and _inside(grid, self.region):
             return "regrid", f"the posterior shrank {factor:.1f}x", self.region, grid
+        calibrated = self.inference_estimator.focus
+        focus = focus_region(self.posterior, grid_now)
+        narrower = float(np.max(_widths(calibrated) / np.maximum(_widths(focus), 1e-300)))
+        moved = float(
+            np.max(np.abs(focus.mean(axis=1) - calibrated.mean(axis=1)) / _widths(calibrated))
+        )
+        if narrower >= SHRINK or moved > 0.25:
+            reason = "the posterior narrowed or moved within the calibrated region"
+            return "regrid", reason, self.region, grid_now
         return None, "", self.region, grid_now
 
     def _regrid(
@@ -438,7 +448,12 @@ class ActiveLearner:
         assert self.region is not None and self._local is not None
         seed = int(np.random.default_rng([self.seed, n, k, 13]).integers(2**31))
         self.inference_estimator = CalibratedEstimator(
-            self._local, self.task.simulator, bounds, events=self._calibration_events, seed=seed
+            self._local,
+            self.task.simulator,
+            bounds,
+            events=self._calibration_events,
+            seed=seed,
+            focus=focus_region(self.posterior, bounds),
         )
         space = narrowed_space(self.task.parameters, bounds)
         self.posterior = GridPosterior(space, self.resolution, simulator=self.task.simulator)
@@ -788,6 +803,11 @@ def _inside(inner: np.ndarray, outer: np.ndarray) -> bool:
     return bool(
         (inner[:, 0] >= outer[:, 0] - 1e-12).all() and (inner[:, 1] <= outer[:, 1] + 1e-12).all()
     )
+
+
+def _widths(box: np.ndarray) -> np.ndarray:
+    """The widths ``(P,)`` of a box ``(P, 2)``."""
+    return np.maximum(box[:, 1] - box[:, 0], 1e-300)
 
 
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:

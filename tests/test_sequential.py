@@ -56,6 +56,62 @@ def test_calibration_removes_a_score_bias_that_grows_with_the_data():
     assert record["gradient"][0] == pytest.approx(0.05, abs=1e-3)  # the gold control variate
 
 
+class _Distorted:
+    """The exact likelihood in a distorted parametrisation: ``log r(x | c + (theta - c) A)``.
+
+    Its score is ``A t(x | phi)``: too flat where ``A`` shrinks, too steep where it stretches,
+    as a classifier's score often is for the parameters it resolves worst.
+    """
+
+    def __init__(self, sim, centre, matrix):
+        self.exact, self.c, self.a = ExactLikelihood(sim), np.asarray(centre), np.asarray(matrix)
+
+    def _phi(self, theta):
+        return self.c + (np.atleast_2d(np.asarray(theta, dtype=float)) - self.c) @ self.a
+
+    def log_ratio(self, x, theta, design):
+        return self.exact.log_ratio(x, self._phi(theta), design)
+
+    def score(self, x, theta, design):
+        sd = 2.0 + np.cos(np.asarray(design, dtype=float).reshape(-1)[0])
+        return ((np.asarray(x) - self._phi(theta)[0]) / sd**2) @ self.a.T
+
+
+@pytest.mark.parametrize("matrix", [[[0.5]], [[0.6, 0.0], [0.0, 1.4]]], ids=["1d", "2d"])
+def test_the_score_map_restores_the_width_of_a_distorted_score(matrix):
+    """The score's scale is mapped back by the joint score's regression (gold)."""
+    p = len(matrix)
+    task = asci.tasks.gaussian(dim=p, events_per_experiment=400)
+    exp = task.experiment(truth={f"mu{i}": 0.5 for i in range(p)}, seed=5)
+    observations = [exp.run([np.pi]) for _ in range(4)]  # 1600 events: std ~ 0.025
+    bounds = [(0.35, 0.65)] * p
+    cells = 301 if p == 1 else 81
+    distorted = _Distorted(task.simulator, [0.5] * p, matrix)
+    exact = _posterior(task, observations, ExactLikelihood(task.simulator), bounds, cells)
+    raw = closure(exact, _posterior(task, observations, distorted, bounds, cells))
+    assert max(abs(np.asarray(raw["width_ratio"]) - 1.0)) > 0.2  # the distortion is visible
+    focus = [(0.4, 0.6)] * p
+    for affine in (True, False):
+        cal = CalibratedEstimator(
+            distorted, task.simulator, bounds, events=20_000, affine=affine, focus=focus
+        )
+        fixed = closure(exact, _posterior(task, observations, cal, bounds, cells))
+        widths = np.asarray(fixed["width_ratio"])
+        if not affine:  # the bias correction alone cannot change a width
+            assert max(abs(widths - 1.0)) > 0.2
+            continue
+        assert widths == pytest.approx(np.ones(p), abs=0.03)
+        assert np.abs(fixed["mean_shift"]) == pytest.approx(np.zeros(p), abs=0.05)
+        record = cal.calibrate([np.pi])
+        assert np.diag(record["score_map"]) == pytest.approx(1.0 / np.diag(matrix), abs=0.03)
+        assert record["scale"] == pytest.approx(np.ones(p), abs=0.02)
+        again = CalibratedEstimator.from_state(distorted, task.simulator, cal.state())
+        assert np.array_equal(again.focus, cal.focus) and again.affine
+        theta = np.full((3, p), 0.45)
+        assert np.array_equal(again.log_ratio(observations[0].x, theta, [np.pi]),
+                              cal.log_ratio(observations[0].x, theta, [np.pi]))  # fmt: skip
+
+
 def test_calibration_state_round_trips_without_simulating():
     task = asci.tasks.gaussian()
     cal = CalibratedEstimator(_Biased(task.simulator, 0.2), task.simulator, [[-1, 1]], events=500)
