@@ -401,6 +401,8 @@ def _bench(args: argparse.Namespace) -> None:
         return
     from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
 
+    if args.out and os.path.isdir(args.out):  # checked before the benchmark runs
+        raise ValidationError(f"--out {args.out!r} is a folder; expected a JSON file (TASK)")
     task = _task(args.target, args.luminosity)
     bench = DesignBenchmark(
         task=args.target,
@@ -418,18 +420,17 @@ def _bench(args: argparse.Namespace) -> None:
     result = run_design_benchmark(bench)
     print(format_design_table(result))
     if args.out:
-        from pathlib import Path
+        from activesci.workflow.files import atomic_write
 
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({"results": str(path)}))
+        with atomic_write(args.out, "w") as fh:
+            fh.write(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({"results": args.out}))
 
 
 def _bench_spec(args: argparse.Namespace) -> None:
     from activesci.bench import format_leaderboard, load_spec, run_spec, write_results
 
-    spec = load_spec(args.target)
+    spec = load_spec(args.target, allow_plugins=args.allow_plugins)
     result = run_spec(spec, allow_plugins=args.allow_plugins)
     print(format_leaderboard(result))
     paths = write_results(result, args.out or os.path.join("runs", "bench", spec["name"]))

@@ -330,6 +330,7 @@ BAD_ARGUMENTS = {
     "bench-binary-spec": "bench {tmp}/binary.yaml",
     "bench-target-std": "bench gaussian --target-std nan",
     "bench-repeats": "bench gaussian --repeats 0",
+    "bench-out-folder": "bench gaussian --strategies fixed --repeats 1 --out {tmp}",
     "sample-training-seed": "sample-training gaussian --samples 10 --seed -1 --out {tmp}/c.npz",
     "sample-training-out-folder": "sample-training gaussian --samples 10 --seed 1 --out {tmp}",
     "merge-not-npz": "merge {tmp}/binary.yaml --out {tmp}/m.npz",
