@@ -127,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument(
         "--rounds", type=_COUNT, default=None, help="total rounds (default: planned)"
     )
+    resume.add_argument(
+        "--allow-image",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="run this container image if the stored run names it (repeatable); by default "
+        "only local localhost/activesci-* images run",
+    )
 
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("dir", help="run folder")
@@ -502,7 +510,7 @@ def _experiment(args: argparse.Namespace, task: tasks.Task, truth: Any) -> Any:
 def _resume(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
-    learner = ActiveLearner.resume(args.dir)
+    learner = ActiveLearner.resume(args.dir, allow_images=tuple(args.allow_image))
     total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
     _loop(learner, max(0, total - learner.round), args.dir)

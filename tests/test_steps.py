@@ -1,7 +1,11 @@
 """Command steps on the host, the command simulator, and workflow experiments."""
 
+import json
 import os
+import re
 import signal
+import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -200,3 +204,44 @@ def test_a_workflow_experiment_from_a_store_is_checked_as_data(tmp_path):
     ):
         with pytest.raises(ValidationError, match=message):
             WorkflowExperiment.from_config(task, config | change, run_dir=run)
+
+
+def test_resume_runs_no_image_or_work_folder_that_a_crafted_store_names(
+    tmp_path, capsys, monkeypatch
+):
+    run = tmp_path / "run"
+    args = ["run", "gaussian", "--estimator", "exact", "--strategy", "fixed", "--rounds", "1"]
+    assert main([*args, "--experiment", "workflow", "--out", str(run)]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(run / "run.sqlite") as db:
+        (document,) = db.execute("SELECT document FROM metadata").fetchone()
+    meta = json.loads(document)
+
+    def craft(**experiment):
+        changed = meta | {"experiment": meta["experiment"] | experiment}
+        with sqlite3.connect(run / "run.sqlite") as db:
+            db.execute("UPDATE metadata SET document = ? WHERE id = 0", (json.dumps(changed),))
+
+    def no_process(*args, **kwargs):
+        pytest.fail(f"resume started {args[0]!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    for experiment, message in (
+        ({"runtime": "podman", "image": "docker.io/evil"}, "image 'docker.io/evil' is not a local"),
+        ({"runtime": "docker", "image": None}, "image None is not a local"),
+        ({"workdir": "/"}, r"workdir '/' is not a folder inside the run folder"),
+        ({"workdir": str(run)}, r"workdir '.*' is not a folder inside the run folder"),
+        ({"workdir": str(run / ".." / "elsewhere")}, "is not a folder inside the run folder"),
+    ):
+        craft(**experiment)
+        assert main(["resume", str(run), "--rounds", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(message, err), err
+        with pytest.raises(ValidationError, match=message):
+            asci.ActiveLearner.resume(run, progress=False)
+    assert not (tmp_path / "elsewhere").exists()
+    craft(runtime="podman", image="docker.io/evil")  # confirmed by the caller: accepted
+    resumed = asci.ActiveLearner.resume(run, progress=False, allow_images=["docker.io/evil"])
+    assert resumed.experiment.image == "docker.io/evil" and resumed.round == 1
+    resumed.close()
+    assert main(["resume", str(run), "--allow-image", "docker.io/evil", "--rounds", "1"]) == 0
