@@ -88,7 +88,7 @@ def test_store_from_a_newer_version_is_refused(tmp_path):
 
 
 def final_summary(folder: Path) -> dict:
-    with SQLiteRunStore.open(folder) as store:
+    with SQLiteRunStore.open(folder, readonly=True) as store:
         rounds = store.rounds()
     return rounds[-1]
 
@@ -103,7 +103,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            with SQLiteRunStore.open(killed) as store:
+            with SQLiteRunStore.open(killed, readonly=True) as store:  # the run holds the lock
                 if len(store.observations()) >= 2:
                     break
         except StoreError:  # not created yet, or its schema not yet committed
