@@ -1,5 +1,6 @@
 """Tests of the activesci.events/1 file: round trip, plain-numpy readability and validation."""
 
+import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -329,26 +330,29 @@ def test_truncated_and_crafted_archives_are_typed_errors(tmp_path):
         read_events(tmp_path / "huge.npz")
 
 
-def test_a_command_simulator_gets_the_events_it_asked_for(tmp_path):
-    """Fewer events than asked are refused by every SimulatorBase, command ones included."""
-    from activesci import tasks
-    from activesci.errors import ShapeError
-    from activesci.workflow.steps import CommandSimulator
-
-    task = tasks.gaussian()
-    script = tmp_path / "short.py"  # writes one event fewer than asked
-    script.write_text(
-        "import sys\n"
-        "from activesci.cli import main\n"
-        "args = sys.argv[1:]\n"
-        "i = args.index('--n')\n"
-        "args[i + 1] = str(int(args[i + 1]) - 1)\n"
-        "sys.exit(main(['simulate', *args]))\n"
-    )
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("args[args.index('--n') + 1] = '4'", "holds 4 events, 5 were asked for"),
+        ("args[args.index('--theta') + 1] = 'mu0=0.25'", "'theta' is [0.25], but [0.5] was asked"),
+        ("args[args.index('--design') + 1] = 'phase=2.0'", "'design' is [2.0], but [1.0] was"),
+    ],
+    ids=["fewer-events", "another-theta", "another-design"],
+)
+def test_a_command_simulator_refuses_events_it_did_not_ask_for(tmp_path, change, message):
+    """A program that writes fewer events, or events of another point, is refused."""
     import sys
 
-    sim = CommandSimulator(task, command=[sys.executable, str(script)])
-    with pytest.raises(ShapeError, match="CommandSimulator returned 4 events, 5 were asked for"):
+    from activesci import tasks
+    from activesci.workflow.steps import CommandSimulator
+
+    script = tmp_path / "liar.py"
+    script.write_text(
+        f"import sys\nfrom activesci.cli import main\nargs = sys.argv[1:]\n{change}\n"
+        "sys.exit(main(['simulate', *args]))\n"
+    )
+    sim = CommandSimulator(tasks.gaussian(), command=[sys.executable, str(script)])
+    with pytest.raises(EventFileError, match=re.escape(message)):
         sim.sample([0.5], [1.0], np.random.default_rng(0), n=5)
 
 
