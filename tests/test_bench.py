@@ -46,6 +46,19 @@ def test_bad_benchmarks_name_the_problem():
         DesignBenchmark("gaussian", strategies=("eigg",))
     with pytest.raises(ValidationError, match="seeds must be a positive integer, got 0"):
         DesignBenchmark("gaussian", seeds=0)
+    for change, message in (
+        ({"target_std": float("nan")}, "target_std must be a positive finite number, got nan"),
+        ({"target_std": -0.1}, "target_std must be a positive finite number, got -0.1"),
+        ({"target_std": 0}, "target_std must be a positive finite number, got 0"),
+        ({"target_std": "0.1"}, "target_std must be a positive finite number, got '0.1'"),
+        ({"seeds": True}, "seeds must be a positive integer, got True"),
+        ({"rounds": 2.0}, "rounds must be a positive integer, got 2.0"),
+        ({"task_options": {"nope": 1}}, r"takes no option\(s\) \['nope'\]"),
+        ({"task_options": [1]}, r"task_options must be a dict, got \[1\]"),
+        ({"truth": {"mu0": 99.0}}, "mu0=99.0 is outside"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            DesignBenchmark("gaussian", **change)
     assert main(["bench", "gaussian", "--strategies", "nope"]) == 2
 
 
