@@ -48,6 +48,7 @@ from activesci.typing import (
     RunStore,
     check_count,
     check_positive,
+    check_run_settings,
     check_seed,
 )
 
@@ -666,13 +667,8 @@ def _rebuild_experiment(
 
 def _resume_options(store: RunStore, *, allow_images: Sequence[str] = ()) -> dict[str, Any]:
     """The learner's keyword arguments from a stored run's settings."""
-    meta = store.metadata()
     where = getattr(store, "path", "the store")
-    if "task" not in meta:
-        raise StoreError(
-            f"{where}: no run settings are stored (the run stopped before it started); "
-            "start it again in a new folder"
-        )
+    meta = check_run_settings(store.metadata(), str(where))
     try:
         task = task_registry.get(meta["task"], **meta["task_options"])
         stored = store.observations()
