@@ -477,7 +477,7 @@ def _refuse_started(folder: str) -> None:
     from activesci.store import DB_NAME, SQLiteRunStore
 
     if (Path(folder) / DB_NAME).exists():
-        with SQLiteRunStore.open(folder) as old:
+        with SQLiteRunStore.open(folder, readonly=True) as old:
             started = bool(old.metadata() or old.observations())
         if started:
             raise ValidationError(
