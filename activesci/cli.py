@@ -127,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument(
         "--rounds", type=_COUNT, default=None, help="total rounds (default: planned)"
     )
+    resume.add_argument(
+        "--allow-image",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="run this container image if the stored run names it (repeatable); by default "
+        "only local localhost/activesci-* images run",
+    )
 
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("dir", help="run folder")
@@ -401,6 +409,8 @@ def _bench(args: argparse.Namespace) -> None:
         return
     from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
 
+    if args.out and os.path.isdir(args.out):  # checked before the benchmark runs
+        raise ValidationError(f"--out {args.out!r} is a folder; expected a JSON file (TASK)")
     task = _task(args.target, args.luminosity)
     bench = DesignBenchmark(
         task=args.target,
@@ -418,18 +428,17 @@ def _bench(args: argparse.Namespace) -> None:
     result = run_design_benchmark(bench)
     print(format_design_table(result))
     if args.out:
-        from pathlib import Path
+        from activesci.workflow.files import atomic_write
 
-        path = Path(args.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps({"results": str(path)}))
+        with atomic_write(args.out, "w") as fh:
+            fh.write(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({"results": args.out}))
 
 
 def _bench_spec(args: argparse.Namespace) -> None:
     from activesci.bench import format_leaderboard, load_spec, run_spec, write_results
 
-    spec = load_spec(args.target)
+    spec = load_spec(args.target, allow_plugins=args.allow_plugins)
     result = run_spec(spec, allow_plugins=args.allow_plugins)
     print(format_leaderboard(result))
     paths = write_results(result, args.out or os.path.join("runs", "bench", spec["name"]))
@@ -468,7 +477,7 @@ def _refuse_started(folder: str) -> None:
     from activesci.store import DB_NAME, SQLiteRunStore
 
     if (Path(folder) / DB_NAME).exists():
-        with SQLiteRunStore.open(folder) as old:
+        with SQLiteRunStore.open(folder, readonly=True) as old:
             started = bool(old.metadata() or old.observations())
         if started:
             raise ValidationError(
@@ -501,7 +510,7 @@ def _experiment(args: argparse.Namespace, task: tasks.Task, truth: Any) -> Any:
 def _resume(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
-    learner = ActiveLearner.resume(args.dir)
+    learner = ActiveLearner.resume(args.dir, allow_images=tuple(args.allow_image))
     total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
     _loop(learner, max(0, total - learner.round), args.dir)

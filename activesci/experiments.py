@@ -43,6 +43,7 @@ from activesci.errors import RecordError, ShapeError, ValidationError
 from activesci.simulators.eventfile import read_npz_arrays
 from activesci.spaces import Space
 from activesci.typing import Observation, Simulator, check_count, check_positive, check_seed
+from activesci.workflow.files import atomic_write
 
 __all__ = ["ManualExperiment", "RecordedExperiment", "SimulatedExperiment"]
 
@@ -340,11 +341,8 @@ class RecordedExperiment:
         }
         if self.feature_names is not None:
             arrays["feature_names"] = np.array(self.feature_names, dtype=str)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
+        with atomic_write(path) as fh:
+            np.savez(fh, **arrays)
         return path
 
 

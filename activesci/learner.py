@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from activesci.typing import (
     RunStore,
     check_count,
     check_positive,
+    check_run_settings,
     check_seed,
 )
 
@@ -585,18 +586,36 @@ class ActiveLearner:
 
     # -- resume -------------------------------------------------------------------------------
     @classmethod
-    def resume(cls, path: str | os.PathLike[str], *, progress: bool = True) -> ActiveLearner:
+    def resume(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        progress: bool = True,
+        allow_images: Sequence[str] = (),
+    ) -> ActiveLearner:
         """Continue the run stored in ``path``: rebuild it and replay its observations.
 
         A run killed during its first training is resumed too: the training is redone.
         Runs with a recorded, manual or custom experiment are resumed by constructing the
         learner with the same settings and ``experiment=...``, ``store=path``.
+
+        The store is data: a stored workflow experiment is rebuilt with
+        :meth:`~activesci.workflow.experiment.WorkflowExperiment.from_config`, so it runs only
+        local ``localhost/activesci-*`` images, or those the caller lists in ``allow_images``,
+        and its work folder must lie inside ``path``.
+
+        Raises
+        ------
+        StoreError
+            The store is missing, locked by another writer, or holds malformed settings.
+        ValidationError
+            The stored experiment names an image not allowed, or a work folder outside ``path``.
         """
         from activesci.store import SQLiteRunStore
 
         store = SQLiteRunStore.open(path)
         try:
-            options = _resume_options(store)
+            options = _resume_options(store, allow_images=allow_images)
         except BaseException:
             store.close()
             raise
@@ -639,31 +658,32 @@ class ActiveLearner:
         )
 
 
-def _rebuild_experiment(task: Task, spec: dict[str, Any], runs: int) -> Experiment:
-    """The experiment of a stored run, continuing after ``runs`` runs."""
+def _rebuild_experiment(
+    task: Task, spec: dict[str, Any], runs: int, store: RunStore, allow_images: Sequence[str]
+) -> Experiment:
+    """The experiment of a stored run, continuing after ``runs`` runs (``spec`` is data)."""
     kind = spec["kind"]
     if kind == "simulated":
         return SimulatedExperiment(task.simulator, spec["truth"], spec["seed"], runs=runs)
     if kind == "workflow":
         from activesci.workflow.experiment import WorkflowExperiment
 
-        options = {k: v for k, v in spec.items() if k not in ("kind", "truth", "seed")}
-        return WorkflowExperiment(task, spec["truth"], spec["seed"], runs=runs, **options)
+        run_dir = getattr(store, "path", None)
+        if run_dir is None:
+            raise StoreError("a workflow experiment is resumed only from a run folder")
+        return WorkflowExperiment.from_config(
+            task, spec, run_dir=run_dir, runs=runs, allow_images=allow_images
+        )
     raise ValidationError(
         f"this run's experiment ({kind}) cannot be rebuilt automatically; "
         f"resume it with ActiveLearner(..., store=path, experiment=...)"
     )
 
 
-def _resume_options(store: RunStore) -> dict[str, Any]:
+def _resume_options(store: RunStore, *, allow_images: Sequence[str] = ()) -> dict[str, Any]:
     """The learner's keyword arguments from a stored run's settings."""
-    meta = store.metadata()
     where = getattr(store, "path", "the store")
-    if "task" not in meta:
-        raise StoreError(
-            f"{where}: no run settings are stored (the run stopped before it started); "
-            "start it again in a new folder"
-        )
+    meta = check_run_settings(store.metadata(), str(where))
     try:
         task = task_registry.get(meta["task"], **meta["task_options"])
         stored = store.observations()
@@ -675,7 +695,9 @@ def _resume_options(store: RunStore) -> dict[str, Any]:
             )
         return {
             "task": task,
-            "experiment": _rebuild_experiment(task, meta["experiment"], len(stored)),
+            "experiment": _rebuild_experiment(
+                task, meta["experiment"], len(stored), store, allow_images
+            ),
             "estimator": "exact" if est_spec["kind"] == "exact" else est_spec["method"],
             "strategy": meta["strategy"]["name"],
             "strategy_options": meta["strategy"]["options"],

@@ -10,6 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from activesci.errors import ActivesciError, StoreError
 from activesci.workflow.files import atomic_write
 
 __all__ = ["html_table", "write_report"]
@@ -141,14 +142,47 @@ def write_run_report(
 
     Shows the posterior per round, the chosen designs, the EIG curves with the points the
     optimiser evaluated, and (for the Weinberg tasks) data against theory.
+
+    Raises
+    ------
+    StoreError
+        ``path`` holds no run, or a run without settings (it stopped before it started), with
+        malformed ones, or with a round summary the report cannot draw.
     """
-    from activesci import plots, tasks
+    from activesci import tasks
     from activesci.store import SQLiteRunStore
+    from activesci.typing import check_run_settings
 
     with SQLiteRunStore.open(path, readonly=True) as store:
         meta, rounds, observations = store.metadata(), store.rounds(), store.observations()
+    meta = check_run_settings(meta, str(path))
     task = tasks.get(meta["task"], **meta["task_options"])
-    truth = meta.get("experiment", {}).get("truth") or {}
+    experiment = meta.get("experiment")
+    truth = experiment.get("truth") if isinstance(experiment, dict) else None
+    truth = {} if truth is None else task.parameters.to_dict(task.parameters.validate(truth)[0])
+    try:
+        blocks = _run_blocks(task, meta, truth, rounds, [o for _, o in observations])
+    except ActivesciError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:  # data too
+        raise StoreError(
+            f"{path}: a stored round summary is malformed ({type(exc).__name__}: {exc}); "
+            "the report cannot be drawn"
+        ) from None
+    target = Path(out) if out is not None else Path(path) / "report.html"
+    return write_report(target, f"activesci run: {task.name}", blocks)
+
+
+def _run_blocks(
+    task: Any,
+    meta: dict[str, Any],
+    truth: dict[str, float],
+    rounds: list[dict[str, Any]],
+    observations: list[Any],
+) -> list[str | go.Figure]:
+    """The settings, posterior, design, EIG and trust blocks of a run's report."""
+    from activesci import plots
+
     blocks: list[str | go.Figure] = [
         f"<p>{html.escape(task.description)}</p>",
         html_table(
@@ -179,13 +213,10 @@ def write_run_report(
                     r["strategy"], task.designs.names[0], title=f"EIG before round {r['round'] + 1}"
                 )
             )
-    blocks += _trust_blocks(task, meta, rounds, [o for _, o in observations])
+    blocks += _trust_blocks(task, meta, rounds, observations)
     if task.parameters.names == ["sin2w"] and observations and rounds:  # data vs theory
         last = rounds[-1]
         blocks.append(
-            plots.afb_data_figure(
-                task.simulator, [o for _, o in observations], last["mean"][0], last["std"][0]
-            )
+            plots.afb_data_figure(task.simulator, observations, last["mean"][0], last["std"][0])
         )
-    target = Path(out) if out is not None else Path(path) / "report.html"
-    return write_report(target, f"activesci run: {task.name}", blocks)
+    return blocks

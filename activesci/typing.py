@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from activesci.errors import ShapeError, ValidationError
+from activesci.errors import ShapeError, StoreError, ValidationError
 from activesci.spaces import Space
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "check_count",
     "check_generator",
     "check_positive",
+    "check_run_settings",
     "check_seed",
 ]
 
@@ -96,6 +97,53 @@ def check_positive(value: Any, name: str, error: type[ValidationError] = Validat
     if not (math.isfinite(number) and number > 0):
         raise error(f"{name} must be a positive finite number, got {value!r}")
     return number
+
+
+#: What every stored run's settings hold: the key, its JSON type, and a string key inside it.
+_RUN_SETTINGS = (
+    ("task", str, None),
+    ("task_options", dict, None),
+    ("seed", int, None),
+    ("strategy", dict, "name"),
+    ("estimator", dict, "kind"),
+)
+
+
+def check_run_settings(metadata: Any, where: str) -> dict[str, Any]:
+    """Return a run store's metadata if it holds the settings every learner run stores.
+
+    The store is data: a run that stopped before it started has none, and a crafted one may
+    hold anything. Values are checked further where they are used (the task by its factory).
+
+    Parameters
+    ----------
+    metadata : dict
+        What :meth:`RunStore.metadata` returned.
+    where : str
+        The run folder, for messages.
+
+    Raises
+    ------
+    StoreError
+        No settings are stored, or one is missing or of the wrong type (named with its value).
+    """
+    if not isinstance(metadata, dict) or "task" not in metadata:
+        raise StoreError(
+            f"{where}: no run settings are stored (the run stopped before it started); "
+            "start it again in a new folder"
+        )
+    for key, kind, inner in _RUN_SETTINGS:
+        value = metadata.get(key)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise StoreError(
+                f"{where}: the stored run setting {key!r} is {value!r:.80}; "
+                f"expected a {kind.__name__}"
+            )
+        if inner is not None and not isinstance(value.get(inner), str):
+            raise StoreError(
+                f"{where}: the stored run setting {key!r} has no {inner!r} string: {value!r:.80}"
+            )
+    return metadata
 
 
 def _finite(a: Any, name: str) -> np.ndarray:

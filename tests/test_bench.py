@@ -46,6 +46,19 @@ def test_bad_benchmarks_name_the_problem():
         DesignBenchmark("gaussian", strategies=("eigg",))
     with pytest.raises(ValidationError, match="seeds must be a positive integer, got 0"):
         DesignBenchmark("gaussian", seeds=0)
+    for change, message in (
+        ({"target_std": float("nan")}, "target_std must be a positive finite number, got nan"),
+        ({"target_std": -0.1}, "target_std must be a positive finite number, got -0.1"),
+        ({"target_std": 0}, "target_std must be a positive finite number, got 0"),
+        ({"target_std": "0.1"}, "target_std must be a positive finite number, got '0.1'"),
+        ({"seeds": True}, "seeds must be a positive integer, got True"),
+        ({"rounds": 2.0}, "rounds must be a positive integer, got 2.0"),
+        ({"task_options": {"nope": 1}}, r"takes no option\(s\) \['nope'\]"),
+        ({"task_options": [1]}, r"task_options must be a dict, got \[1\]"),
+        ({"truth": {"mu0": 99.0}}, "mu0=99.0 is outside"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            DesignBenchmark("gaussian", **change)
     assert main(["bench", "gaussian", "--strategies", "nope"]) == 2
 
 
@@ -202,6 +215,30 @@ def test_bench_cli_runs_a_spec_file_and_lists_the_shipped_ones(tmp_path, capsys)
     assert (tmp_path / "out" / "leaderboard.csv").is_file()
     assert main(["bench", "--list"]) == 0
     assert "weinberg-lineshape" in capsys.readouterr().out
+
+
+def test_bench_cli_imports_a_spec_plugin_only_with_allow_plugins(tmp_path, capsys, monkeypatch):
+    marker = tmp_path / "imported"
+    (tmp_path / "cli_plugin_strategies.py").write_text(
+        "import pathlib\n"
+        f"pathlib.Path({str(marker)!r}).touch()\n"
+        "from activesci.design.optimizer import FixedStrategy\n\n"
+        "def pole(**options):\n"
+        "    return FixedStrategy(design=[3.14159], name='pole')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = tmp_path / "plugin.yaml"
+    spec.write_text(
+        "name: plugin\nkind: design\ntask: gaussian\nstrategies: ['cli_plugin_strategies:pole']"
+        "\nseeds: 1\nbudget: {rounds: 1}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["bench", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--allow-plugins" in err and "Traceback" not in err
+    assert not marker.exists() and not out.exists()
+    assert main(["bench", str(spec), "--out", str(out), "--allow-plugins"]) == 0
+    assert marker.exists() and (out / "leaderboard.csv").is_file()
 
 
 def test_an_excursion_spec_ranks_acquisitions_by_evaluations_to_99_percent():

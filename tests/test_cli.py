@@ -328,8 +328,10 @@ BAD_ARGUMENTS = {
     "report-nothing": "report {tmp}/none",
     "notebook": "notebook nosuchnotebook",
     "bench-binary-spec": "bench {tmp}/binary.yaml",
+    "bench-spec-task-options": "bench {tmp}/options.yaml",
     "bench-target-std": "bench gaussian --target-std nan",
     "bench-repeats": "bench gaussian --repeats 0",
+    "bench-out-folder": "bench gaussian --strategies fixed --repeats 1 --out {tmp}",
     "sample-training-seed": "sample-training gaussian --samples 10 --seed -1 --out {tmp}/c.npz",
     "sample-training-out-folder": "sample-training gaussian --samples 10 --seed 1 --out {tmp}",
     "merge-not-npz": "merge {tmp}/binary.yaml --out {tmp}/m.npz",
@@ -352,6 +354,10 @@ def test_every_subcommand_refuses_bad_arguments_in_one_line(capsys, tmp_path, ca
     run = started_run(tmp_path / "run") if "{run}" in BAD_ARGUMENTS[case] else None
     capsys.readouterr()
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    (tmp_path / "options.yaml").write_text(
+        "name: t\nkind: design\ntask: weinberg\ntask_options: {luminosity: -1}\n"
+        "strategies: [fixed]\nseeds: 1\nbudget: {rounds: 1}\n"
+    )
     before = sorted(p.name for p in tmp_path.iterdir())
     args = BAD_ARGUMENTS[case].format(tmp=tmp_path, run=run).split()
     code, err, usage = bad_cli(capsys, args)

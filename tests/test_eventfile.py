@@ -1,5 +1,6 @@
 """Tests of the activesci.events/1 file: round trip, plain-numpy readability and validation."""
 
+import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -329,24 +330,67 @@ def test_truncated_and_crafted_archives_are_typed_errors(tmp_path):
         read_events(tmp_path / "huge.npz")
 
 
-def test_a_command_simulator_gets_the_events_it_asked_for(tmp_path):
-    """Fewer events than asked are refused by every SimulatorBase, command ones included."""
-    from activesci import tasks
-    from activesci.errors import ShapeError
-    from activesci.workflow.steps import CommandSimulator
-
-    task = tasks.gaussian()
-    script = tmp_path / "short.py"  # writes one event fewer than asked
-    script.write_text(
-        "import sys\n"
-        "from activesci.cli import main\n"
-        "args = sys.argv[1:]\n"
-        "i = args.index('--n')\n"
-        "args[i + 1] = str(int(args[i + 1]) - 1)\n"
-        "sys.exit(main(['simulate', *args]))\n"
-    )
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("args[args.index('--n') + 1] = '4'", "holds 4 events, 5 were asked for"),
+        ("args[args.index('--theta') + 1] = 'mu0=0.25'", "'theta' is [0.25], but [0.5] was asked"),
+        ("args[args.index('--design') + 1] = 'phase=2.0'", "'design' is [2.0], but [1.0] was"),
+    ],
+    ids=["fewer-events", "another-theta", "another-design"],
+)
+def test_a_command_simulator_refuses_events_it_did_not_ask_for(tmp_path, change, message):
+    """A program that writes fewer events, or events of another point, is refused."""
     import sys
 
-    sim = CommandSimulator(task, command=[sys.executable, str(script)])
-    with pytest.raises(ShapeError, match="CommandSimulator returned 4 events, 5 were asked for"):
+    from activesci import tasks
+    from activesci.workflow.steps import CommandSimulator
+
+    script = tmp_path / "liar.py"
+    script.write_text(
+        f"import sys\nfrom activesci.cli import main\nargs = sys.argv[1:]\n{change}\n"
+        "sys.exit(main(['simulate', *args]))\n"
+    )
+    sim = CommandSimulator(tasks.gaussian(), command=[sys.executable, str(script)])
+    with pytest.raises(EventFileError, match=re.escape(message)):
         sim.sample([0.5], [1.0], np.random.default_rng(0), n=5)
+
+
+def test_no_writer_follows_a_symlink_planted_at_its_temporary_or_target(tmp_path, capsys):
+    """``ln -s victim out.part`` (and the other names writers once used) redirects nothing."""
+    from activesci import tasks
+    from activesci.cli import main
+    from activesci.experiments import RecordedExperiment
+    from activesci.inference.ratio import RatioEstimator
+    from activesci.inference.training import simulate_training_data
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    task = tasks.gaussian()
+    obs = task.experiment(seed=1).run([1.0])
+    estimator = RatioEstimator(task.simulator, method="carl", hidden=(4,))
+    estimator.train(n_samples=64, epochs=1, batch_size=16, progress=False)
+    writers = {
+        "cli.npz": lambda p: main(
+            ["simulate", "gaussian", "--design", "phase=3", "--n", "5", "--out", str(p)]
+        ),
+        "events.npz": lambda p: write_events(p, make_events()),
+        "recorded.npz": lambda p: RecordedExperiment(task.designs, [obs]).to_npz(p),
+        "training.npz": lambda p: simulate_training_data(task.simulator, 16, theta_ref=[0.5]).save(
+            p
+        ),
+        "estimator.pt": estimator.save,
+    }
+    for name, write in writers.items():
+        for planted in (f"{name}.part", f".{name}.partial", name):
+            (out / planted).symlink_to(victim)
+        write(out / name)
+        assert (out / name).is_file() and not (out / name).is_symlink(), name
+        assert victim.read_bytes() == b"keep", name
+    assert read_events(out / "cli.npz").x.shape == (5, 1)
+    leftovers = {p.name for p in out.iterdir()} - set(writers)
+    assert all(p.endswith((".part", ".partial")) for p in leftovers), leftovers  # ours only
+    assert all((out / p).is_symlink() for p in leftovers), leftovers
+    capsys.readouterr()

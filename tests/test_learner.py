@@ -88,7 +88,7 @@ def test_store_from_a_newer_version_is_refused(tmp_path):
 
 
 def final_summary(folder: Path) -> dict:
-    with SQLiteRunStore.open(folder) as store:
+    with SQLiteRunStore.open(folder, readonly=True) as store:
         rounds = store.rounds()
     return rounds[-1]
 
@@ -103,7 +103,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_run(tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            with SQLiteRunStore.open(killed) as store:
+            with SQLiteRunStore.open(killed, readonly=True) as store:  # the run holds the lock
                 if len(store.observations()) >= 2:
                     break
         except StoreError:  # not created yet, or its schema not yet committed
@@ -309,3 +309,44 @@ def test_bad_stopping_rules_are_named(value):
         next(learner.iterate(3, target_std=value))
     with pytest.raises(ValidationError, match=r"max_luminosity must be a positive finite"):
         next(learner.iterate(3, max_luminosity=value))
+
+
+def test_a_report_of_a_run_without_or_with_crafted_settings_is_a_store_error(tmp_path):
+    import sqlite3
+
+    from activesci.report import write_run_report
+
+    SQLiteRunStore(tmp_path / "empty").close()  # e.g. an old run killed in its first training
+    with pytest.raises(StoreError, match="no run settings are stored"):
+        write_run_report(tmp_path / "empty")
+    run = tmp_path / "run"
+    learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", store=run)
+    learner.run(2)
+    learner.close()
+    with SQLiteRunStore.open(run, readonly=True) as store:
+        meta, summary = store.metadata(), store.rounds()[-1]
+
+    def crafted(**change):
+        with sqlite3.connect(run / "run.sqlite") as db:
+            document = json.dumps(meta | change.get("meta", {}))
+            db.execute("UPDATE metadata SET document = ? WHERE id = 0", (document,))
+            db.execute(
+                "UPDATE rounds SET summary = ? WHERE round = 1",
+                (json.dumps(summary | change.get("summary", {})),),
+            )
+        return run
+
+    for change, message in (
+        ({"meta": {"task": 3}}, "the stored run setting 'task' is 3; expected a str"),
+        ({"meta": {"strategy": "eig"}}, "the stored run setting 'strategy' is 'eig'"),
+        ({"meta": {"estimator": {}}}, "'estimator' has no 'kind' string"),
+        ({"summary": {"mean": []}}, r"a stored round summary is malformed \(IndexError"),
+        ({"summary": {"check": {"ok": 1}}}, r"summary is malformed \(KeyError: 'calibration"),
+    ):
+        with pytest.raises(StoreError, match=message):
+            write_run_report(crafted(**change))
+        if "meta" in change:  # resume checks the settings the same way
+            with pytest.raises(StoreError, match=message):
+                asci.ActiveLearner.resume(run)
+    assert write_run_report(crafted()).is_file()
+    assert not (tmp_path / "empty" / "report.html").exists()

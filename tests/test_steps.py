@@ -1,7 +1,11 @@
 """Command steps on the host, the command simulator, and workflow experiments."""
 
+import json
 import os
+import re
 import signal
+import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -200,3 +204,92 @@ def test_a_workflow_experiment_from_a_store_is_checked_as_data(tmp_path):
     ):
         with pytest.raises(ValidationError, match=message):
             WorkflowExperiment.from_config(task, config | change, run_dir=run)
+
+
+def test_resume_runs_no_image_or_work_folder_that_a_crafted_store_names(
+    tmp_path, capsys, monkeypatch
+):
+    run = tmp_path / "run"
+    args = ["run", "gaussian", "--estimator", "exact", "--strategy", "fixed", "--rounds", "1"]
+    assert main([*args, "--experiment", "workflow", "--out", str(run)]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(run / "run.sqlite") as db:
+        (document,) = db.execute("SELECT document FROM metadata").fetchone()
+    meta = json.loads(document)
+
+    def craft(**experiment):
+        changed = meta | {"experiment": meta["experiment"] | experiment}
+        with sqlite3.connect(run / "run.sqlite") as db:
+            db.execute("UPDATE metadata SET document = ? WHERE id = 0", (json.dumps(changed),))
+
+    def no_process(*args, **kwargs):
+        pytest.fail(f"resume started {args[0]!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    for experiment, message in (
+        ({"runtime": "podman", "image": "docker.io/evil"}, "image 'docker.io/evil' is not a local"),
+        ({"runtime": "docker", "image": None}, "image None is not a local"),
+        ({"workdir": "/"}, r"workdir '/' is not a folder inside the run folder"),
+        ({"workdir": str(run)}, r"workdir '.*' is not a folder inside the run folder"),
+        ({"workdir": str(run / ".." / "elsewhere")}, "is not a folder inside the run folder"),
+    ):
+        craft(**experiment)
+        assert main(["resume", str(run), "--rounds", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(message, err), err
+        with pytest.raises(ValidationError, match=message):
+            asci.ActiveLearner.resume(run, progress=False)
+    assert not (tmp_path / "elsewhere").exists()
+    craft(runtime="podman", image="docker.io/evil")  # confirmed by the caller: accepted
+    resumed = asci.ActiveLearner.resume(run, progress=False, allow_images=["docker.io/evil"])
+    assert resumed.experiment.image == "docker.io/evil" and resumed.round == 1
+    resumed.close()
+    assert main(["resume", str(run), "--allow-image", "docker.io/evil", "--rounds", "1"]) == 0
+
+
+def test_a_workflow_experiment_refuses_events_of_another_point(tmp_path, monkeypatch):
+    from activesci.errors import EventFileError
+
+    task = asci.tasks.gaussian()
+    script = tmp_path / "liar.py"  # runs `activesci simulate` at another theta or design
+    script.write_text(
+        "import sys\nfrom activesci.cli import main\nargs = sys.argv[3:]\n"
+        "args[args.index(sys.argv[1]) + 1] = sys.argv[2]\n"
+        "sys.exit(main(['simulate', *args]))\n"
+    )
+    build = WorkflowExperiment._step
+    for option, value, message in (
+        ("--theta", "mu0=0.25", r"'theta' is \[0.25\], but \[0.5\] was asked for"),
+        ("--design", "phase=2.0", r"'design' is \[2.0\], but \[1.0\] was asked for"),
+    ):
+
+        def lying(self, k, design, option=option, value=value):
+            step = build(self, k, design)
+            step.command = [PY, str(script), option, value, *step.command[2:]]
+            return step
+
+        monkeypatch.setattr(WorkflowExperiment, "_step", lying)
+        exp = WorkflowExperiment(task, {"mu0": 0.5}, seed=1, workdir=tmp_path / "work")
+        with pytest.raises(EventFileError, match=message):
+            exp.run([1.0])
+        assert exp.runs == 0 and not (tmp_path / "work" / "round-0000.npz.sha256").exists()
+
+
+def test_a_workflow_experiment_given_to_a_resumed_learner_does_not_repeat_seeds(tmp_path):
+    task = asci.tasks.gaussian()
+    options = {"estimator": "exact", "strategy": "random", "seed": 2, "progress": False}
+
+    def learner(run):
+        experiment = WorkflowExperiment(task, seed=2, workdir=run / "experiment")
+        return asci.ActiveLearner(task, experiment=experiment, store=run, **options)
+
+    whole = learner(tmp_path / "a")
+    whole.run(3)
+    part = learner(tmp_path / "b")
+    part.run(2)
+    part.close()
+    resumed = learner(tmp_path / "b")  # the same settings and store: continues at round 2
+    assert resumed.round == 2 and resumed.experiment.runs == 2
+    resumed.run(1)
+    assert resumed.posterior.mean() == pytest.approx(whole.posterior.mean(), rel=1e-12)
+    assert (tmp_path / "b" / "experiment" / "round-0002.npz").is_file()

@@ -38,6 +38,7 @@ from activesci import tasks as task_registry
 from activesci.design.optimizer import STRATEGIES, DesignContext, register_strategy
 from activesci.design.utility import expected_information_gain
 from activesci.errors import ValidationError
+from activesci.typing import check_count, check_positive
 
 __all__ = [
     "DesignBenchmark",
@@ -168,11 +169,13 @@ class DesignBenchmark:
             if name not in known:
                 raise ValidationError(f"unknown strategy {name!r}; available: {sorted(known)}")
         for name in ("seeds", "rounds", "training_samples", "refine_every"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ValidationError(f"{name} must be a positive integer, got {value!r}")
-        if not (math.isfinite(self.target_std) and self.target_std > 0):
-            raise ValidationError(f"target_std must be positive, got {self.target_std!r}")
+            setattr(self, name, check_count(getattr(self, name), name, minimum=1))
+        self.target_std = check_positive(self.target_std, "target_std")
+        if not isinstance(self.task_options, dict):
+            raise ValidationError(f"task_options must be a dict, got {self.task_options!r:.80}")
+        task = task_registry.get(self.task, **self.task_options)  # bad options fail here
+        if self.truth is not None:
+            task.parameters.validate(self.truth)
 
     def learner_options(self, name: str) -> dict[str, Any]:
         """The ``ActiveLearner`` keywords of one strategy of this benchmark."""

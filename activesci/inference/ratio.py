@@ -508,9 +508,10 @@ class _NeuralEstimator:
 
         Loading uses ``torch.load(weights_only=True)``: no arbitrary objects are unpickled.
         """
+        from activesci.workflow.files import atomic_write
+
         self._require_trained()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "config": json.dumps(self._config()),
             "members": [{k: v.cpu() for k, v in m.state_dict().items()} for m in self.members],
@@ -519,9 +520,8 @@ class _NeuralEstimator:
                 for c in self.normalisers
             ],
         }
-        tmp = path.with_name(path.name + ".part")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_write(path) as fh:
+            torch.save(payload, fh)
         return path
 
     @classmethod

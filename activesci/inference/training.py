@@ -21,6 +21,7 @@ import numpy as np
 from activesci.errors import ValidationError
 from activesci.spaces import Space
 from activesci.typing import Events, Simulator, check_count, check_seed
+from activesci.workflow.files import atomic_write
 
 __all__ = ["TrainingData", "draw_designs", "simulate_score_data", "simulate_training_data"]
 
@@ -102,10 +103,8 @@ class TrainingData:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write an ``activesci.training/2`` ``.npz`` file (atomically: no partial file)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.partial")
         names = {k: np.array(getattr(self, k), dtype=str) for k in _NAMES}
-        with tmp.open("wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(
                 fh,
                 format=np.array(TRAINING_FORMAT),
@@ -113,7 +112,6 @@ class TrainingData:
                 **names,
                 **self.arrays(),
             )
-        tmp.replace(path)
         return path
 
     @classmethod

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from activesci.errors import EventFileError
+from activesci.workflow.files import atomic_write
 
 __all__ = ["FORMAT", "EventFile", "read_events", "read_npz_arrays", "write_events"]
 
@@ -86,11 +87,8 @@ def write_events(path: str | os.PathLike[str], events: EventFile) -> Path:
         if value is not None:
             arrays[key] = np.asarray(value, dtype=float)
     _check(arrays, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
     return path
 
 

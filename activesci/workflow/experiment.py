@@ -177,6 +177,14 @@ class WorkflowExperiment:
         options = {k: config[k] for k in ("timeout", "retries") if k in config}
         return cls(task, config.get("truth"), seed, runs=runs, **checked, **options)
 
+    def skip(self, observations: Sequence[Observation]) -> None:
+        """Continue after ``observations`` (a resumed learner's stored runs): run ``len`` next.
+
+        Run ``k`` is seeded with ``[seed, k]``, so a resumed run does not repeat the seeds of
+        the runs already stored.
+        """
+        self.runs = max(self.runs, len(observations))
+
     def _step(self, k: int, design: np.ndarray) -> CommandStep:
         # run k draws from default_rng([seed, k]), exactly like SimulatedExperiment's run k
         seed = (
@@ -229,8 +237,9 @@ class WorkflowExperiment:
             flow, self.executor, DagTracker(progress=False, callback=self.callback), expected=1
         )
         path = self.workdir / step.outputs[0]
+        # the step's file is data: it must hold this task, the truth and the design asked for
+        events = read_events(path, task=self.task.name, theta=self._truth[0], design=point[0])
         write_checksum(path)
-        events = read_events(path)
         self.runs += 1
         return Observation(
             design=point[0],

@@ -365,5 +365,8 @@ class CommandSimulator(SimulatorBase):
                 **self.step_options,
             )
             step.run(tmp)
-            data = read_events(Path(tmp) / "events.npz")
+            # the program's file is data: it must hold this task, point and event count
+            data = read_events(
+                Path(tmp) / "events.npz", task=self.task.name, theta=theta, design=design, n=n
+            )
         return Events(x=data.x, z=data.z)
