@@ -65,6 +65,8 @@ INFERENCE = ("sequential", "amortised")
 SHRINK = 2.0
 #: At most this many (re)trainings after one observation.
 MAX_TRAININGS_PER_ROUND = 3
+#: Networks per local estimator when the task has several parameters.
+LOCAL_ENSEMBLE = 3
 
 
 @dataclass
@@ -145,6 +147,11 @@ class ActiveLearner:
         the amortised estimator infers (refined every ``refine_every`` rounds if given).
     calibration_events : int
         Simulated events per calibration point of the sequential mode.
+    local_ensemble : int, optional
+        Networks per local estimator of the sequential mode (default: 1 for one parameter,
+        3 for more: in several dimensions a single network's score bias is too uneven for
+        the calibration's quadratic, and averaging three halves it; see the README's
+        closure table).
     refine_every : int, optional
         Sequential mode: also retrain every this many rounds. Amortised mode: every this many
         rounds, train a second estimator around the designs actually run (+-0.5% bands) and
@@ -180,6 +187,7 @@ class ActiveLearner:
         refine_every: int | None = None,
         inference: str = "sequential",
         calibration_events: int = CALIBRATION_EVENTS,
+        local_ensemble: int | None = None,
         tracker: Any = None,
         progress: bool = True,
         planned_rounds: int | None = None,
@@ -223,6 +231,9 @@ class ActiveLearner:
         #: "sequential", "amortised" or "direct" (the estimator infers as it is: exact, objects)
         self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
         self._calibration_events = check_count(calibration_events, "calibration_events", minimum=1)
+        if local_ensemble is None:
+            local_ensemble = 1 if len(self.task.parameters) == 1 else LOCAL_ENSEMBLE
+        self._local_ensemble = check_count(local_ensemble, "local_ensemble", minimum=1)
         self._progress = progress
         self.planned_rounds = (
             None if planned_rounds is None else check_count(planned_rounds, "planned_rounds")
@@ -285,6 +296,7 @@ class ActiveLearner:
             "refine_every": self.refine_every,
             "inference": self._inference_option,
             "calibration_events": self._calibration_events,
+            "local_ensemble": self._local_ensemble,
             "planned_rounds": self.planned_rounds,
             "experiment": experiment,
             "activesci_version": __version__,
@@ -480,7 +492,9 @@ class ActiveLearner:
         if saved is not None:
             est = _load_estimator(saved)
         else:
-            est = RatioEstimator(restricted, method=self._estimator_spec["method"])
+            est = RatioEstimator(
+                restricted, method=self._estimator_spec["method"], ensemble=self._local_ensemble
+            )
             est.train(
                 n_samples=self._training_samples,
                 seed=seed,
@@ -707,6 +721,7 @@ def _resume_options(store: RunStore, *, allow_images: Sequence[str] = ()) -> dic
             "refine_every": meta.get("refine_every"),
             "inference": meta.get("inference", "amortised"),
             "calibration_events": meta.get("calibration_events", CALIBRATION_EVENTS),
+            "local_ensemble": meta.get("local_ensemble"),
             "planned_rounds": meta.get("planned_rounds"),
         }
     except (KeyError, TypeError, AttributeError) as exc:
