@@ -1,13 +1,13 @@
 """Property tests of every loader activesci owns for data files (issue 13).
 
 Whatever bytes or arrays a file holds, a loader returns a valid object or raises its typed error
-(a subclass of ``ActivesciError``), never anything else. The number of examples per property is
-``HYPOTHESIS_MAX_EXAMPLES`` (default 200; a longer benchmark profile sets more).
+(a subclass of ``ActivesciError``), never anything else. The number of examples per property
+comes from the hypothesis profile (``HYPOTHESIS_PROFILE``: ``ci`` 200, ``long`` 5000; see
+``tests/_hypothesis_profiles.py``).
 """
 
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from activesci.inference import RatioEstimator, TrainingData
 from activesci.inference.training import simulate_training_data
 from activesci.simulators.eventfile import EventFile, read_events, write_events
 
-MAX_EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "200"))
+MAX_EXAMPLES = settings.default.max_examples
 BOUNDED = settings(max_examples=MAX_EXAMPLES, deadline=None)
 TASK = tasks.weinberg()
 
