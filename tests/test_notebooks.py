@@ -114,9 +114,10 @@ def test_madminer_comparison_notebook(tmp_path):
 
     _, rec = run_notebook("05", {"smoke": True}, out=tmp_path / "05.ipynb", progress=False)
     ours = rec["closure"]["activesci"]
-    assert ours["mean_shift"] < 1.0 and 0.7 < ours["width_ratio"] < 1.3
-    if "madminer" in rec["closure"]:
-        assert rec["closure"]["madminer"]["kl"] >= 0
+    assert abs(ours["mean_shift"]) < 1.0 and 0.7 < ours["width_ratio"] < 1.3
+    if "madminer" in rec["closure"]:  # 5 epochs at smoke size: loose, but a broken bridge fails
+        theirs = rec["closure"]["madminer"]
+        assert abs(theirs["mean_shift"]) < 3.0 and 0.5 < theirs["width_ratio"] < 2.0
 
 
 @pytest.mark.slow

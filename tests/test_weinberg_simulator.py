@@ -36,7 +36,7 @@ def test_inverse_cdf_is_exact(b):
     u = np.linspace(0, 1, 100_001)[:-1]
     z = _inverse_cdf(u.copy(), b, np.empty_like(u))
     assert np.all(np.diff(z) > 0)
-    assert np.abs(truth_cdf(z, b) - u).max() < 1e-13
+    assert np.abs(truth_cdf(z, b) - u).max() < 2e-15  # 5.2e-16 measured (README)
 
 
 @pytest.mark.parametrize(("sin2w", "sqrt_s"), POINTS)
