@@ -212,3 +212,12 @@ def test_estimator_bytes_are_loaded_or_refused(estimator_bytes, data):
         RatioEstimator.load(corrupted(estimator_bytes, data))
     except ValidationError:
         pass
+
+
+def test_a_pickle_stream_that_pops_an_empty_stack_is_refused(estimator_bytes):
+    """Found by the property above: torch's safe unpickler raised IndexError on it."""
+    start = estimator_bytes.index(b"\x80\x02")  # the pickle protocol marker of data.pkl
+    path = Path(tempfile.mkdtemp()) / "e.pt"
+    path.write_bytes(estimator_bytes[:start] + b"\x81" + estimator_bytes[start + 1 :])
+    with pytest.raises(ValidationError, match="not an activesci estimator file"):
+        RatioEstimator.load(path)

@@ -48,7 +48,6 @@ import itertools
 import json
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -539,19 +538,18 @@ class _NeuralEstimator:
         """
         try:
             payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-            config = json.loads(payload["config"])
         except FileNotFoundError:
             raise ValidationError(f"{path}: no such estimator file") from None
-        except (
-            RuntimeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            EOFError,
-            OSError,
-            pickle.UnpicklingError,
-        ) as exc:
-            raise ValidationError(f"{path}: not an activesci estimator file ({exc})") from exc
+        except Exception as exc:  # the bytes are untrusted: any way they fail
+            # (corrupt zip, truncated pickle stream, an unpickler that pops an empty stack)
+            # means "not an estimator file"
+            raise ValidationError(
+                f"{path}: not an activesci estimator file ({type(exc).__name__}: {exc})"
+            ) from None
+        try:
+            config = json.loads(payload["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"{path}: not an activesci estimator file ({exc})") from None
         if not isinstance(config, dict):
             raise ValidationError(f"{path}: its config is {config!r:.80}, expected an object")
         if config.get("format") != FORMAT or config.get("kind") != cls.kind:
