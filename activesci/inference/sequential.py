@@ -382,7 +382,9 @@ class CalibratedEstimator:
         p = len(self.centre)
         score_map = np.eye(p)
         if self.gold and self.affine:
-            score_map = _score_map([t for _, t, _ in samples], [j for _, _, j in samples])
+            score_map = _score_map(
+                [t for _, t, _ in samples], [j for _, _, j in samples], self._largest_scale()
+            )
         grad, err = [], []
         cross, square, raw_cross, raw_square = (np.zeros(p) for _ in range(4))
         for theta, (x, t_hat, t_joint) in zip(points, samples, strict=True):
@@ -422,12 +424,27 @@ class CalibratedEstimator:
         self.records[key] = record
         return record
 
-    def _phi(self, theta: np.ndarray, score_map: np.ndarray) -> np.ndarray:
-        """``centre + S (theta - centre)`` ``(n, P)``, kept inside the estimator's parameters.
+    def _largest_scale(self) -> np.ndarray:
+        """How far ``S`` may steepen ``(P,)``: ``phi`` of all of ``bounds`` stays trained.
 
-        Only points far outside the focus, where the posterior has no mass, can be moved by
-        the clipping (the training region holds the grid, and ``S`` is near 1 where the
-        estimator is good).
+        A scale up to 1 is always safe (``phi`` lies between the centre and ``theta``). A
+        larger one needs room beyond ``bounds`` in the estimator's training region; on the
+        first data, trained on the whole prior, there is none, and a too-flat score is then
+        left for the next, narrower training to fix.
+        """
+        trained = getattr(getattr(self.estimator, "parameters", None), "bounds", None)
+        if trained is None:
+            return np.full(len(self.centre), np.inf)
+        c, lo, hi = self.centre, self.bounds[:, 0], self.bounds[:, 1]
+        below = np.where(c - lo > 0, (c - trained[:, 0]) / np.maximum(c - lo, 1e-300), np.inf)
+        above = np.where(hi - c > 0, (trained[:, 1] - c) / np.maximum(hi - c, 1e-300), np.inf)
+        return np.maximum(np.minimum(below, above), 1.0)
+
+    def _phi(self, theta: np.ndarray, score_map: np.ndarray) -> np.ndarray:
+        """``centre + S (theta - centre)`` ``(n, P)``.
+
+        Clipped to the estimator's parameters against rounding only: :meth:`_largest_scale`
+        keeps it inside.
         """
         phi = self.centre + (theta - self.centre) @ score_map
         trained = getattr(getattr(self.estimator, "parameters", None), "bounds", None)
@@ -497,7 +514,9 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return num / np.where(den > 0, den, 1.0)
 
 
-def _score_map(t_hats: Sequence[np.ndarray], t_joints: Sequence[np.ndarray]) -> np.ndarray:
+def _score_map(
+    t_hats: Sequence[np.ndarray], t_joints: Sequence[np.ndarray], largest: np.ndarray
+) -> np.ndarray:
     """Per-parameter regression of the joint score on the learned one: ``S`` ``(P, P)``, diagonal.
 
     ``S_ii = E[t_joint_i t_hat_i] / E[t_hat_i^2]``, pooled over calibration points, each
@@ -505,7 +524,7 @@ def _score_map(t_hats: Sequence[np.ndarray], t_joints: Sequence[np.ndarray]) -> 
     diagonal: at one design the information is often of rank one (the Weinberg shape depends
     on the parameters only through A_FB), where a full regression amplifies noise. A learned
     score of the wrong sign gets ``S_ii = 0`` (that design then says nothing about parameter
-    ``i``: conservative), and ``S_ii`` is at most ``MAX_SCALE``.
+    ``i``: conservative), and ``S_ii`` is at most ``largest`` ``(P,)`` and ``MAX_SCALE``.
     """
     num = sum(
         ((j - j.mean(axis=0)) * (t - t.mean(axis=0))).sum(axis=0)
@@ -513,7 +532,7 @@ def _score_map(t_hats: Sequence[np.ndarray], t_joints: Sequence[np.ndarray]) -> 
     )
     den = sum(((t - t.mean(axis=0)) ** 2).sum(axis=0) for t in t_hats)
     scale = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
-    return np.diag(np.clip(scale, 0.0, MAX_SCALE))
+    return np.diag(np.clip(scale, 0.0, np.minimum(largest, MAX_SCALE)))
 
 
 def _centre_index(u: np.ndarray) -> int:
