@@ -106,3 +106,29 @@ def test_task_options_are_checked_by_name():
         asci.tasks.get("gaussian", luminosity=2.0)
     with pytest.raises(ValidationError, match="unknown task"):
         asci.tasks.get(["weinberg"])
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("gaussian", {"dim": 100_000}, r"dim must be a positive integer \(at most 64\)"),
+        ("gaussian", {"dim": True}, "dim must be a positive integer .*got True"),
+        ("gaussian", {"dim": 2.0}, "dim must be a positive integer .*got 2.0"),
+        ("gaussian", {"events_per_experiment": True}, "events_per_experiment must .*got True"),
+        ("gaussian", {"events_per_experiment": math.nan}, "events_per_experiment must .*got nan"),
+        ("gaussian", {"events_per_experiment": 10**12}, "events_per_experiment must .*at most"),
+        ("weinberg", {"luminosity": True}, "luminosity must be a positive finite number"),
+        ("weinberg", {"luminosity": math.inf}, "luminosity must be a positive finite number"),
+        ("weinberg_lineshape", {"luminosity": False}, "luminosity must be a positive finite"),
+        ("weinberg_lineshape", {"luminosity": math.nan}, "luminosity must be a positive finite"),
+    ],
+)
+def test_task_option_values_are_checked(name, options, message):
+    with pytest.raises(ValidationError, match=message):
+        asci.tasks.get(name, **options)
+
+
+@pytest.mark.parametrize("kwargs", [{"bound": math.nan}, {"prior_std": True}, {"prior_mean": "0"}])
+def test_gaussian_prior_settings_are_checked(kwargs):
+    with pytest.raises(ValidationError):
+        GaussianSimulator(**kwargs)
