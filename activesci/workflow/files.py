@@ -30,7 +30,14 @@ from typing import IO, Any
 
 from activesci.errors import ChecksumError, ValidationError
 
-__all__ = ["atomic_write", "checksum_path", "sha256", "verify_checksum", "write_checksum"]
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "checksum_path",
+    "sha256",
+    "verify_checksum",
+    "write_checksum",
+]
 
 
 @contextmanager
@@ -83,6 +90,58 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """A new, empty temporary file beside ``path``, renamed over ``path`` on success.
+
+    For writers that take a path rather than a file object (papermill, a library's
+    ``save(path)``): they write the temporary, which was created with ``O_EXCL`` under an
+    unpredictable name, so a symlink at ``path`` (or anywhere a writer might guess) is
+    replaced, never followed. On an error the temporary is removed and ``path`` is left as
+    it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write. Missing parent folders are created.
+    suffix : str
+        Ending of the temporary's name, for writers that check it (e.g. ``".ipynb"``).
+
+    Yields
+    ------
+    Path
+        The temporary file to write.
+
+    Raises
+    ------
+    ValidationError
+        ``path`` is an existing folder.
+    OSError
+        The folder cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['out.txt'])
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part{suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
