@@ -82,7 +82,10 @@ def run_notebook(
     """
     import papermill
 
-    matches = sorted(NOTEBOOKS.glob(f"{name}*.ipynb"))
+    # a prefix of a file name, not a glob pattern ("*", "**", "../" match nothing)
+    matches = sorted(
+        p for p in NOTEBOOKS.glob("*.ipynb") if isinstance(name, str) and p.name.startswith(name)
+    )
     if len(matches) != 1:
         available = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
         raise ValidationError(f"no single notebook matches {name!r}; available: {available}")

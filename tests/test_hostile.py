@@ -132,3 +132,28 @@ def test_task_option_values_are_checked(name, options, message):
 def test_gaussian_prior_settings_are_checked(kwargs):
     with pytest.raises(ValidationError):
         GaussianSimulator(**kwargs)
+
+
+def test_writes_refuse_devices_fifos_and_nul_bytes(tmp_path):
+    # a write renames a new file over its target: over /dev/null, as root, it replaced the device
+    import os
+
+    from activesci.workflow.files import atomic_path, atomic_write, check_output_path
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in ("/dev/null", fifo):
+        with pytest.raises(ValidationError, match="is a device, FIFO or socket"):
+            check_output_path(target)
+    with pytest.raises(ValidationError, match="is a device, FIFO or socket"):
+        with atomic_write(fifo) as fh:
+            fh.write(b"x")
+    with pytest.raises(ValidationError, match="is a device, FIFO or socket"):
+        with atomic_path(fifo):
+            pass
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+    for bad in ("", "a\0b"):
+        with pytest.raises(ValidationError, match="is not a file path"):
+            check_output_path(bad)
+    (tmp_path / "link").symlink_to(tmp_path / "victim")  # a symlink is replaced, not followed
+    assert check_output_path(tmp_path / "link") == tmp_path / "link"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,11 +34,44 @@ from activesci.errors import ChecksumError, ValidationError
 __all__ = [
     "atomic_path",
     "atomic_write",
+    "check_output_path",
     "checksum_path",
     "sha256",
     "verify_checksum",
     "write_checksum",
 ]
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as a ``Path`` if a file may be written there, else raise.
+
+    The target may be missing, a regular file, or a symlink (which a write replaces). A
+    folder, a device (``/dev/null``), a FIFO or a socket is refused: a write renames a new
+    file over the target, which would replace the device itself when run as root.
+
+    Raises
+    ------
+    ValidationError
+        An empty path, one with a NUL byte, or one naming something other than a file.
+    """
+    text = os.fspath(path)
+    if not str(text).strip() or "\0" in str(text):
+        raise ValidationError(f"{str(text)!r} is not a file path (empty, or with a NUL byte)")
+    path = Path(text)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:  # e.g. a component that is a file, or no permission to look
+        raise ValidationError(f"{str(path)!r} cannot be written ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise ValidationError(
+            f"{str(path)!r} is a device, FIFO or socket, not a file; expected the path of a "
+            "regular file to write"
+        )
+    return path
 
 
 @contextmanager
@@ -63,7 +97,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     Raises
     ------
     ValidationError
-        ``path`` is an existing folder, or ``mode`` is neither ``"wb"`` nor ``"w"``.
+        ``path`` is an existing folder, a device, FIFO or socket (:func:`check_output_path`),
+        or ``mode`` is neither ``"wb"`` nor ``"w"``.
     OSError
         The folder cannot be written.
 
@@ -78,8 +113,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     """
     if mode not in ("wb", "w"):
         raise ValidationError(f"mode must be 'wb' or 'w', got {mode!r}")
-    path = Path(path)
-    if path.is_dir():
+    path = check_output_path(path)
+    if path.is_dir():  # a symlink to a folder
         raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
@@ -121,7 +156,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     Raises
     ------
     ValidationError
-        ``path`` is an existing folder.
+        ``path`` is an existing folder, a device, FIFO or socket (:func:`check_output_path`).
     OSError
         The folder cannot be written.
 
@@ -134,8 +169,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
     ('done', ['out.txt'])
     """
-    path = Path(path)
-    if path.is_dir():
+    path = check_output_path(path)
+    if path.is_dir():  # a symlink to a folder
         raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part{suffix}")
