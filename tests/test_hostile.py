@@ -7,8 +7,11 @@ import pytest
 
 import activesci as asci
 from activesci.errors import ShapeError, ValidationError
+from activesci.inference.training import TrainingData
 from activesci.simulators import GaussianSimulator, SimulatorBase
+from activesci.simulators.eventfile import read_events
 from activesci.typing import Events, Observation
+from activesci.workflow.files import verify_checksum
 
 
 @pytest.mark.parametrize(
@@ -157,3 +160,37 @@ def test_writes_refuse_devices_fifos_and_nul_bytes(tmp_path):
             check_output_path(bad)
     (tmp_path / "link").symlink_to(tmp_path / "victim")  # a symlink is replaced, not followed
     assert check_output_path(tmp_path / "link") == tmp_path / "link"
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda p: asci.RecordedExperiment.from_csv(p, asci.tasks.gaussian().designs, ["x0"]),
+        lambda p: asci.RecordedExperiment.from_npz(p, asci.tasks.gaussian().designs),
+        read_events,
+        TrainingData.load,
+        verify_checksum,
+    ],
+    ids=["csv", "npz", "events", "training", "checksum"],
+)
+def test_loaders_refuse_fifos_and_devices_instead_of_hanging(tmp_path, load):
+    import os
+    import signal
+
+    from activesci.errors import ActivesciError
+
+    def hung(*_):
+        raise AssertionError("the loader hangs reading a FIFO or device")
+
+    fifo = tmp_path / "data"
+    os.mkfifo(fifo)
+    (tmp_path / "data.sha256").write_text("0" * 64 + "  data\n")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        for path in (fifo, "/dev/zero", tmp_path):
+            with pytest.raises(ActivesciError, match=r"is (a device, FIFO or socket|a folder)"):
+                load(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -34,12 +34,44 @@ from activesci.errors import ChecksumError, ValidationError
 __all__ = [
     "atomic_path",
     "atomic_write",
+    "check_input_file",
     "check_output_path",
     "checksum_path",
     "sha256",
     "verify_checksum",
     "write_checksum",
 ]
+
+
+def check_input_file(
+    path: str | os.PathLike[str],
+    error: type[Exception] = ValidationError,
+    what: str = "file",
+) -> Path:
+    """Return ``path`` as a ``Path`` if it names a regular file to read, else raise ``error``.
+
+    Symlinks are followed. A FIFO (reading it waits forever for a writer), a device
+    (``/dev/zero`` never ends) or a folder is refused before anything is opened.
+
+    Raises
+    ------
+    error
+        Naming the path: missing, empty, with a NUL byte, or not a regular file.
+    """
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(text, str) or not text.strip() or "\0" in text:
+        raise error(f"{path!r:.120} is not a path to a {what}")
+    path = Path(text)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise error(f"{path}: is {kind}, not a {what}")
+    return path
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:
@@ -209,12 +241,11 @@ def write_checksum(path: str | os.PathLike[str]) -> Path:
 
 def verify_checksum(path: str | os.PathLike[str]) -> Path:
     """Check ``path`` against its sidecar; raise :class:`ChecksumError` naming the problem."""
-    path = Path(path)
+    path = check_input_file(path, ChecksumError)  # a FIFO would hang sha256
     side = checksum_path(path)
-    if not path.exists():
-        raise ChecksumError(f"{path}: no such file")
     if not side.exists():
         raise ChecksumError(f"{path}: no checksum file {side.name} (the step did not finish?)")
+    check_input_file(side, ChecksumError, "checksum file")
     expected = side.read_text().split()
     if not expected or len(expected[0]) != 64:
         raise ChecksumError(f"{side}: not a sha256sum line")
