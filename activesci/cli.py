@@ -415,6 +415,10 @@ def _bench(args: argparse.Namespace) -> None:
 
     if args.out and os.path.isdir(args.out):  # checked before the benchmark runs
         raise ValidationError(f"--out {args.out!r} is a folder; expected a JSON file (TASK)")
+    if args.out:
+        from activesci.workflow.files import check_output_path
+
+        check_output_path(args.out)  # not a device or FIFO, before the benchmark runs
     task = _task(args.target, args.luminosity)
     bench = DesignBenchmark(
         task=args.target,

@@ -352,6 +352,7 @@ BAD_ARGUMENTS = {
     "train-out-fifo": "train gaussian {tmp}/binary.yaml --out {tmp}/fifo",
     "notebook-out-fifo": "notebook 00 --out {tmp}/fifo",
     "notebook-glob": "notebook *",
+    "bench-out-fifo": "bench gaussian --strategies fixed --repeats 1 --rounds 1 --out {tmp}/fifo",
     "notebook-glob-recursive": "notebook **",
 }
 
