@@ -51,17 +51,21 @@ def _integer(minimum: int) -> Callable[[str], int]:
 
 
 def _path(text: str, *, folder: bool) -> str:
-    if not text.strip():
+    if not text.strip() or "\0" in text:
         raise ValueError("an empty path")
-    if not folder and os.path.isdir(text):
-        raise ValueError("a folder")
+    if not folder:
+        from activesci.workflow.files import check_output_path
+
+        check_output_path(text)  # not a folder, device, FIFO or socket
+        if os.path.isdir(text):
+            raise ValueError("a folder")
     return text
 
 
 _COUNT = _integer(0)
 _POSITIVE = _integer(1)
 _NUMBER = _typed(lambda text: check_positive(float(text), "value"), "a positive finite number")
-_FILE = _typed(functools.partial(_path, folder=False), "a file path (not a folder)")
+_FILE = _typed(functools.partial(_path, folder=False), "a file path (not a folder, device or FIFO)")
 _FOLDER = _typed(functools.partial(_path, folder=True), "a folder path")
 
 
@@ -411,6 +415,10 @@ def _bench(args: argparse.Namespace) -> None:
 
     if args.out and os.path.isdir(args.out):  # checked before the benchmark runs
         raise ValidationError(f"--out {args.out!r} is a folder; expected a JSON file (TASK)")
+    if args.out:
+        from activesci.workflow.files import check_output_path
+
+        check_output_path(args.out)  # not a device or FIFO, before the benchmark runs
     task = _task(args.target, args.luminosity)
     bench = DesignBenchmark(
         task=args.target,

@@ -43,7 +43,7 @@ from activesci.errors import RecordError, ShapeError, ValidationError
 from activesci.simulators.eventfile import read_npz_arrays
 from activesci.spaces import Space
 from activesci.typing import Observation, Simulator, check_count, check_positive, check_seed
-from activesci.workflow.files import atomic_write
+from activesci.workflow.files import atomic_write, check_input_file
 
 __all__ = ["ManualExperiment", "RecordedExperiment", "SimulatedExperiment"]
 
@@ -295,6 +295,7 @@ class RecordedExperiment:
         if clash:
             raise ValidationError(f"feature name(s) {clash} clash with the design or luminosity")
         expected = [*designs.names, *features]
+        path = check_input_file(path, RecordError)  # a FIFO or device would hang the reader
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:
                 groups = _read_csv(csv.reader(f), path, designs, features, expected)

@@ -775,6 +775,7 @@ def _open_store(store: Any, metadata: dict[str, Any]) -> RunStore:
     if not isinstance(store, RunStore):
         raise ValidationError(f"store must be a folder or a RunStore, got {type(store).__name__}")
     where = getattr(store, "path", "the store")
+    metadata = _portable(metadata, store)
     stored = store.metadata()
     if not stored:
         if store.observations() or store.load_checkpoint(_CHECKPOINT) is not None:
@@ -785,6 +786,7 @@ def _open_store(store: Any, metadata: dict[str, Any]) -> RunStore:
         store.write_metadata(metadata)
         return store
     new = json.loads(json.dumps(metadata, default=_plain))
+    stored = _portable(stored, store)  # an older run stored its work folder absolute
     changed = sorted(k for k in stored if k not in _VOLATILE and stored[k] != new.get(k))
     if changed:
         raise StoreError(
@@ -793,6 +795,19 @@ def _open_store(store: Any, metadata: dict[str, Any]) -> RunStore:
             "or ActiveLearner.resume(path), or use a new folder"
         )
     return store
+
+
+def _portable(metadata: dict[str, Any], store: RunStore) -> dict[str, Any]:
+    """``metadata`` with its experiment's work folder relative to the run folder, if inside.
+
+    Stored so, a run folder that is moved or copied still resumes in its own work folder.
+    """
+    experiment, run_dir = metadata.get("experiment"), getattr(store, "path", None)
+    if not isinstance(experiment, dict) or "workdir" not in experiment or run_dir is None:
+        return metadata
+    from activesci.workflow.containers import relative_workdir
+
+    return metadata | {"experiment": relative_workdir(experiment, run_dir)}
 
 
 #: Settings a resumed run may differ in: they do not change what it computes.

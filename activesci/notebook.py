@@ -82,19 +82,30 @@ def run_notebook(
     """
     import papermill
 
-    matches = sorted(NOTEBOOKS.glob(f"{name}*.ipynb"))
+    # a prefix of a file name, not a glob pattern ("*", "**", "../" match nothing)
+    matches = sorted(
+        p for p in NOTEBOOKS.glob("*.ipynb") if isinstance(name, str) and p.name.startswith(name)
+    )
     if len(matches) != 1:
         available = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
         raise ValidationError(f"no single notebook matches {name!r}; available: {available}")
     source = matches[0]
+    from activesci.workflow.files import atomic_path
+
     target = Path(out) if out is not None else Path("runs") / "notebooks" / source.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        source,
-        target,
-        parameters=parameters or {},
-        kernel_name=kernel,
-        progress_bar=progress,
-        cwd=str(target.parent),
-    )
+    # papermill writes its output path as it goes: give it a fresh temporary beside the
+    # target (a symlink at the target is replaced, not followed)
+    with atomic_path(target, suffix=".ipynb") as tmp:
+        try:
+            papermill.execute_notebook(
+                source,
+                tmp,
+                parameters=parameters or {},
+                kernel_name=kernel,
+                progress_bar=progress,
+                cwd=str(target.parent),
+            )
+        except papermill.PapermillExecutionError:
+            os.replace(tmp, target)  # the executed notebook shows where it failed
+            raise
     return target, read_records(target)

@@ -44,6 +44,7 @@ import math
 import operator
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,7 @@ import numpy as np
 
 from activesci.errors import StoreError, ValidationError
 from activesci.typing import Observation
+from activesci.workflow.files import check_input_file
 
 __all__ = ["DB_NAME", "FORMAT_VERSION", "LOCK_NAME", "MemoryRunStore", "SQLiteRunStore"]
 
@@ -275,8 +277,14 @@ class SQLiteRunStore:
         self._lock_fd: int | None = None
         self._readonly = bool(readonly)
         create = create and not self._readonly
+        if "\0" in str(self._path):
+            raise StoreError(f"{str(self._path)!r}: not a folder path (a NUL byte)")
         if self._path.exists() and not self._path.is_dir():
             raise StoreError(f"{self._path}: is a file, not a run directory")
+        if os.path.lexists(self._file):
+            # a FIFO or device would hang SQLite; a dangling symlink would have it create
+            # the store outside the run folder
+            check_input_file(self._file, StoreError, "run store (SQLite file)")
         if not self._file.exists():
             if not create:
                 raise StoreError(
@@ -334,6 +342,12 @@ class SQLiteRunStore:
                 f"{self._path}: cannot open the write lock {LOCK_NAME} ({exc.strerror}); "
                 "to read a run you cannot write, open it with readonly=True"
             ) from None
+        info = os.fstat(self._lock_fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # the lock file is rewritten
+            raise StoreError(
+                f"{lock}: is not a plain lock file (a device, FIFO, socket or a hard link to "
+                "another file); remove it"
+            )
         try:
             fcntl.lockf(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -17,6 +17,7 @@ from activesci.spaces import Space
 
 __all__ = [
     "CAPABILITIES",
+    "MAX_DIM",
     "MAX_EVENTS",
     "Events",
     "Experiment",
@@ -38,6 +39,10 @@ CAPABILITIES = ("joint_log_prob", "joint_score", "expected_count", "log_likeliho
 #: The most events one call may simulate or one experiment may record (beyond it, memory runs
 #: out long before a result: 10^8 events of one feature and latent are 1.6 GB).
 MAX_EVENTS = 100_000_000
+
+#: The most parameters a built-in task may have (``gaussian(dim=...)``): grids, plots and the
+#: per-parameter reports grow with it, and no design problem of this toolkit needs more.
+MAX_DIM = 64
 
 
 def check_seed(seed: Any, name: str = "seed") -> int:

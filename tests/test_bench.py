@@ -287,6 +287,9 @@ def test_spec_files_that_are_not_specs_are_spec_errors(tmp_path):
             "at task_options: task 'weinberg': luminosity must be",
         ),
         ({"task": "weinberg2"}, "at task_options: task 'weinberg2': unknown task"),
+        # a careless dim once built 10^5 dimensions for minutes before anything was checked
+        ({"task_options": {"dim": 100_000}}, r"dim must be a positive integer \(at most 64\)"),
+        ({"task_options": {"dim": True}}, "dim must be a positive integer .*got True"),
     ):
         with pytest.raises(SpecError, match=message):
             load_spec(_BASE | change)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tomllib
@@ -346,6 +347,13 @@ BAD_ARGUMENTS = {
     "simulate-out-unwritable": "simulate gaussian --design phase=3 --out /proc/activesci/e.npz",
     "simulate-out-folder": "simulate gaussian --design phase=3 --out {tmp}",
     "simulate-out-empty": "simulate gaussian --design phase=3 --out=",
+    # a FIFO or device is not a file: the write renamed a file over it (as root, over /dev/null)
+    "simulate-out-fifo": "simulate gaussian --design phase=3 --n 2 --out {tmp}/fifo",
+    "train-out-fifo": "train gaussian {tmp}/binary.yaml --out {tmp}/fifo",
+    "notebook-out-fifo": "notebook 00 --out {tmp}/fifo",
+    "notebook-glob": "notebook *",
+    "bench-out-fifo": "bench gaussian --strategies fixed --repeats 1 --rounds 1 --out {tmp}/fifo",
+    "notebook-glob-recursive": "notebook **",
 }
 
 
@@ -354,6 +362,7 @@ def test_every_subcommand_refuses_bad_arguments_in_one_line(capsys, tmp_path, ca
     run = started_run(tmp_path / "run") if "{run}" in BAD_ARGUMENTS[case] else None
     capsys.readouterr()
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    os.mkfifo(tmp_path / "fifo")
     (tmp_path / "options.yaml").write_text(
         "name: t\nkind: design\ntask: weinberg\ntask_options: {luminosity: -1}\n"
         "strategies: [fixed]\nseeds: 1\nbudget: {rounds: 1}\n"

@@ -21,6 +21,7 @@ from activesci.workflow.containers import (
     RUNTIMES,
     container_argv,
     ensure_local_image,
+    relative_workdir,
     runtime_available,
     validate_container_config,
 )
@@ -160,6 +161,21 @@ def test_a_container_config_from_data_runs_only_local_images_in_the_run_folder(t
         validate_container_config(good | {"runtime": "kubectl"}, run)
     local_run = {"workdir": str(run / "experiment")}  # runtime local, no image
     assert validate_container_config(local_run, run)["runtime"] == "local"
+
+
+def test_a_relative_workdir_is_relative_to_the_run_folder(tmp_path, monkeypatch):
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    (run / "experiment").mkdir(parents=True)
+    (elsewhere / "experiment").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)  # once resolved here: the wrong folder, or a refusal
+    checked = validate_container_config({"workdir": "experiment"}, run)
+    assert checked["workdir"] == (run / "experiment").resolve()
+    for workdir in ("../x", "/", ".", "experiment/../..", "a\0b"):
+        with pytest.raises(ValidationError, match="is not a folder inside the run folder"):
+            validate_container_config({"workdir": workdir}, run)
+    config = {"kind": "workflow", "workdir": str(run / "experiment")}
+    assert relative_workdir(config, run) == config | {"workdir": "experiment"}
+    assert relative_workdir(config, elsewhere) == config  # outside: kept, refused on resume
 
 
 def test_runtime_available():

@@ -7,8 +7,11 @@ import pytest
 
 import activesci as asci
 from activesci.errors import ShapeError, ValidationError
+from activesci.inference.training import TrainingData
 from activesci.simulators import GaussianSimulator, SimulatorBase
+from activesci.simulators.eventfile import read_events
 from activesci.typing import Events, Observation
+from activesci.workflow.files import verify_checksum
 
 
 @pytest.mark.parametrize(
@@ -106,3 +109,88 @@ def test_task_options_are_checked_by_name():
         asci.tasks.get("gaussian", luminosity=2.0)
     with pytest.raises(ValidationError, match="unknown task"):
         asci.tasks.get(["weinberg"])
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("gaussian", {"dim": 100_000}, r"dim must be a positive integer \(at most 64\)"),
+        ("gaussian", {"dim": True}, "dim must be a positive integer .*got True"),
+        ("gaussian", {"dim": 2.0}, "dim must be a positive integer .*got 2.0"),
+        ("gaussian", {"events_per_experiment": True}, "events_per_experiment must .*got True"),
+        ("gaussian", {"events_per_experiment": math.nan}, "events_per_experiment must .*got nan"),
+        ("gaussian", {"events_per_experiment": 10**12}, "events_per_experiment must .*at most"),
+        ("weinberg", {"luminosity": True}, "luminosity must be a positive finite number"),
+        ("weinberg", {"luminosity": math.inf}, "luminosity must be a positive finite number"),
+        ("weinberg_lineshape", {"luminosity": False}, "luminosity must be a positive finite"),
+        ("weinberg_lineshape", {"luminosity": math.nan}, "luminosity must be a positive finite"),
+    ],
+)
+def test_task_option_values_are_checked(name, options, message):
+    with pytest.raises(ValidationError, match=message):
+        asci.tasks.get(name, **options)
+
+
+@pytest.mark.parametrize("kwargs", [{"bound": math.nan}, {"prior_std": True}, {"prior_mean": "0"}])
+def test_gaussian_prior_settings_are_checked(kwargs):
+    with pytest.raises(ValidationError):
+        GaussianSimulator(**kwargs)
+
+
+def test_writes_refuse_devices_fifos_and_nul_bytes(tmp_path):
+    # a write renames a new file over its target: over /dev/null, as root, it replaced the device
+    import os
+
+    from activesci.workflow.files import atomic_path, atomic_write, check_output_path
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in ("/dev/null", fifo):
+        with pytest.raises(ValidationError, match="is a device, FIFO or socket"):
+            check_output_path(target)
+    with pytest.raises(ValidationError, match="is a device, FIFO or socket"):
+        with atomic_write(fifo) as fh:
+            fh.write(b"x")
+    with pytest.raises(ValidationError, match="is a device, FIFO or socket"):
+        with atomic_path(fifo):
+            pass
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+    for bad in ("", "a\0b"):
+        with pytest.raises(ValidationError, match="is not a file path"):
+            check_output_path(bad)
+    (tmp_path / "link").symlink_to(tmp_path / "victim")  # a symlink is replaced, not followed
+    assert check_output_path(tmp_path / "link") == tmp_path / "link"
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda p: asci.RecordedExperiment.from_csv(p, asci.tasks.gaussian().designs, ["x0"]),
+        lambda p: asci.RecordedExperiment.from_npz(p, asci.tasks.gaussian().designs),
+        read_events,
+        TrainingData.load,
+        verify_checksum,
+    ],
+    ids=["csv", "npz", "events", "training", "checksum"],
+)
+def test_loaders_refuse_fifos_and_devices_instead_of_hanging(tmp_path, load):
+    import os
+    import signal
+
+    from activesci.errors import ActivesciError
+
+    def hung(*_):
+        raise AssertionError("the loader hangs reading a FIFO or device")
+
+    fifo = tmp_path / "data"
+    os.mkfifo(fifo)
+    (tmp_path / "data.sha256").write_text("0" * 64 + "  data\n")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        for path in (fifo, "/dev/zero", tmp_path):
+            with pytest.raises(ActivesciError, match=r"is (a device, FIFO or socket|a folder)"):
+                load(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

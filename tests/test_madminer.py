@@ -64,6 +64,35 @@ def test_export_rejects_other_input(tmp_path):
         export_madminer({"x": np.zeros((3, 1))}, tmp_path)
 
 
+def test_export_and_save_replace_a_planted_symlink_instead_of_following_it(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    sim = tasks.gaussian().simulator
+    data = simulate_training_data(sim, 20, theta_ref=[0.0], gold=(), seed=0)
+    out = tmp_path / "mm"
+    out.mkdir()
+    (out / "x_train.npy").symlink_to(victim)
+    export_madminer(data, out)
+    assert victim.read_text() == "keep me"
+    assert not (out / "x_train.npy").is_symlink()
+    assert np.load(out / "x_train.npy").shape == (20, 2)
+
+    class Saved:  # MadMiner's estimator as save() uses it: it writes its own files
+        model = object()
+
+        def save(self, path):
+            pass
+
+    est = object.__new__(MadMinerRatioEstimator)  # no MadMiner needed to save the metadata
+    est.estimator, est.method, est.theta_ref = Saved(), "alices", np.zeros(1)
+    est.n_features, est.n_design, est.parameters, est.designs = 1, 1, None, None
+    (tmp_path / "model_activesci.json").symlink_to(victim)
+    est.save(tmp_path / "model")
+    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "model_activesci.json").is_symlink()
+    assert '"method": "alices"' in (tmp_path / "model_activesci.json").read_text()
+
+
 @pytest.mark.skipif(HAVE_MADMINER, reason="MadMiner is installed")
 def test_missing_madminer_is_a_typed_error():
     with pytest.raises(MissingExtraError, match=r"pip install activesci\[madminer\]") as info:

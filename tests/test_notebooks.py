@@ -74,6 +74,24 @@ def test_notebook_command_passes_parameters(tmp_path, capsys):
     assert main(["notebook", "99"]) == 2
 
 
+def test_notebook_out_replaces_a_planted_symlink_instead_of_following_it(tmp_path, monkeypatch):
+    from activesci.cli import main
+
+    def execute(source, output, **kwargs):  # papermill writes its output path as it goes
+        nb = nbformat.read(source, as_version=4)
+        with open(output, "w", encoding="utf-8") as fh:
+            nbformat.write(nb, fh)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    victim, out = tmp_path / "victim", tmp_path / "out.ipynb"
+    victim.write_text("keep me")
+    out.symlink_to(victim)
+    assert main(["notebook", "00", "--out", str(out)]) == 0
+    assert victim.read_text() == "keep me"
+    assert not out.is_symlink() and nbformat.read(out, as_version=4).cells
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ipynb", "victim"]
+
+
 @pytest.mark.slow
 def test_bring_your_own_simulator_notebook(tmp_path):
     from activesci.notebook import run_notebook

@@ -522,3 +522,16 @@ def test_to_skopt():
     assert isinstance(categorical, skopt.space.Categorical)
     assert tuple(categorical.categories) == ("unpolarised", "polarised")
     assert categorical.name == "beam"
+
+
+def test_lookups_by_name_are_linear_in_the_dimensions():
+    # each lookup once scanned the list of names: validating a mapping of 10^5 values, or
+    # indexing each dimension by name, took minutes
+    import time
+
+    space = Space([Real(f"mu{i}", -1.0, 1.0) for i in range(30_000)])
+    start = time.perf_counter()
+    point = space.validate({name: 0.5 for name in space.names})
+    assert [space[name].name for name in space.names] == space.names
+    assert point.shape == (1, 30_000)
+    assert time.perf_counter() - start < 3.0

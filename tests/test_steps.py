@@ -126,6 +126,20 @@ def test_run_command_with_a_workflow_experiment(tmp_path, capsys):
     assert "report" in capsys.readouterr().out
 
 
+def test_a_moved_run_folder_resumes_in_its_own_work_folder(tmp_path, capsys):
+    # the work folder is stored relative to the run folder: once stored absolute, a moved
+    # run was refused (its old work folder is outside it), or ran in the old place
+    old, new = tmp_path / "old", tmp_path / "moved" / "run"
+    args = ["run", "gaussian", "--estimator", "exact", "--strategy", "fixed", "--rounds", "1"]
+    assert main([*args, "--experiment", "workflow", "--out", str(old)]) == 0
+    new.parent.mkdir()
+    old.rename(new)
+    assert main(["resume", str(new), "--rounds", "2"]) == 0
+    assert (new / "experiment" / "round-0001.npz").exists()
+    assert not old.exists()
+    capsys.readouterr()
+
+
 def test_workflow_experiment_replays_the_simulated_experiment(tmp_path):
     task = asci.tasks.weinberg(luminosity=0.2)
     flow = WorkflowExperiment(task, seed=9, workdir=tmp_path)

@@ -555,3 +555,50 @@ def test_any_store_contents_read_as_data_or_a_store_error(
         _read_all(run)
     except StoreError:
         pass
+
+
+def test_planted_store_files_are_store_errors_and_touch_nothing_outside(tmp_path):
+    # a FIFO as run.sqlite hung SQLite's open (report); a FIFO as run.lock was a raw
+    # "[Errno 22]"; a hard-linked run.lock had its target overwritten with the pid; a dangling
+    # run.sqlite symlink had SQLite create the store outside the run folder
+    victim = tmp_path / "victim"
+
+    def store_with(name: str, plant) -> Path:
+        run = tmp_path / name
+        SQLiteRunStore(run).close()
+        victim.write_text("keep me")
+        plant(run)
+        return run
+
+    def fifo(path: Path) -> None:
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)
+
+    def hard_link(path: Path) -> None:
+        path.unlink(missing_ok=True)
+        os.link(victim, path)
+
+    def dangling(path: Path) -> None:
+        path.unlink()
+        path.symlink_to(tmp_path / "elsewhere.sqlite")
+
+    for readonly in (True, False):  # in a child: a regression blocks in SQLite's C code
+        run = store_with(f"db-fifo-{readonly}", lambda r: fifo(r / DB_NAME))
+        code = f"from activesci.store import SQLiteRunStore; SQLiteRunStore({str(run)!r}, "
+        child = subprocess.run(
+            [sys.executable, "-c", code + f"readonly={readonly})"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert "StoreError" in child.stderr and "is a device, FIFO or socket" in child.stderr
+    for name, plant, message in (
+        ("lock-fifo", lambda r: fifo(r / "run.lock"), "not a plain lock file"),
+        ("lock-link", lambda r: hard_link(r / "run.lock"), "not a plain lock file"),
+        ("db-dangling", lambda r: dangling(r / DB_NAME), "no such run store"),
+    ):
+        run = store_with(name, plant)
+        with pytest.raises(StoreError, match=message):
+            SQLiteRunStore(run)
+        assert victim.read_text() == "keep me"
+        assert not (tmp_path / "elsewhere.sqlite").exists()

@@ -45,6 +45,7 @@ from activesci.errors import (
 )
 from activesci.inference.training import TrainingData
 from activesci.spaces import Space
+from activesci.workflow.files import atomic_write
 
 __all__ = [
     "MADMINER_METHODS",
@@ -141,7 +142,8 @@ def export_madminer(
     files = {}
     for key, value in arrays.items():
         path = out / f"{key}_{filename}.npy"
-        np.save(path, value)
+        with atomic_write(path) as fh:  # a symlink at path is replaced, not followed
+            np.save(fh, value)
         files[key] = path
     return files
 
@@ -362,7 +364,8 @@ class MadMinerRatioEstimator:
             "parameters": None if self.parameters is None else self.parameters.to_config(),
             "designs": None if self.designs is None else self.designs.to_config(),
         }
-        Path(f"{path}_activesci.json").write_text(json.dumps(meta))
+        with atomic_write(Path(f"{path}_activesci.json"), "w") as fh:
+            fh.write(json.dumps(meta))
         return path
 
     @classmethod

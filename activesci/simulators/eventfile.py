@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from activesci.errors import EventFileError
-from activesci.workflow.files import atomic_write
+from activesci.workflow.files import atomic_write, check_input_file
 
 __all__ = ["FORMAT", "EventFile", "read_events", "read_npz_arrays", "write_events"]
 
@@ -166,6 +166,7 @@ def read_npz_arrays(
     Each array's header is read first: one that declares more data than the archive holds
     (a crafted or truncated file) is refused before anything is allocated.
     """
+    path = check_input_file(path, error, what)  # a FIFO or device would hang np.load
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:

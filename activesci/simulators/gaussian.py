@@ -18,7 +18,7 @@ import numpy as np
 from activesci.errors import ShapeError, ValidationError
 from activesci.simulators.base import SimulatorBase
 from activesci.spaces import Normal, Real, Space
-from activesci.typing import Events, Observation
+from activesci.typing import MAX_DIM, MAX_EVENTS, Events, Observation, check_count, check_positive
 
 __all__ = ["GaussianSimulator"]
 
@@ -29,7 +29,8 @@ class GaussianSimulator(SimulatorBase):
     Parameters
     ----------
     dim : int
-        Number of parameters ``mu0, mu1, ...`` (and of features).
+        Number of parameters ``mu0, mu1, ...`` (and of features), 1 to
+        :data:`activesci.typing.MAX_DIM` (64).
     prior_mean, prior_std : float
         Normal prior of each parameter, truncated to ``prior_mean +- bound * prior_std``.
     bound : float
@@ -57,15 +58,15 @@ class GaussianSimulator(SimulatorBase):
         bound: float = 5.0,
         events_per_experiment: int = 10,
     ) -> None:
-        if not (isinstance(dim, int) and dim >= 1):
-            raise ValidationError(f"dim must be a positive integer, got {dim!r}")
-        if not (isinstance(events_per_experiment, int) and events_per_experiment >= 1):
-            raise ValidationError(
-                f"events_per_experiment must be a positive integer, got {events_per_experiment!r}"
-            )
-        if not bound > 0:
-            raise ValidationError(f"bound must be positive, got {bound!r}")
-        prior = Normal(prior_mean, prior_std)
+        dim = check_count(dim, "dim", minimum=1, maximum=MAX_DIM)
+        events_per_experiment = check_count(
+            events_per_experiment, "events_per_experiment", minimum=1, maximum=MAX_EVENTS
+        )
+        bound = check_positive(bound, "bound")
+        prior_std = check_positive(prior_std, "prior_std")
+        if isinstance(prior_mean, bool) or not isinstance(prior_mean, int | float | np.number):
+            raise ValidationError(f"prior_mean must be a finite number, got {prior_mean!r:.80}")
+        prior = Normal(float(prior_mean), prior_std)
         lo, hi = prior_mean - bound * prior_std, prior_mean + bound * prior_std
         self.prior = prior
         self.parameters = Space([Real(f"mu{i}", lo, hi, prior=prior) for i in range(dim)])

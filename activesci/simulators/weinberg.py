@@ -25,7 +25,7 @@ from activesci.errors import ShapeError, ValidationError
 from activesci.simulators.base import SimulatorBase
 from activesci.simulators.detector import AngularDetector
 from activesci.spaces import Real, Space
-from activesci.typing import Events
+from activesci.typing import Events, check_positive
 
 __all__ = [
     "ALPHA_MZ",
@@ -288,13 +288,7 @@ class WeinbergSimulator(SimulatorBase):
         if self.designs.names != ["sqrt_s"]:
             raise ValidationError(f"the design space must be ['sqrt_s'], got {self.designs.names}")
         self._check_physical()
-        if not (
-            isinstance(luminosity, int | float) and math.isfinite(luminosity) and luminosity > 0
-        ):
-            raise ValidationError(
-                f"luminosity must be a positive number of pb^-1, got {luminosity!r}"
-            )
-        self.luminosity = float(luminosity)
+        self.luminosity = check_positive(luminosity, "luminosity")
         self.detector = detector if detector is not None else AngularDetector()
         self.convention = _convention(convention)
         self.alpha = _alpha(alpha)

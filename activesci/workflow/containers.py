@@ -38,6 +38,7 @@ __all__ = [
     "ULIMITS",
     "container_argv",
     "ensure_local_image",
+    "relative_workdir",
     "runtime_available",
     "validate_container_config",
 ]
@@ -195,7 +196,8 @@ def validate_container_config(
     Returns
     -------
     dict
-        ``runtime``, ``image`` and ``workdir`` (resolved, symlinks followed).
+        ``runtime``, ``image`` and ``workdir`` (resolved, symlinks followed; a relative
+        ``workdir`` is relative to ``run_dir``, as :func:`relative_workdir` stores it).
 
     Raises
     ------
@@ -221,13 +223,43 @@ def validate_container_config(
             "as built by ensure_local_image); pass allow_images=[...] with it to run it anyway"
         )
     workdir, root = config.get("workdir"), Path(run_dir).resolve()
-    folder = Path(workdir).resolve() if isinstance(workdir, str) and workdir else None
+    folder = None
+    if isinstance(workdir, str) and workdir:
+        try:  # relative to the run folder (as stored), not to the current folder
+            folder = (root / workdir).resolve()
+        except (OSError, ValueError):  # a NUL byte, a symlink loop
+            folder = None
     if folder is None or folder == root or not folder.is_relative_to(root):
         raise ValidationError(
             f"workdir {workdir!r} is not a folder inside the run folder {str(root)!r}; "
             "expected a subfolder such as 'experiment' (symlinks are followed)"
         )
     return {"runtime": runtime, "image": image, "workdir": folder}
+
+
+def relative_workdir(config: Mapping[str, Any], run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``config`` with its ``workdir`` relative to ``run_dir`` when it lies inside it.
+
+    What a run store keeps, so that a run folder that is moved or copied still resumes with
+    its own work folder (:func:`validate_container_config` resolves it against the run
+    folder again). A ``workdir`` outside ``run_dir`` is kept as it is (and refused on resume).
+
+    Examples
+    --------
+    >>> relative_workdir({"workdir": "/runs/a/experiment"}, "/runs/a")["workdir"]
+    'experiment'
+    """
+    out = dict(config)
+    workdir = out.get("workdir")
+    if isinstance(workdir, str | os.PathLike):
+        try:
+            root = Path(run_dir).resolve()
+            folder = (root / workdir).resolve()
+        except (OSError, ValueError):
+            return out
+        if folder != root and folder.is_relative_to(root):
+            out["workdir"] = folder.relative_to(root).as_posix()
+    return out
 
 
 def ensure_local_image(force: bool = False) -> str:

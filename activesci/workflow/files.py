@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +31,79 @@ from typing import IO, Any
 
 from activesci.errors import ChecksumError, ValidationError
 
-__all__ = ["atomic_write", "checksum_path", "sha256", "verify_checksum", "write_checksum"]
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "check_input_file",
+    "check_output_path",
+    "checksum_path",
+    "sha256",
+    "verify_checksum",
+    "write_checksum",
+]
+
+
+def check_input_file(
+    path: str | os.PathLike[str],
+    error: type[Exception] = ValidationError,
+    what: str = "file",
+) -> Path:
+    """Return ``path`` as a ``Path`` if it names a regular file to read, else raise ``error``.
+
+    Symlinks are followed. A FIFO (reading it waits forever for a writer), a device
+    (``/dev/zero`` never ends) or a folder is refused before anything is opened.
+
+    Raises
+    ------
+    error
+        Naming the path: missing, empty, with a NUL byte, or not a regular file.
+    """
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(text, str) or not text.strip() or "\0" in text:
+        raise error(f"{path!r:.120} is not a path to a {what}")
+    path = Path(text)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise error(f"{path}: is {kind}, not a {what}")
+    return path
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` as a ``Path`` if a file may be written there, else raise.
+
+    The target may be missing, a regular file, or a symlink (which a write replaces). A
+    folder, a device (``/dev/null``), a FIFO or a socket is refused: a write renames a new
+    file over the target, which would replace the device itself when run as root.
+
+    Raises
+    ------
+    ValidationError
+        An empty path, one with a NUL byte, or one naming something other than a file.
+    """
+    text = os.fspath(path)
+    if not str(text).strip() or "\0" in str(text):
+        raise ValidationError(f"{str(text)!r} is not a file path (empty, or with a NUL byte)")
+    path = Path(text)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:  # e.g. a component that is a file, or no permission to look
+        raise ValidationError(f"{str(path)!r} cannot be written ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise ValidationError(
+            f"{str(path)!r} is a device, FIFO or socket, not a file; expected the path of a "
+            "regular file to write"
+        )
+    return path
 
 
 @contextmanager
@@ -56,7 +129,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     Raises
     ------
     ValidationError
-        ``path`` is an existing folder, or ``mode`` is neither ``"wb"`` nor ``"w"``.
+        ``path`` is an existing folder, a device, FIFO or socket (:func:`check_output_path`),
+        or ``mode`` is neither ``"wb"`` nor ``"w"``.
     OSError
         The folder cannot be written.
 
@@ -71,8 +145,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     """
     if mode not in ("wb", "w"):
         raise ValidationError(f"mode must be 'wb' or 'w', got {mode!r}")
-    path = Path(path)
-    if path.is_dir():
+    path = check_output_path(path)
+    if path.is_dir():  # a symlink to a folder
         raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
@@ -83,6 +157,58 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """A new, empty temporary file beside ``path``, renamed over ``path`` on success.
+
+    For writers that take a path rather than a file object (papermill, a library's
+    ``save(path)``): they write the temporary, which was created with ``O_EXCL`` under an
+    unpredictable name, so a symlink at ``path`` (or anywhere a writer might guess) is
+    replaced, never followed. On an error the temporary is removed and ``path`` is left as
+    it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write. Missing parent folders are created.
+    suffix : str
+        Ending of the temporary's name, for writers that check it (e.g. ``".ipynb"``).
+
+    Yields
+    ------
+    Path
+        The temporary file to write.
+
+    Raises
+    ------
+    ValidationError
+        ``path`` is an existing folder, a device, FIFO or socket (:func:`check_output_path`).
+    OSError
+        The folder cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['out.txt'])
+    """
+    path = check_output_path(path)
+    if path.is_dir():  # a symlink to a folder
+        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part{suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -115,12 +241,11 @@ def write_checksum(path: str | os.PathLike[str]) -> Path:
 
 def verify_checksum(path: str | os.PathLike[str]) -> Path:
     """Check ``path`` against its sidecar; raise :class:`ChecksumError` naming the problem."""
-    path = Path(path)
+    path = check_input_file(path, ChecksumError)  # a FIFO would hang sha256
     side = checksum_path(path)
-    if not path.exists():
-        raise ChecksumError(f"{path}: no such file")
     if not side.exists():
         raise ChecksumError(f"{path}: no checksum file {side.name} (the step did not finish?)")
+    check_input_file(side, ChecksumError, "checksum file")
     expected = side.read_text().split()
     if not expected or len(expected[0]) != 64:
         raise ChecksumError(f"{side}: not a sha256sum line")
