@@ -8,6 +8,7 @@ comes from the hypothesis profile (``HYPOTHESIS_PROFILE``: ``ci`` 200, ``long`` 
 
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -221,3 +222,11 @@ def test_a_pickle_stream_that_pops_an_empty_stack_is_refused(estimator_bytes):
     path.write_bytes(estimator_bytes[:start] + b"\x81" + estimator_bytes[start + 1 :])
     with pytest.raises(ValidationError, match="not an activesci estimator file"):
         RatioEstimator.load(path)
+
+
+def test_an_estimator_path_that_is_a_fifo_or_folder_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "e.pt"
+    os.mkfifo(fifo)  # torch.load would wait forever for a writer
+    for path in (fifo, tmp_path, tmp_path / "missing.pt"):
+        with pytest.raises(ValidationError, match="estimator file"):
+            RatioEstimator.load(path)

@@ -536,10 +536,11 @@ class _NeuralEstimator:
             The file is missing, not an estimator file, of another format or kind, or its
             configuration and weights disagree; the message names the field.
         """
+        from activesci.workflow.files import check_input_file
+
+        path = check_input_file(path, what="estimator file")  # not a FIFO, device or folder
         try:
-            payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ValidationError(f"{path}: no such estimator file") from None
+            payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # the bytes are untrusted: any way they fail
             # (corrupt zip, truncated pickle stream, an unpickler that pops an empty stack)
             # means "not an estimator file"
