@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 # --no-compile: byte-compiling every module of torch at install costs ~20 s; Python compiles the
 # few hundred it imports on first use.
 
-.PHONY: demo test lint format bench clean container-tools yadage
+.PHONY: demo test test-fast lint format bench clean container-tools yadage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: $(VENV)/.installed-dev container-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest --durations=15
+
+# the inner loop: ruff and every test not marked slow (make test still runs everything)
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -m "not slow" -x -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

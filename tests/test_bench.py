@@ -73,6 +73,7 @@ def _strip_timings(result):
     return {k: v for k, v in result.items() if k not in ("timings", "versions")}
 
 
+@pytest.mark.slow
 def test_a_spec_reproduces_its_numbers_exactly_and_keeps_timings_apart():
     spec = {
         "name": "weinberg-small",

@@ -64,6 +64,7 @@ def _area_fractions(problem, resolution=81):
     return inside_exact, inside_learned, grid
 
 
+@pytest.mark.slow
 def test_learned_contour_matches_the_exact_one(contour):
     inside_exact, inside_learned, _ = _area_fractions(contour)
     exact, learned = inside_exact.mean(), inside_learned.mean()

@@ -75,6 +75,7 @@ def test_posterior_figure_zooms_to_the_mass_and_keeps_the_truth():
     assert 0.22 < lo < 0.227 and 0.24 < hi < 0.25
 
 
+@pytest.mark.slow
 def test_demo_runs_the_loop_and_keeps_the_previous_run(tmp_path, capsys):
     from activesci.cli import main
 
