@@ -123,7 +123,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         abs(e[f"learned_{q}"] - q) for e in [*table["per_round"], table["pooled"]] for q in LEVELS
     )
     table["worst_deviation"] = worst
-    table["meets_target"] = worst <= TOLERANCE
+    table["meets_target"] = worst <= TOLERANCE + 1e-9  # 73/100 - 0.68 is 0.05, not more
     table["median_run_seconds"] = float(np.median([r["seconds"] for r in runs]))
     return table
 
