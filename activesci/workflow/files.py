@@ -145,12 +145,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     """
     if mode not in ("wb", "w"):
         raise ValidationError(f"mode must be 'wb' or 'w', got {mode!r}")
-    path = check_output_path(path)
-    if path.is_dir():  # a symlink to a folder
-        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    path, tmp, fd = _new_temporary(path)
     try:
         text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **text) as fh:
@@ -161,6 +156,21 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _new_temporary(path: str | os.PathLike[str], suffix: str = "") -> tuple[Path, Path, int]:
+    """Check ``path`` as a write target; create its temporary with ``O_EXCL``.
+
+    Returns the target, the temporary (a random name beside it, in created parent folders) and
+    the temporary's open file descriptor.
+    """
+    path = check_output_path(path)
+    if path.is_dir():  # a symlink to a folder
+        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part{suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    return path, tmp, fd
 
 
 @contextmanager
@@ -201,12 +211,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
     ('done', ['out.txt'])
     """
-    path = check_output_path(path)
-    if path.is_dir():  # a symlink to a folder
-        raise ValidationError(f"{str(path)!r} is a folder; expected the path of a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part{suffix}")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    path, tmp, fd = _new_temporary(path, suffix)
+    os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
