@@ -1,0 +1,76 @@
+"""CPU time of ``activesci demo`` (8 rounds, sequential inference): a benchmark, never a test.
+
+Wall time on a shared machine measures the neighbours; the demo's CPU time (user + system of
+its process, 1 torch thread) does not, or far less. ``--checkout DIR`` runs the demo of
+another checkout (e.g. ``git worktree add /tmp/old 3ff9cee``) to compare commits in one run.
+Prints each run and the median; writes ``benchmarks/results/demo_cost.json``.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/demo_cost.py --runs 2
+    .venv/bin/python benchmarks/demo_cost.py --runs 2 --checkout /tmp/old --label old
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine_facts, positive_int
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_run(checkout: Path) -> dict[str, float]:
+    """One ``activesci demo`` in a fresh folder; its CPU and wall seconds."""
+    env = os.environ | {"PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(
+            [sys.executable, "-m", "activesci.cli", "demo", "--out", f"{out}/demo"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cpu_seconds": cpu, "wall_seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo ``--runs`` times and print its CPU time."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=positive_int, default=3)
+    parser.add_argument("--checkout", default=str(ROOT), help="the activesci source to run")
+    parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "demo_cost.json"))
+    args = parser.parse_args(argv)
+    runs = []
+    for k in range(args.runs):
+        runs.append(one_run(Path(args.checkout).resolve()))
+        print(
+            f"{args.label} run {k + 1}: {runs[-1]['cpu_seconds']:.1f} CPU-s, "
+            f"{runs[-1]['wall_seconds']:.1f} s wall",
+            flush=True,
+        )
+    median = statistics.median(r["cpu_seconds"] for r in runs)
+    print(f"{args.label}: median {median:.1f} CPU-s over {args.runs} runs (1 torch thread)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"machine": machine_facts(), "label": args.label, "checkout": args.checkout}
+    out.write_text(json.dumps(record | {"runs": runs, "median_cpu_seconds": median}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
