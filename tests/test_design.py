@@ -206,3 +206,19 @@ def test_plot_surrogate_validates_and_survives_a_zero_eig():
         eig_surrogate(x, np.zeros(4), x, [[0.0, 1.0]])
     with pytest.raises(ValidationError, match="finite"):
         eig_surrogate(x, np.full(5, np.nan), x, [[0.0, 1.0]])
+
+
+def test_eig_figure_draws_the_asymmetric_band_and_older_records():
+    from activesci.plots import eig_figure
+
+    record = {
+        "curve": [[0.0], [1.0]],
+        "surrogate_mean": [1.0, 2.0],
+        "surrogate_std": [0.5, 0.5],
+        "evaluated": [[0.0]],
+        "eig": [1.0],
+    }
+    band = eig_figure(record, "d").data[0]
+    assert list(band.y) == [1.5, 2.5, 1.5, 0.5]  # a run stored before the warped surrogate
+    record |= {"surrogate_lower": [0.9, 1.0], "surrogate_upper": [1.2, 3.0]}
+    assert list(eig_figure(record, "d").data[0].y) == [1.2, 3.0, 1.0, 0.9]
