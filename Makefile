@@ -51,18 +51,12 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/simulator.py
 
-CONTAINER_TOOLS := podman runc debootstrap chromium
-
 # podman, runc and debootstrap for the container tests and chromium for the browser tests:
-# installed when root with apt-get, never an error (without them, those tests skip and say why)
+# scripts/install-tools.sh installs each one missing on its own with apt-get when root (on Ubuntu
+# chromium only if apt's package is not the snap stub), prints one line per tool and never fails
+# (without a tool, its tests skip and say why)
 container-tools:
-	@if command -v podman >/dev/null && [ -x /usr/sbin/runc ] && command -v debootstrap >/dev/null \
-	  && [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing $(CONTAINER_TOOLS) for the container tests" >&2; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CONTAINER_TOOLS); } >/dev/null 2>&1 \
-	  || echo "could not install $(CONTAINER_TOOLS): the container and browser tests will be skipped" >&2; \
-	else echo "no $(CONTAINER_TOOLS) (installing them needs root and apt-get): container and browser tests will be skipped" >&2; fi
+	@bash scripts/install-tools.sh || true
 
 YADAGE_VENV ?= .venv-yadage
 

@@ -183,15 +183,23 @@ def design_history_figure(rounds: list[dict[str, Any]], design_names: Sequence[s
 
 
 def eig_figure(record: dict[str, Any], design_name: str, *, title: str = "") -> go.Figure:
-    """The EIG surrogate (mean +- std) over a 1-D design space with the evaluated points."""
+    """The EIG surrogate (mean and ±1σ band) over a 1-D design space with the evaluated points.
+
+    The band is ``surrogate_lower``/``surrogate_upper`` where the record has them (the
+    log-warped plot surrogate's asymmetric band), else mean ± ``surrogate_std`` (older runs).
+    """
     fig = go.Figure()
     if record.get("curve") and record.get("surrogate_mean"):
         x = np.asarray(record["curve"])[:, 0]
         mean, std = np.asarray(record["surrogate_mean"]), np.asarray(record["surrogate_std"])
+        lower, upper = mean - std, mean + std
+        if record.get("surrogate_lower") and record.get("surrogate_upper"):
+            lower = np.asarray(record["surrogate_lower"])
+            upper = np.asarray(record["surrogate_upper"])
         fig.add_trace(
             go.Scatter(
                 x=np.concatenate([x, x[::-1]]),
-                y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                y=np.concatenate([upper, lower[::-1]]),
                 fill="toself",
                 line={"width": 0},
                 fillcolor="rgba(99, 110, 250, 0.2)",

@@ -1,7 +1,9 @@
 """The dashboard in a real browser: JupyterLab 4 and the Voila app, driven by Chromium.
 
 Debian's ``chromium`` with Python ``playwright`` (extra ``browser``); never ``playwright
-install``. Screenshots go to ``runs/test-artifacts/``. Skipped, with the reason, where chromium,
+install``. The browser is the one ``scripts/install-tools.sh --find-chromium`` finds (what ``make
+test`` installs; never a snap or Ubuntu's snap stub; ``ACTIVESCI_CHROMIUM=/path`` picks one).
+Screenshots go to ``runs/test-artifacts/``. Skipped, with the reason, where chromium,
 playwright, JupyterLab or Voila is missing.
 """
 
@@ -18,13 +20,33 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
+INSTALL_TOOLS = ROOT / "scripts" / "install-tools.sh"
 ARTIFACTS = ROOT / "runs" / "test-artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
+
+def _find_chromium() -> tuple[str | None, str]:
+    """The chromium that scripts/install-tools.sh finds, or None and why there is none."""
+    try:
+        found = subprocess.run(
+            ["bash", str(INSTALL_TOOLS), "--find-chromium"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"cannot run {INSTALL_TOOLS.name}: {exc}"
+    if found.returncode == 0 and found.stdout.strip():
+        return found.stdout.strip(), ""
+    why = found.stderr.strip() or "no chromium"
+    return None, f"{why} (make container-tools installs one; ACTIVESCI_CHROMIUM=/path picks one)"
+
+
+CHROMIUM, NO_CHROMIUM = _find_chromium()
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt install chromium)"),
+    pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM),
 ]
 
 
@@ -71,7 +93,7 @@ def _server(argv: list[str], port: int, log: Path, cwd: Path):
 def _page():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'activesci[browser]'")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             yield page

@@ -7,8 +7,10 @@ from scipy import special
 from activesci import tasks
 from activesci.design import DesignOptimizer, expected_information_gain, make_strategy
 from activesci.design.optimizer import DesignContext
+from activesci.design.surrogate import eig_surrogate
 from activesci.errors import ValidationError
 from activesci.inference import ExactLikelihood, GridPosterior
+from activesci.spaces import Real, Space
 
 
 def nested_mc_eig(sim, design, n_outer=4000, n_inner=4000, seed=0):
@@ -65,6 +67,16 @@ def test_weinberg_first_design_is_in_the_top_decile_of_the_exact_eig():
     value = expected_information_gain(post, sim, chosen, exact=True, n_samples=16, rng=0).value
     assert value >= np.quantile(curve, 0.9)
     assert 85 < chosen[0] < 97  # PHYSICS.md: the information is at and just below the Z pole
+    # the plotted surrogate: through the evaluated designs, flat where the EIG is flat
+    record = strategy.record
+    x = np.asarray(record["curve"])[:, 0]
+    mean = np.asarray(record["surrogate_mean"])
+    lower, upper = np.asarray(record["surrogate_lower"]), np.asarray(record["surrogate_upper"])
+    assert len(x) == len(mean) == len(lower) == len(upper) and np.all(np.diff(x) > 0)
+    assert set(np.asarray(record["evaluated"])[:, 0]) <= set(x)
+    assert np.all(lower <= mean) and np.all(mean <= upper)
+    flat = (x < 60) | (x > 130)  # the EIG there is below 1% of the peak's and smooth
+    assert np.abs(np.diff(mean[flat])).sum() < 0.05 * max(record["eig"])
 
 
 def test_optimizer_ask_is_stable_until_tell_and_batches_are_distinct():
@@ -139,3 +151,74 @@ def test_optimizer_tells_a_batch_like_one_by_one():
         batch.tell(designs, values[:2])
     with pytest.raises(ValidationError, match="not finite"):
         batch.tell(designs[:2], [1.0, float("inf")])
+
+
+def _peak_on_flat(energy):
+    """A synthetic EIG [nats]: a Z-like Lorentzian (2.5 GeV FWHM) on a flat background."""
+    return 0.004 + 1.0 / (1 + ((energy - 91.19) / 1.25) ** 2)
+
+
+@pytest.mark.parametrize(
+    "designs",
+    [
+        # the first round: the 32-point grid, then the optimiser's points on the peak
+        np.concatenate([np.linspace(20, 210, 32), [87.0, 90.2, 90.9, 91.1, 91.2, 91.3, 93.5]]),
+        # a later round: the previous design, 5 random starts and the optimiser's points
+        np.array([27.4, 50.3, 73.3, 88.3, 90.6, 91.07, 91.1, 91.3, 91.9, 115.9, 137, 158.9, 195.5]),
+    ],
+    ids=["first-round", "later-round"],
+)
+def test_plot_surrogate_is_flat_on_the_background_where_skopts_gp_ripples(designs):
+    rng = np.random.default_rng(0)
+    stderr = 0.05 * _peak_on_flat(designs) + 2e-4
+    values = _peak_on_flat(designs) + stderr * rng.normal(size=designs.size)
+    grid = np.linspace(20, 210, 400)
+    flat = [grid < 66, grid > 116]  # 25 GeV (10 widths) from the peak
+
+    def ripple(mean):
+        """Worst error on the background and total variation in excess of the truth's."""
+        error = max(np.abs(mean - _peak_on_flat(grid))[part].max() for part in flat)
+        variation = sum(
+            np.abs(np.diff(mean[part])).sum() - np.abs(np.diff(_peak_on_flat(grid[part]))).sum()
+            for part in flat
+        )
+        return error, variation
+
+    fit = eig_surrogate(designs[:, None], values, grid[:, None], [[20, 210]], stderr=stderr)
+    error, variation = ripple(fit.mean)
+    assert error < 0.02 and variation < 0.03  # in units of the peak's height
+    assert np.all(fit.lower <= fit.mean) and np.all(fit.mean <= fit.upper)
+    peak = np.abs(grid - 91.19) < 1.25
+    assert np.abs(fit.mean - _peak_on_flat(grid))[peak].max() < 0.1
+
+    # the optimiser's own GP, which the plot showed before: the test tells them apart
+    opt = DesignOptimizer(Space([Real("sqrt_s", 20, 210)]), n_initial_points=3, seed=0)
+    opt.tell(designs[:, None], values)
+    error, variation = ripple(opt.surrogate(grid[:, None])[0])
+    assert error > 0.05 and variation > 1.0
+
+
+def test_plot_surrogate_validates_and_survives_a_zero_eig():
+    x = np.linspace(0.0, 1.0, 5)[:, None]
+    fit = eig_surrogate(x, np.zeros(5), x, [[0.0, 1.0]], stderr=np.full(5, 1e-3))
+    assert np.isfinite(fit.mean).all() and np.abs(fit.mean).max() < 1e-3
+    with pytest.raises(ValidationError, match="one EIG value per design"):
+        eig_surrogate(x, np.zeros(4), x, [[0.0, 1.0]])
+    with pytest.raises(ValidationError, match="finite"):
+        eig_surrogate(x, np.full(5, np.nan), x, [[0.0, 1.0]])
+
+
+def test_eig_figure_draws_the_asymmetric_band_and_older_records():
+    from activesci.plots import eig_figure
+
+    record = {
+        "curve": [[0.0], [1.0]],
+        "surrogate_mean": [1.0, 2.0],
+        "surrogate_std": [0.5, 0.5],
+        "evaluated": [[0.0]],
+        "eig": [1.0],
+    }
+    band = eig_figure(record, "d").data[0]
+    assert list(band.y) == [1.5, 2.5, 1.5, 0.5]  # a run stored before the warped surrogate
+    record |= {"surrogate_lower": [0.9, 1.0], "surrogate_upper": [1.2, 3.0]}
+    assert list(eig_figure(record, "d").data[0].y) == [1.2, 3.0, 1.0, 0.9]

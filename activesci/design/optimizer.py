@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from activesci.design.surrogate import eig_surrogate
 from activesci.design.utility import expected_information_gain
 from activesci.errors import ValidationError
 from activesci.spaces import Space
@@ -233,17 +234,27 @@ class EIGStrategy:
             opt.tell(design, estimate.value)
             stderr.append(estimate.stderr)
         best, value = opt.best()
+        evaluated = np.array(opt.designs)
         curve = _curve_points(context.space)
-        mean, std = opt.surrogate(curve) if curve is not None else (None, None)
+        fit = None
+        if curve is not None:
+            # the plotted curve passes through every evaluated design (the peak is narrower
+            # than the grid's spacing); its surrogate is fitted for the plot only and does not
+            # touch the optimiser, so the chosen design is the same with or without it
+            curve = np.unique(np.concatenate([curve[:, 0], evaluated[:, 0]]))[:, None]
+            fit = eig_surrogate(evaluated, opt.values, curve, context.space.bounds, stderr=stderr)
         self.record = {
-            "evaluated": np.array(opt.designs).tolist(),
+            "evaluated": evaluated.tolist(),
             "eig": opt.values,
             "eig_stderr": stderr,
             "eig_seconds": seconds,
             "chosen_eig": value,
             "curve": None if curve is None else curve.tolist(),
-            "surrogate_mean": None if mean is None else mean.tolist(),
-            "surrogate_std": None if std is None else std.tolist(),
+            "surrogate": None if fit is None else "log-warped GP (plot only)",
+            "surrogate_mean": None if fit is None else fit.mean.tolist(),
+            "surrogate_std": None if fit is None else fit.std.tolist(),
+            "surrogate_lower": None if fit is None else fit.lower.tolist(),
+            "surrogate_upper": None if fit is None else fit.upper.tolist(),
         }
         return best
 
