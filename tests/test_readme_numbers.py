@@ -120,6 +120,20 @@ def test_every_record_is_quoted():
     assert records <= quoted, f"records no README table quotes: {sorted(records - quoted)}"
 
 
+def test_the_quick_start_summary_is_what_the_simulator_says():
+    import ast
+
+    import activesci as asci
+
+    text = README.read_text()
+    call = 'sim.summary({"sin2w": 0.2315}, {"sqrt_s": 91.19})\n# '
+    assert call in text, "the quick start no longer shows sim.summary's output"
+    shown = ast.literal_eval(text.split(call, 1)[1].split("\n", 1)[0])
+    got = asci.tasks.weinberg().simulator.summary({"sin2w": 0.2315}, {"sqrt_s": 91.19})
+    assert shown.keys() == got.keys()
+    assert all(agrees(repr(shown[k]), got[k]) for k in shown), (shown, got)
+
+
 TOY = """\
 <!-- quoted: toy.json -->
 | case | \\|shift\\| (round) | rate | met |
