@@ -105,12 +105,13 @@ def pin_to_one_core() -> int:
     return cpu
 
 
-#: The clock ``timings`` reads: ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (this process).
-CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
-clock = CLOCK["wall"]
+#: The clocks ``timings`` can read: the wall clock, or this process's CPU time.
+CLOCK: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def timings(call: Callable[[], object], repeats: int) -> list[float]:
+def timings(
+    call: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> list[float]:
     """Seconds taken by each of ``repeats`` calls of ``call``, after one warm-up call."""
     call()
     gc.collect()
@@ -126,12 +127,14 @@ def timings(call: Callable[[], object], repeats: int) -> list[float]:
     return seconds
 
 
-def bench_sample(level: str, generator: str, n_events: int, repeats: int) -> Result:
+def bench_sample(
+    level: str, generator: str, n_events: int, repeats: int, clock: Callable[[], float]
+) -> Result:
     """Events per second of ``sample`` at truth level or with the default detector."""
     detector = AngularDetector.perfect() if level == "truth" else AngularDetector()
     sim = WeinbergSimulator(detector=detector)
     rng = GENERATORS[generator](SEED)
-    seconds = timings(lambda: sim.sample(THETA, DESIGN, rng, n=n_events), repeats)
+    seconds = timings(lambda: sim.sample(THETA, DESIGN, rng, n=n_events), repeats, clock)
     return Result(
         what=f"sample, {level}",
         generator=generator,
@@ -141,7 +144,9 @@ def bench_sample(level: str, generator: str, n_events: int, repeats: int) -> Res
     )
 
 
-def bench_raw(method: str, generator: str, n_events: int, repeats: int) -> Result:
+def bench_raw(
+    method: str, generator: str, n_events: int, repeats: int, clock: Callable[[], float]
+) -> Result:
     """Numbers per second of ``rng.<method>(out=buf)`` on a ``BLOCK``-sized buffer.
 
     Each repeat fills the buffer often enough to draw about ``n_events`` numbers.
@@ -154,7 +159,7 @@ def bench_raw(method: str, generator: str, n_events: int, repeats: int) -> Resul
         for _ in range(calls):
             fill(out=buf)
 
-    seconds = timings(run, repeats)
+    seconds = timings(run, repeats, clock)
     return Result(
         what=f"rng.{method}, 2^15 buffer",
         generator=generator,
@@ -163,12 +168,12 @@ def bench_raw(method: str, generator: str, n_events: int, repeats: int) -> Resul
     )
 
 
-def bench_log_likelihood(repeats: int) -> list[Result]:
+def bench_log_likelihood(repeats: int, clock: Callable[[], float]) -> list[Result]:
     """``log_likelihood`` of ``LL_EVENTS`` recorded events on ``LL_GRID`` sin2w values."""
     sim = WeinbergSimulator()
     x = sim.sample(THETA, DESIGN, GENERATORS["PCG64"](SEED), n=LL_EVENTS).x
     grid = np.linspace(0.15, 0.35, LL_GRID)[:, None]
-    seconds = timings(lambda: sim.log_likelihood(x, grid, DESIGN), repeats)
+    seconds = timings(lambda: sim.log_likelihood(x, grid, DESIGN), repeats, clock)
     what = f"log_likelihood, {LL_GRID} x {LL_EVENTS}"
     evaluations = LL_GRID * LL_EVENTS
     return [
@@ -256,7 +261,6 @@ def quote(results: list[Result], machine: dict[str, Any], command: str) -> Path:
 
 def main() -> None:
     """Pin to one core, run every benchmark, print the table and write the JSON."""
-    global clock
     cpu = pin_to_one_core()
     args = parse_args()
     clock = CLOCK[args.clock]
@@ -275,16 +279,16 @@ def main() -> None:
         "log_likelihood": {"n_x": LL_EVENTS, "n_theta": LL_GRID},
     }
     results = [
-        bench_sample(level, generator, args.events, args.repeats)
+        bench_sample(level, generator, args.events, args.repeats, clock)
         for level in TARGETS
         for generator in GENERATORS
     ]
     results += [
-        bench_raw(method, generator, args.events, args.repeats)
+        bench_raw(method, generator, args.events, args.repeats, clock)
         for method in ("random", "standard_normal")
         for generator in GENERATORS
     ]
-    results += bench_log_likelihood(args.repeats)
+    results += bench_log_likelihood(args.repeats, clock)
 
     print(
         f"WeinbergSimulator on CPU {cpu} ({machine['cpu_model']}), Python {machine['python']}, "
