@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
+import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Committed records of the numbers README.md quotes, one JSON per README table.
+QUOTED = ROOT / "benchmarks" / "quoted"
 
 
 def cpu_model() -> str:
@@ -23,15 +30,102 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+#: The tracked paths whose uncommitted changes make a measurement ``-dirty``.
+MEASURED = ("activesci", "benchmarks", "examples", "pyproject.toml")
+
+
+def git_commit() -> str:
+    """The checkout's short commit, with ``-dirty`` when code it measures differs from it."""
+    try:
+        run = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(  # changes to what is measured, not to the README
+            ["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", *MEASURED], check=False
+        ).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return run.stdout.strip() + ("-dirty" if dirty else "")
+
+
 def machine_facts() -> dict[str, Any]:
-    """Python, the CPU, its count, the load average now and the date: every result's header."""
+    """Python, the CPU, its count, the load average, the date and the commit: every header."""
     return {
         "python": platform.python_version(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_average_at_start": list(os.getloadavg()),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": git_commit(),
     }
+
+
+def write_quoted(
+    name: str,
+    *,
+    script: str,
+    command: str,
+    machine: dict[str, Any],
+    threads: int | str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    commit: str | None = None,
+) -> Path:
+    """Write ``benchmarks/quoted/<name>.json``: the numbers of one README table, and where from.
+
+    ``tests/test_readme_numbers.py`` compares the README table that follows the comment
+    ``<!-- quoted: benchmarks/quoted/<name>.json -->`` with this record, cell by cell.
+
+    Parameters
+    ----------
+    name : str
+        The record's file name without ``.json``.
+    script, command : str
+        The script that measured (path from the repository root) and its command line.
+    machine : dict
+        ``machine_facts()`` of the run (CPU, cores, load, date, commit).
+    threads : int or str
+        Torch/BLAS threads per process (or a short phrase, e.g. ``"1 per job, 2 jobs"``).
+    columns : sequence of str
+        The table's header cells, as in the README (``|`` unescaped).
+    rows : sequence of sequences
+        One entry per table row and column: ``None`` (a label, not checked), a string (the
+        cell's exact text, emphasis removed) or a list of numbers (the cell's numbers, in
+        order, each equal to the README's figure when rounded to the decimals shown).
+    commit : str, optional
+        The commit measured (default: ``machine["commit"]``).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    if any(len(row) != len(columns) for row in rows):
+        raise ValueError(f"every row needs {len(columns)} cells, one per column")
+    record = {
+        "format": "activesci.quoted/1",
+        "script": script,
+        "command": command,
+        "commit": commit or machine.get("commit", "unknown"),
+        "machine": {
+            key: machine.get(key)
+            for key in ("cpu_model", "cpu_count", "load_average_at_start", "date", "python")
+        },
+        "threads": threads,
+        "columns": list(columns),
+        "rows": [list(row) for row in rows],
+    }
+    QUOTED.mkdir(parents=True, exist_ok=True)
+    path = QUOTED / f"{name}.json"
+    head = json.dumps(
+        {k: v for k, v in record.items() if k != "rows"}, indent=1, ensure_ascii=False
+    )
+    body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in record["rows"])
+    path.write_text(f'{head[:-2]},\n "rows": [\n{body}\n ]\n}}\n')  # a row per line
+    return path
 
 
 def positive_int(text: str) -> int:

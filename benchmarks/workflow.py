@@ -8,6 +8,9 @@ file-based ``Campaign`` is the same DAG with npz outputs.) For every executor (i
 processes and Dask ``LocalCluster`` with 1 and 2 workers) it reports the wall time, events/s,
 the speed-up over inline and the per-chunk overhead, measured separately as the wall time of a
 DAG of empty chunks divided by their number. All executors must give the same histogram.
+Everything goes to ``benchmarks/results/workflow.json``; a run with the defaults also writes
+the README's table to ``benchmarks/quoted/workflow.json``. Wall times: run it on an otherwise
+idle machine.
 
 Run from the repository root::
 
@@ -28,7 +31,7 @@ from typing import Any
 
 import adage
 import numpy as np
-from _common import machine_facts, positive_int
+from _common import machine_facts, positive_int, write_quoted
 
 import activesci
 from activesci.workflow.dag import DagTracker, run_flow
@@ -86,6 +89,31 @@ def measure(name: str, workers: int, events: int, chunks: int, repeats: int) -> 
     }
 
 
+def quote(payload: dict[str, Any]) -> Path:
+    """Write the README's table (``benchmarks/quoted/workflow.json``) from the results."""
+    rows = [
+        [
+            None,
+            [r["workers"]],
+            [r["seconds"]],
+            [r["events_per_second"] / 1e6],
+            [r["speedup"]],
+            [r["overhead_ms_per_chunk"]],
+        ]
+        for r in payload["rows"]
+    ]
+    columns = ["executor", "workers", "seconds", "M events/s", "speed-up", "overhead per chunk"]
+    return write_quoted(
+        "workflow",
+        script="benchmarks/workflow.py",
+        command="python benchmarks/workflow.py",
+        machine=payload,
+        threads="one process per worker",
+        columns=columns,
+        rows=rows,
+    )
+
+
 def main() -> None:
     """Run every executor, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -131,6 +159,9 @@ def main() -> None:
     payload = {**machine, "config": vars(args) | {"out": str(args.out)}, "identical": same}
     args.out.write_text(json.dumps(payload | {"rows": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
+    defaults = (10**8, 64, [1, 2], 3, ["processes", "dask"])
+    if (args.events, args.chunks, args.workers, args.repeats, args.executors) == defaults:
+        print(f"wrote {quote(payload | {'rows': rows})}")  # the README's table
 
 
 if __name__ == "__main__":
