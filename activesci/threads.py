@@ -6,20 +6,29 @@ thread that waits for a busy core stalls every parallel operation of the step it
 Our networks are small MLPs (two hidden layers of 64, batches of 1024), so a second thread buys
 little and costs much as soon as a core is not free.
 
-Measured on the 2-core development machine (Intel Xeon, torch 2.13 CPU, ``benchmarks/threads.py
---workload train``: an ALICES ``RatioEstimator`` trained on ``tasks.weinberg()`` with 2e4
-samples, one run each, other engineers' jobs beside it; the issue's own figures in brackets):
+Measured on the 2-core development machine (Intel Xeon, torch 2.13 CPU, MKL + OpenMP) with
+``benchmarks/threads.py --workload train``: an ALICES ``RatioEstimator`` on ``tasks.weinberg()``,
+2e4 samples, 30 epochs, one run each, seconds. The machine was not quiet: other engineers' jobs
+kept its load average at 7-12 (two of them at nice 0, ours at nice 10), so "alone" means beside
+those and "busy" beside those and one more ``python -c "while True: pass"``:
 
-=========  ======  ============================  ==========
-threads    alone   beside one ``while True``     slowdown
-=========  ======  ============================  ==========
-1          TODO    TODO                          TODO
-2          TODO    TODO  (9.3 s -> 26.1 s)       TODO
-=========  ======  ============================  ==========
+=======  =====  =====  ========
+threads  alone  busy   slowdown
+=======  =====  =====  ========
+1        12.4   37.0   3.0x
+2        70.6   239.1  3.4x
+=======  =====  =====  ========
 
-and ``activesci demo`` took 700 s instead of 95 s beside one busy process with torch's default.
-Hence the policy (:func:`policy_threads`): one thread up to 2 CPUs, half the CPUs above (a
-neighbour or numpy's BLAS keeps the other half busy without stalling torch); one inter-op thread.
+Two threads were 5.7x slower than one alone and 6.5x slower beside the extra process: each
+parallel operation of a small network waits for its slowest thread, and a thread that shares a
+core waits a whole time slice. The issue's figures, on the same machine with one busy
+neighbour: 9.3 s with 1 thread, 26.1 s with torch's default 2, and ``activesci demo`` 700 s
+instead of 95 s. What a second thread gains on a quiet machine could not be measured (this
+one was never quiet); it is at most 2x, less the cost of splitting 64-wide matrix products,
+while the loss beside a neighbour was 2.8x to 6.5x. Hence the policy (:func:`policy_threads`):
+one thread up to 2 CPUs, half the CPUs above, so that a neighbour (or numpy's BLAS) takes the
+other half without stalling torch; one inter-op thread. Above 2 CPUs the halving is a
+judgement, not a measurement (no larger machine was at hand); ``ACTIVESCI_THREADS`` overrides it.
 
 The CPUs granted (:func:`available_cpus`) are the fewest of the CPU affinity
 (``os.sched_getaffinity``) and the cgroup quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` /
