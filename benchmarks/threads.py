@@ -18,9 +18,11 @@ Workloads (``--workload``):
   torch's default, so the defaults (2 rounds, 2e4 samples) keep its parts (amortised training,
   EIG design, local training, self-check) at a fraction of the time.
 
-Prints, per arm, the torch threads used, the seconds alone and beside the neighbour and their
-ratio (issue 14's target for the policy: <= 1.5); writes ``benchmarks/results/threads.json``.
-Other jobs on the machine count as neighbours too: the load average is recorded.
+Prints every run, then per arm the torch threads used, the median seconds alone and beside the
+neighbour and their ratio (issue 14's target for the policy: <= 1.5); writes
+``benchmarks/results/threads.json``. Other jobs on the machine are neighbours too: the load
+average before each run is recorded, and ``--repeats`` interleaves the arms so that their drift
+hits every arm alike.
 
 Run from the repository root::
 
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,28 +133,39 @@ def main(argv: list[str] | None = None) -> int:
         "--samples", type=positive_int, default=20_000, help="training samples (default 2e4)"
     )
     parser.add_argument("--rounds", type=positive_int, default=2, help="demo rounds (default 2)")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="runs per arm and place")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "threads.json"))
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the neighbour is killed too
     default = torch_default()
-    rows = []
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"workload": args.workload, "samples": args.samples, "rounds": args.rounds}
     record = {"machine": machine_facts(), "torch_default_threads": default, "settings": settings}
     print(f"workload {args.workload}, {args.samples} samples; torch's default: {default} threads")
-    print(f"{'arm':>8s} {'threads':>7s} {'alone s':>8s} {'busy s':>8s} {'ratio':>6s}")
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        a: {"alone": [], "busy": []} for a in args.arms
+    }
+    for k in range(args.repeats):  # interleaved, so that the neighbours' drift hits every arm
+        for arm in args.arms:
+            for where in ("alone", "busy"):
+                runs[arm][where].append(measure(args, arm, default, busy=where == "busy"))
+                last = runs[arm][where][-1]
+                print(
+                    f"repeat {k + 1} {arm:>8s} {where:5s} {last['seconds']:7.1f} s "
+                    f"({last['threads']} threads, load {last['load_average_before'][0]:.1f})",
+                    flush=True,
+                )
+            out.write_text(json.dumps(record | {"runs": runs}, indent=1))  # after every arm
+    rows = []
+    print(f"{'arm':>8s} {'threads':>7s} {'alone s':>8s} {'busy s':>8s} {'ratio':>6s}  (medians)")
     for arm in args.arms:
-        alone = measure(args, arm, default, busy=False)
-        busy = measure(args, arm, default, busy=True)
-        ratio = busy["seconds"] / alone["seconds"]
-        rows.append({"arm": arm, "alone": alone, "busy": busy, "ratio": ratio})
-        print(
-            f"{arm:>8s} {alone['threads']:7d} {alone['seconds']:8.1f} "
-            f"{busy['seconds']:8.1f} {ratio:6.2f}",
-            flush=True,
-        )
-        out.write_text(json.dumps(record | {"rows": rows}, indent=1))  # after every arm
+        alone = statistics.median(r["seconds"] for r in runs[arm]["alone"])
+        busy = statistics.median(r["seconds"] for r in runs[arm]["busy"])
+        threads = runs[arm]["alone"][0]["threads"]
+        rows.append({"arm": arm, "alone": alone, "busy": busy, "ratio": busy / alone})
+        print(f"{arm:>8s} {threads:7d} {alone:8.1f} {busy:8.1f} {busy / alone:6.2f}")
+    out.write_text(json.dumps(record | {"runs": runs, "rows": rows}, indent=1))
     policy = [r["ratio"] for r in rows if r["arm"] == "policy"]
     if policy:
         verdict = "met" if policy[0] <= TARGET else "missed"
