@@ -6,26 +6,31 @@ thread that waits for a busy core stalls every parallel operation of the step it
 Our networks are small MLPs (two hidden layers of 64, batches of 1024), so a second thread buys
 little and costs much as soon as a core is not free.
 
-Measured on the 2-core development machine (Intel Xeon, torch 2.13 CPU, MKL + OpenMP) with
-``benchmarks/threads.py --workload train``: an ALICES ``RatioEstimator`` on ``tasks.weinberg()``,
-2e4 samples, 30 epochs, one run each, seconds. The machine was not quiet: other engineers' jobs
-kept its load average at 7-12 (two of them at nice 0, ours at nice 10), so "alone" means beside
-those and "busy" beside those and one more ``python -c "while True: pass"``:
+Measured on the 2-core development machine (Intel Xeon, torch 2.13 CPU, MKL + OpenMP), never
+quiet: other engineers' jobs kept the load average at 3-12 (two of them at nice 0, ours at nice
+10), so "alone" means beside those and "busy" beside those and one more ``python -c "while
+True: pass"``. Seconds, one run each, ``benchmarks/threads.py``:
 
-=======  =====  =====  ========
-threads  alone  busy   slowdown
-=======  =====  =====  ========
-1        12.4   37.0   3.0x
-2        70.6   239.1  3.4x
-=======  =====  =====  ========
+==========================================  =======  =====  =====  ========
+workload                                    threads  alone  busy   slowdown
+==========================================  =======  =====  =====  ========
+training (ALICES, weinberg, 2e4 samples)    1        12.4   37.0   3.0x
+training                                    2        70.6   239.1  3.4x
+demo (2 rounds, 2e4 samples), policy        1        46.3   55.4   1.20x
+demo, torch's default                       2        156.9  243.1  1.55x
+single-threaded Python loop (control)       1        2.3    4.1    1.82x
+==========================================  =======  =====  =====  ========
 
-Two threads were 5.7x slower than one alone and 6.5x slower beside the extra process: each
-parallel operation of a small network waits for its slowest thread, and a thread that shares a
-core waits a whole time slice. The issue's figures, on the same machine with one busy
-neighbour: 9.3 s with 1 thread, 26.1 s with torch's default 2, and ``activesci demo`` 700 s
-instead of 95 s. What a second thread gains on a quiet machine could not be measured (this
-one was never quiet); it is at most 2x, less the cost of splitting 64-wide matrix products,
-while the loss beside a neighbour was 2.8x to 6.5x. Hence the policy (:func:`policy_threads`):
+The demo rows and the control are one run. Other runs of the demo gave the policy 1.31x and
+2.06x (median of 2 interleaved repeats) and torch's default 4.1x; the control, 1.8-1.9x, is
+the floor while other jobs hold both cores (the busy process then halves any workload's share),
+so the policy's slowdown is mostly the machine's. What held in every run: two
+threads were 3.4-5.7x slower than one alone and 4.4-6.5x slower beside the busy process, because
+each parallel operation of a small network waits for its slowest thread, and a thread that
+shares a core waits a whole time slice. The issue's figures, with one busy neighbour: a
+training 9.3 s with 1 thread and 26.1 s with torch's default 2; ``activesci demo`` 700 s instead
+of 95 s. What a second thread gains on a quiet machine could not be measured here; it is at most
+2x, less the cost of splitting 64-wide matrix products. Hence the policy (:func:`policy_threads`):
 one thread up to 2 CPUs, half the CPUs above, so that a neighbour (or numpy's BLAS) takes the
 other half without stalling torch; one inter-op thread. Above 2 CPUs the halving is a
 judgement, not a measurement (no larger machine was at hand); ``ACTIVESCI_THREADS`` overrides it.
