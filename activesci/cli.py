@@ -312,6 +312,10 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+#: Commands that train or run torch networks: they apply the thread policy (activesci.threads).
+_TORCH_COMMANDS = frozenset({"bench", "demo", "resume", "run", "train"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 bad input).
 
@@ -320,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
+        if args.command in _TORCH_COMMANDS:
+            from activesci.threads import configure_threads
+
+            configure_threads()  # torch/BLAS threads from the CPU quota, unless the user chose
         return _command(args)
     except (ActivesciError, OSError, UnicodeDecodeError) as exc:
         if args.debug:

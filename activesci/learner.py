@@ -42,6 +42,7 @@ from activesci.inference.sequential import (
     truncation_region,
 )
 from activesci.tasks import Task
+from activesci.threads import configure_threads
 from activesci.tracking import as_tracker, metrics_from_summary
 from activesci.typing import (
     Experiment,
@@ -192,6 +193,7 @@ class ActiveLearner:
         progress: bool = True,
         planned_rounds: int | None = None,
     ) -> None:
+        configure_threads()  # torch/BLAS threads from the CPU quota, unless the user chose
         self.task = _as_task(task)
         self.seed = check_seed(seed)
         if experiment is None:
