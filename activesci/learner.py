@@ -26,15 +26,18 @@ from activesci import tasks as task_registry
 from activesci.design.optimizer import DesignContext, Strategy, make_strategy
 from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
-from activesci.inference.posterior import ExactLikelihood, GridPosterior
+from activesci.inference.posterior import DEFAULT_RESOLUTION, ExactLikelihood, GridPosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
 from activesci.inference.sequential import (
     CALIBRATION_EVENTS,
     MAX_EDGE_MASS,
+    MIN_CELLS_PER_STD,
     CalibratedEstimator,
     RestrictedSimulator,
+    cells_per_std,
     edge_mass,
     focus_region,
+    grid_resolution,
     narrowed_space,
     self_check,
     shrink_factor,
@@ -68,6 +71,8 @@ SHRINK = 2.0
 MAX_TRAININGS_PER_ROUND = 3
 #: Networks per local estimator when the task has several parameters.
 LOCAL_ENSEMBLE = 3
+#: With several parameters, train beyond the grid by this fraction of its width on each side.
+TRAIN_MARGIN = 0.25
 
 
 @dataclass
@@ -236,6 +241,7 @@ class ActiveLearner:
         if local_ensemble is None:
             local_ensemble = 1 if len(self.task.parameters) == 1 else LOCAL_ENSEMBLE
         self._local_ensemble = check_count(local_ensemble, "local_ensemble", minimum=1)
+        self._train_margin = 0.0 if len(self.task.parameters) == 1 else TRAIN_MARGIN
         self._progress = progress
         self.planned_rounds = (
             None if planned_rounds is None else check_count(planned_rounds, "planned_rounds")
@@ -423,10 +429,10 @@ class ActiveLearner:
             reason = "the posterior reached the grid's edge"
             if _inside(wider, self.region):
                 return "regrid", reason, self.region, wider
-            train = training_region(self.posterior, prior, wider)
+            train = training_region(self.posterior, prior, wider, margin=self._train_margin)
             return "train", reason, _union(train, wider), wider
         grid = truncation_region(self.posterior, prior)
-        train = training_region(self.posterior, prior, grid)
+        train = training_region(self.posterior, prior, grid, margin=self._train_margin)
         factor = shrink_factor(self.region, train)
         if factor >= SHRINK:
             return "train", f"the posterior region shrank {factor:.1f}x", train, grid
@@ -445,7 +451,28 @@ class ActiveLearner:
         if narrower >= SHRINK or moved > 0.25:
             reason = "the posterior narrowed or moved within the calibrated region"
             return "regrid", reason, self.region, grid_now
+        if self.resolution is None and len(prior) > 1:
+            target = grid if _inside(grid, self.region) else grid_now
+            now = cells_per_std(self.posterior)
+            std = self.posterior.std()
+            then = np.asarray(self._grid_resolution(target)) * std / _widths(target)
+            if now.min() < MIN_CELLS_PER_STD and then.min() >= 1.25 * now.min():
+                name = prior.names[int(np.argmin(now))]
+                reason = f"the grid resolved {name} with {now.min():.1f} cells per std"
+                return "regrid", reason, self.region, target
         return None, "", self.region, grid_now
+
+    def _grid_resolution(self, bounds: np.ndarray) -> Any:
+        """The grid's cells per parameter over ``bounds``: the user's, or laid out by the posterior.
+
+        With several parameters and no resolution given, :func:`grid_resolution` spreads the
+        default number of cells so that each axis has the same cells per posterior std.
+        """
+        p = len(self.task.parameters)
+        if self.resolution is not None or p == 1:
+            return self.resolution
+        cells = DEFAULT_RESOLUTION[p] ** p
+        return grid_resolution(bounds, self.posterior.std(), cells)
 
     def _regrid(
         self,
@@ -471,7 +498,8 @@ class ActiveLearner:
             focus=focus_region(self.posterior, bounds),
         )
         space = narrowed_space(self.task.parameters, bounds)
-        self.posterior = GridPosterior(space, self.resolution, simulator=self.task.simulator)
+        resolution = self._grid_resolution(bounds)
+        self.posterior = GridPosterior(space, resolution, simulator=self.task.simulator)
         for obs in observations:
             self.posterior.update(obs, self.inference_estimator)
         if reason is not None:

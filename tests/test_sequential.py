@@ -8,12 +8,15 @@ import activesci as asci
 from activesci.errors import ValidationError
 from activesci.inference import ExactLikelihood, GridPosterior, closure
 from activesci.inference.sequential import (
+    MIN_AXIS_CELLS,
     CalibratedEstimator,
     RestrictedSimulator,
     _gradient_design,
     _quadratic,
     edge_mass,
+    grid_resolution,
     narrowed_space,
+    self_check,
     shrink_factor,
     truncation_region,
 )
@@ -112,6 +115,25 @@ def test_the_score_map_restores_the_width_of_a_distorted_score(matrix):
                               cal.log_ratio(observations[0].x, theta, [np.pi]))  # fmt: skip
 
 
+def test_the_self_check_predicts_each_parameters_width_error_from_the_score_scale():
+    """A distorted score calibrated without the map: the check's widths match the referee's."""
+    task = asci.tasks.gaussian(dim=2, events_per_experiment=400)
+    exp = task.experiment(truth={"mu0": 0.5, "mu1": 0.5}, seed=5)
+    observations = [exp.run([np.pi]) for _ in range(4)]
+    bounds = [(0.3, 0.7)] * 2
+    distorted = _Distorted(task.simulator, [0.5, 0.5], [[0.6, 0.0], [0.0, 1.4]])
+    cal = CalibratedEstimator(distorted, task.simulator, bounds, events=20_000, affine=False)
+    learned = _posterior(task, observations, cal, bounds, 81)
+    exact = _posterior(task, observations, ExactLikelihood(task.simulator), bounds, 81)
+    truth = np.asarray(closure(exact, learned)["width_ratio"])
+    # the bias correction adds a (1 - a) to the a^2 of the score's curvature: 1 / sqrt(a)
+    assert truth == pytest.approx([0.6**-0.5, 1.4**-0.5], rel=0.03)  # too wide, too narrow
+    check = self_check(learned, cal, observations, np.array(bounds), task.parameters)
+    assert check["width_ratios"] == pytest.approx(truth, rel=0.05)
+    assert check["width_ratio"] == pytest.approx(truth[0], rel=0.05)  # the farthest from 1
+    assert not check["ok"] and any("width" in w for w in check["warnings"])
+
+
 def test_calibration_state_round_trips_without_simulating():
     task = asci.tasks.gaussian()
     cal = CalibratedEstimator(_Biased(task.simulator, 0.2), task.simulator, [[-1, 1]], events=500)
@@ -150,6 +172,26 @@ def test_truncation_region_holds_the_posterior_and_stays_in_the_prior():
     assert shrink_factor(np.array([[0.0, 4.0]]), np.array([[1.0, 2.0]])) == pytest.approx(4.0)
     assert edge_mass(post, bounds, task.parameters) < 1e-6
     assert edge_mass(post, np.array([[mean[0], 3.0]]), task.parameters) > 0.3
+
+
+def test_shrink_factor_follows_the_parameter_that_shrank_most():
+    """With several parameters one may be pinned down while another stays prior-wide."""
+    old = np.array([[0.0, 4.0], [0.0, 1.0], [2.0, 3.0]])
+    new = np.array([[1.0, 2.0], [0.0, 1.0], [2.0, 3.0]])
+    assert shrink_factor(old, new) == pytest.approx(4.0)
+
+
+def test_grid_resolution_gives_every_axis_the_same_cells_per_std():
+    bounds = np.array([[0.15, 0.35], [90.0, 92.5], [2.0, 3.0]])
+    std = np.array([0.0194, 0.066, 0.135])  # the line shape after 3 rounds
+    n = np.array(grid_resolution(bounds, std, 31**3))
+    per_std = n * std / (bounds[:, 1] - bounds[:, 0])
+    assert per_std == pytest.approx(np.full(3, per_std.mean()), rel=0.05)
+    assert per_std.mean() > 2.0  # equal axes of 31 would give 0.8 along M_Z
+    assert np.prod(n) == pytest.approx(31**3, rel=0.05)
+    n = grid_resolution(np.array([[0.0, 1.0]] * 3), np.array([1e-4, 0.3, 0.3]), 31**3)
+    assert n[1:] == (MIN_AXIS_CELLS, MIN_AXIS_CELLS)  # wide axes keep the minimum
+    assert n[0] == pytest.approx(31**3 / MIN_AXIS_CELLS**2, rel=0.01)
 
 
 def test_restricted_simulator_draws_the_prior_inside_the_box_only():

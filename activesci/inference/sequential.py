@@ -59,8 +59,10 @@ from activesci.spaces import Real, Space
 __all__ = [
     "CalibratedEstimator",
     "RestrictedSimulator",
+    "cells_per_std",
     "edge_mass",
     "focus_region",
+    "grid_resolution",
     "narrowed_space",
     "self_check",
     "shrink_factor",
@@ -86,6 +88,10 @@ MAX_CALIBRATION_ERROR = 0.2  # posterior std
 WIDTH_TOLERANCE = 0.05
 MAX_FIT_RESIDUAL = 0.2  # posterior std: the bias is not the smooth function the fit assumes
 MAX_EDGE_MASS = 1e-3
+#: Regrid a posterior that spans fewer grid cells per standard deviation than this.
+MIN_CELLS_PER_STD = 2.0
+#: The fewest cells along any axis of a grid laid out by :func:`grid_resolution`.
+MIN_AXIS_CELLS = 9
 
 
 # -- regions -----------------------------------------------------------------------------------
@@ -117,9 +123,13 @@ def truncation_region(
 
 
 def training_region(
-    posterior: Any, prior: Space, grid: np.ndarray, *, floor: float = FLOOR
+    posterior: Any, prior: Space, grid: np.ndarray, *, floor: float = FLOOR, margin: float = 0.0
 ) -> np.ndarray:
     """Where a local estimator is trained: ``grid`` ``(P, 2)`` widened to ``floor`` event widths.
+
+    With ``margin`` > 0 the grid is first widened by that fraction of its width on each side:
+    room beyond the grid lets the calibration's score map steepen a score that came out too
+    flat (:meth:`CalibratedEstimator._largest_scale`).
 
     One event's likelihood is about ``sqrt(n_events)`` times wider than the posterior. Over a
     range much narrower than that, events at different parameters are nearly indistinguishable
@@ -129,7 +139,8 @@ def training_region(
     """
     n = max(1, int(getattr(posterior, "n_events", 0)))
     std = np.asarray(posterior.std(), dtype=float)
-    half = 0.5 * np.maximum(grid[:, 1] - grid[:, 0], floor * std * math.sqrt(n))
+    width = (grid[:, 1] - grid[:, 0]) * (1.0 + 2.0 * margin)
+    half = 0.5 * np.maximum(width, floor * std * math.sqrt(n))
     centre = 0.5 * (grid[:, 0] + grid[:, 1])
     full = prior.bounds
     lo = np.maximum(centre - half, full[:, 0])
@@ -152,9 +163,43 @@ def focus_region(posterior: Any, bounds: np.ndarray, *, width: float = FOCUS) ->
 
 
 def shrink_factor(old: np.ndarray, new: np.ndarray) -> float:
-    """How much narrower ``new`` is than ``old``: the geometric mean of the width ratios."""
+    """How much narrower ``new`` is than ``old``: the largest width ratio over parameters.
+
+    The largest, not a mean: with several parameters the data often pin down one while
+    another stays as wide as its prior, and the one pinned down needs the finer grid and the
+    narrower training.
+    """
     ratio = (old[:, 1] - old[:, 0]) / np.maximum(new[:, 1] - new[:, 0], 1e-300)
-    return float(np.exp(np.mean(np.log(ratio))))
+    return float(np.max(ratio))
+
+
+def grid_resolution(
+    bounds: np.ndarray, std: np.ndarray, cells: int, *, minimum: int = MIN_AXIS_CELLS
+) -> tuple[int, ...]:
+    """Cells per parameter ``(P,)`` for about ``cells`` cells in all over the box ``bounds``.
+
+    The same number of cells per posterior standard deviation ``std`` ``(P,)`` along every
+    axis (at least ``minimum`` per axis): with several parameters the data pin some down
+    far more than others, and equal axes would leave the narrowest posterior a cell or two
+    wide while the widest gets tens.
+    """
+    ratio = (bounds[:, 1] - bounds[:, 0]) / np.maximum(np.asarray(std, dtype=float), 1e-300)
+    free = np.ones(len(ratio), dtype=bool)
+    n = np.full(len(ratio), float(minimum))
+    for _ in range(len(ratio)):
+        budget = math.log(cells) - np.sum(np.log(n[~free]))
+        per_std = math.exp((budget - np.sum(np.log(ratio[free]))) / free.sum())
+        n[free] = per_std * ratio[free]
+        low = free & (n < minimum)
+        if not low.any():
+            break
+        n[low], free = minimum, free & ~low
+    return tuple(int(max(minimum, round(v))) for v in n)
+
+
+def cells_per_std(posterior: Any) -> np.ndarray:
+    """How many grid cells a posterior standard deviation spans along each axis ``(P,)``."""
+    return np.asarray(posterior.std(), dtype=float) / np.asarray(posterior.widths, dtype=float)
 
 
 def narrowed_space(prior: Space, bounds: np.ndarray) -> Space:
@@ -358,7 +403,10 @@ class CalibratedEstimator:
         Monte Carlo ``gradient_error``, the fitted quadratic's ``coefficients``, the
         ``score_map`` ``S`` ``(P, P)`` (the identity without gold), and, with gold,
         ``scale`` = ``E[t t_joint] / E[t^2]`` per parameter of the mapped score ``t`` (1 for a
-        score of the right size) and ``raw_scale``, the same before the map.
+        score of the right size), ``raw_scale``, the same before the map, and
+        ``information`` = ``E[t t_joint]`` ``(P,)``: for a score ``a`` times the true one,
+        ``a`` times the Fisher information of an event, which is the curvature per event of
+        the calibrated log ratio (the bias correction adds ``a (1 - a)`` to ``a^2``).
         """
         key = self._key(design)
         if key in self.records:
@@ -420,6 +468,7 @@ class CalibratedEstimator:
             "score_map": score_map,
             "scale": _ratio(cross, square) if self.gold else None,
             "raw_scale": _ratio(raw_cross, raw_square) if self.gold else None,
+            "information": cross / len(points) if self.gold else None,
         }
         self.records[key] = record
         return record
@@ -568,8 +617,9 @@ def self_check(
     dict
         ``calibration_shift`` (how far the calibration moved the posterior mean, in posterior
         std, per parameter), ``calibration_error`` (its Monte Carlo uncertainty, same units),
-        ``width_ratio`` (learned / true width implied by the learned score's scale, gold only,
-        else None), ``edge_mass``, ``ok`` and ``warnings`` (sentences).
+        ``width_ratios`` (learned / true width of each parameter implied by the learned
+        score's scale, gold only, else None), ``width_ratio`` (the one farthest from 1),
+        ``edge_mass``, ``ok`` and ``warnings`` (sentences).
     """
     mean, cov = posterior.mean(), posterior.cov()
     std = np.sqrt(np.diag(cov))
@@ -577,11 +627,12 @@ def self_check(
     total = np.zeros(len(grid))
     slope_var = np.zeros(len(mean))
     misfit = np.zeros(len(mean))
-    scale_num = scale_den = 0.0
+    scale_num, scale_den = np.zeros(len(mean)), np.zeros(len(mean))
     counts: dict[tuple[float, ...], int] = {}
     for obs in observations:
         key = CalibratedEstimator._key(obs.design)
         counts[key] = counts.get(key, 0) + obs.n
+    n_total = sum(counts.values())
     for key, n in counts.items():
         rec = estimator.calibrate(np.asarray(key))
         total += n * estimator.correction(grid, np.asarray(key))
@@ -589,8 +640,12 @@ def self_check(
         slope_var += (n * centre_err) ** 2
         misfit += n * np.asarray(rec["fit_residual"])
         if rec["scale"] is not None:
-            scale_num += n * float(np.mean(rec["scale"]))
-            scale_den += n
+            info = rec.get("information")
+            if info is None:  # a record from before it was kept: assume all is learned
+                info = np.full(len(mean), 1.0 / max(n_total, 1)) / np.diag(cov)
+            weight = n * np.maximum(np.asarray(info, dtype=float), 0.0)
+            scale_num += weight * np.asarray(rec["scale"], dtype=float)
+            scale_den += weight
     # the posterior without calibration is this one times exp(+total): its mean, by reweighting
     log_w = np.log(np.maximum(weights, 1e-300)) + total
     raw = np.exp(log_w - log_w.max())
@@ -601,7 +656,15 @@ def self_check(
     # what the fit leaves unexplained, beyond its Monte Carlo noise, moves the mean like a slope
     excess = np.sqrt(np.maximum(misfit**2 - slope_var, 0.0))
     residual = np.abs(cov @ excess) / std
-    width = math.sqrt(scale_num / scale_den) if scale_den > 0 and scale_num > 0 else None
+    widths = None
+    if scale_den.sum() > 0:
+        # a calibrated score a * t has curvature a * I per event (the record's information):
+        # of the posterior's precision 1/var, the learned part is n a I, the true one n I, so
+        # the width changes only as far as the learned part dominates (the prior and an
+        # extended likelihood's counts are exact)
+        learned = np.clip(scale_den * np.diag(cov), 0.0, 1.0)
+        widths = np.sqrt((1.0 - learned) + learned * _ratio(scale_num, scale_den))
+    width = None if widths is None else float(widths[np.argmax(np.abs(widths - 1.0))])
     edge = edge_mass(posterior, bounds, prior)
     warnings = []
     if np.max(np.abs(shift)) > MAX_CALIBRATION_SHIFT:
@@ -633,6 +696,7 @@ def self_check(
         "calibration_error": error.tolist(),
         "fit_residual": residual.tolist(),
         "width_ratio": width,
+        "width_ratios": None if widths is None else widths.tolist(),
         "edge_mass": edge,
         "ok": not warnings,
         "warnings": warnings,
