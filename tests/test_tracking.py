@@ -1,9 +1,21 @@
-"""Trackers: memory, null, MLflow (the MLflow tests run only where mlflow is installed)."""
+"""Trackers: memory, null, MLflow (a sqlite:/// database, and a real ``mlflow server``).
+
+``make test`` installs the ``mlflow`` extra, so every test here runs there: the one without
+MLflow hides it from the import system; the ones with it skip only where it is not installed.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -205,38 +217,136 @@ def test_mlflow_tracker_refuses_malformed_sqlite_uri() -> None:
         MLflowTracker(tracking_uri="sqlite://runs/mlflow.db")
 
 
-@pytest.mark.skipif(HAS_MLFLOW, reason="mlflow is installed")
-def test_mlflow_tracker_without_mlflow(tmp_path) -> None:
+def hide_module(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make ``import name`` (and of its submodules) raise ImportError, installed or not."""
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")] + [name]:
+        monkeypatch.setitem(sys.modules, key, None)
+
+
+def test_mlflow_tracker_without_mlflow(tmp_path, monkeypatch) -> None:
+    hide_module(monkeypatch, "mlflow")
     with pytest.raises(MissingExtraError, match=r"pip install activesci\[mlflow\]"):
         MLflowTracker(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     with pytest.raises(ImportError):  # MissingExtraError is an ImportError too
         as_tracker("mlflow")
 
 
-# -- MLflow (only where it is installed) -----------------------------------------------------
+# -- MLflow: a sqlite:/// database and a real tracking server --------------------------------
+#: Seconds to wait for ``mlflow server`` to answer ``/health``: it imports a lot (35-55 s on a
+#: busy 2-core machine at nice 19, its job runner off); past this its tests skip and say why.
+SERVER_START_TIMEOUT = 150.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    try:
+        with opener.open(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the server's process group: ``mlflow server`` runs uvicorn as a child."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:  # whatever is left of the group, the leader included
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """``mlflow server`` on a free port of 127.0.0.1 with a SQLite backend, for this module.
+
+    Yields ``{"url": "http://127.0.0.1:PORT", "backend": "sqlite:///.../server.db"}``.
+    """
+    if not HAS_MLFLOW:
+        pytest.skip("mlflow is not installed")
+    root = tmp_path_factory.mktemp("mlflow_server")
+    backend = f"sqlite:///{root / 'server.db'}"
+    url = f"http://127.0.0.1:{_free_port()}"
+    command = [
+        *(sys.executable, "-m", "mlflow", "server"),
+        *("--backend-store-uri", backend),
+        *("--artifacts-destination", str(root / "mlartifacts")),
+        *("--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--workers", "1"),
+    ]
+    # no job runner: it starts a pool of worker processes the tracker never uses
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        start = time.monotonic()
+        while not _healthy(url):
+            waited = time.monotonic() - start
+            if proc.poll() is not None or waited > SERVER_START_TIMEOUT:
+                tail = log_path.read_text(errors="replace")[-1500:]
+                why = (
+                    f"exited with code {proc.returncode}"
+                    if proc.poll() is not None
+                    else f"did not answer {url}/health within {SERVER_START_TIMEOUT:.0f} s"
+                )
+                pytest.skip(f"mlflow server {why}; its log ends:\n{tail}")
+            time.sleep(0.5)
+        yield {"url": url, "backend": backend}
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def tracking_uri(request, tmp_path) -> str:
+    """A ``sqlite:///`` database in a folder still to be made, or the module's server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/sub/mlflow.db"
+    return request.getfixturevalue("mlflow_server")["url"]
+
+
 @needs_mlflow
-def test_mlflow_tracker_logs_a_run(tmp_path) -> None:
+def test_mlflow_tracker_logs_a_run(tracking_uri, tmp_path, request) -> None:
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/sub/mlflow.db"  # the folder is created
+    experiment = f"test-exp-{tmp_path.name}"  # unique: the server's database is shared
     summaries = [
         {**SUMMARY, "mean": [0.2312 + 0.001 * k], "std": [0.004 / (k + 1)], "n": 100 + k}
         for k in range(3)
     ]
-    with MLflowTracker(tracking_uri=uri, experiment="test-exp", run_name="r1") as t:
+    with MLflowTracker(tracking_uri=tracking_uri, experiment=experiment, run_name="r1") as t:
         assert isinstance(t, Tracker)
         t.log_params({**METADATA, "long": "y" * 1000})
         t.log_params({"seed": 1})  # same value again: fine
         for k, s in enumerate(summaries):
             t.log_metrics(metrics_from_summary(s), step=k)
         t.log_metrics({"raw": [0.5], "pair": [1.0, 2.0], "skip": None, "bad": float("nan")}, 3)
-    assert (tmp_path / "sub" / "mlflow.db").is_file()
+    if tracking_uri.startswith("sqlite:///"):
+        assert (tmp_path / "sub" / "mlflow.db").is_file()  # the folder was created
+    else:  # the run went through the server into its backend
+        server = request.getfixturevalue("mlflow_server")
+        stored = MlflowClient(tracking_uri=server["backend"]).get_run(t.run_id)
+        assert stored.data.params["task"] == "weinberg"
+        assert stored.data.metrics["mean"] == pytest.approx(0.2332)
 
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
     run = client.get_run(t.run_id)
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "r1"
-    assert client.get_experiment(run.info.experiment_id).name == "test-exp"
+    assert client.get_experiment(run.info.experiment_id).name == experiment
     params = run.data.params
     assert params["task"] == "weinberg"
     assert params["strategy.name"] == "eig"
@@ -249,13 +359,8 @@ def test_mlflow_tracker_logs_a_run(tmp_path) -> None:
     assert [(h.step, h.value) for h in sorted(history, key=lambda h: h.step)] == [
         (k, pytest.approx(0.2312 + 0.001 * k)) for k in range(3)
     ]
-    assert [
-        h.value for h in sorted(client.get_metric_history(t.run_id, "n"), key=lambda h: h.step)
-    ] == [
-        100.0,
-        101.0,
-        102.0,
-    ]
+    n = sorted(client.get_metric_history(t.run_id, "n"), key=lambda h: h.step)
+    assert [h.value for h in n] == [100.0, 101.0, 102.0]
     latest = run.data.metrics
     assert latest["interval68.lo"] == pytest.approx(0.2271)
     assert latest["chosen_eig"] == pytest.approx(0.31)
@@ -267,23 +372,44 @@ def test_mlflow_tracker_logs_a_run(tmp_path) -> None:
     assert not any(k.startswith(("marginals", "hdr68", "strategy")) for k in latest)
 
     # a second run in the same experiment reuses it
-    with MLflowTracker(tracking_uri=uri, experiment="test-exp") as t2:
+    with MLflowTracker(tracking_uri=tracking_uri, experiment=experiment) as t2:
         t2.log_metrics({"mean": 1.0}, step=0)
     assert t2.experiment_id == t.experiment_id
     assert t2.run_id != t.run_id
 
 
 @needs_mlflow
-def test_mlflow_tracker_param_conflict_and_failed_status(tmp_path) -> None:
+def test_mlflow_tracker_param_conflict_and_failed_status(tracking_uri, tmp_path) -> None:
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
     with pytest.raises(ValidationError, match="cannot change"):
-        with MLflowTracker(tracking_uri=uri) as t:
+        with MLflowTracker(tracking_uri=tracking_uri, experiment=f"conflict-{tmp_path.name}") as t:
             t.log_params({"seed": 1})
             t.log_params({"seed": 2})
-    assert MlflowClient(tracking_uri=uri).get_run(t.run_id).info.status == "FAILED"
+    assert MlflowClient(tracking_uri=tracking_uri).get_run(t.run_id).info.status == "FAILED"
     t.close()  # idempotent
+
+
+@needs_mlflow
+def test_learner_rounds_reach_mlflow(tracking_uri) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from activesci.learner import ActiveLearner
+
+    learner = ActiveLearner(
+        "gaussian", estimator="exact", strategy="fixed", tracker=tracking_uri, progress=False
+    )
+    learner.run(3)
+    learner.close()
+    assert isinstance(learner.tracker, MLflowTracker)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    run = client.get_run(learner.tracker.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["task"] == "gaussian"
+    std = sorted(client.get_metric_history(run.info.run_id, "std"), key=lambda h: h.step)
+    assert [h.step for h in std] == [0, 1, 2]
+    assert std[-1].value == pytest.approx(learner.posterior.std()[0])
+    assert std[0].value > std[-1].value  # three rounds of data narrow the posterior
 
 
 @needs_mlflow
