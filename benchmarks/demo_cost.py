@@ -3,12 +3,16 @@
 Wall time on a shared machine measures the neighbours; the demo's CPU time (user + system of
 its process, 1 torch thread) does not, or far less. ``--checkout DIR`` runs the demo of
 another checkout (e.g. ``git worktree add /tmp/old 3ff9cee``) to compare commits in one run.
-Prints each run and the median; writes ``benchmarks/results/demo_cost.json``.
+``--make`` times what a newcomer runs instead: ``make demo`` in a fresh ``git clone`` of the
+checkout's HEAD (a new ``.venv``, the install from pip's cache, the demo), its wall time and
+the peak resident memory of its largest process. Prints each run and the median; writes
+``benchmarks/results/demo_cost.json``.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/demo_cost.py --runs 2
     .venv/bin/python benchmarks/demo_cost.py --runs 2 --checkout /tmp/old --label old
+    .venv/bin/python benchmarks/demo_cost.py --runs 2 --make
 """
 
 from __future__ import annotations
@@ -47,15 +51,51 @@ def one_run(checkout: Path) -> dict[str, float]:
     return {"cpu_seconds": cpu, "wall_seconds": time.perf_counter() - start}
 
 
+def one_make_demo(checkout: Path) -> dict[str, float]:
+    """``make demo`` in a fresh clone of ``checkout``'s HEAD: wall seconds and peak RSS (GB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "activesci"
+        subprocess.run(["git", "clone", "-q", str(checkout), str(clone)], check=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        start = time.perf_counter()
+        subprocess.run(
+            ["make", "demo"],
+            cwd=clone,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wall = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: kilobytes
+    return {"wall_seconds": wall, "peak_rss_gb": peak_kb / 1024**2}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo ``--runs`` times and print its CPU time."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=positive_int, default=3)
     parser.add_argument("--checkout", default=str(ROOT), help="the activesci source to run")
     parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--make", action="store_true", help="time make demo in a fresh clone")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "demo_cost.json"))
     args = parser.parse_args(argv)
     runs = []
+    if args.make:
+        for k in range(args.runs):
+            runs.append(one_make_demo(Path(args.checkout).resolve()))
+            print(
+                f"make demo run {k + 1}: {runs[-1]['wall_seconds']:.1f} s wall, peak RSS so "
+                f"far {runs[-1]['peak_rss_gb']:.2f} GB",
+                flush=True,
+            )
+        median = statistics.median(r["wall_seconds"] for r in runs)
+        print(f"make demo in a fresh clone: median {median:.1f} s wall over {args.runs} runs")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        record = {"machine": machine_facts(), "label": "make demo", "checkout": args.checkout}
+        out.write_text(json.dumps(record | {"runs": runs, "median_wall_seconds": median}, indent=1))
+        return 0
     for k in range(args.runs):
         runs.append(one_run(Path(args.checkout).resolve()))
         print(
