@@ -80,35 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--make", action="store_true", help="time make demo in a fresh clone")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "demo_cost.json"))
     args = parser.parse_args(argv)
+    run, key, unit = (
+        (one_make_demo, "wall_seconds", "s wall")
+        if args.make
+        else (one_run, "cpu_seconds", "CPU-s")
+    )
+    label = "make demo" if args.make else args.label
     runs = []
-    if args.make:
-        for k in range(args.runs):
-            runs.append(one_make_demo(Path(args.checkout).resolve()))
-            print(
-                f"make demo run {k + 1}: {runs[-1]['wall_seconds']:.1f} s wall, peak RSS so "
-                f"far {runs[-1]['peak_rss_gb']:.2f} GB",
-                flush=True,
-            )
-        median = statistics.median(r["wall_seconds"] for r in runs)
-        print(f"make demo in a fresh clone: median {median:.1f} s wall over {args.runs} runs")
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        record = {"machine": machine_facts(), "label": "make demo", "checkout": args.checkout}
-        out.write_text(json.dumps(record | {"runs": runs, "median_wall_seconds": median}, indent=1))
-        return 0
     for k in range(args.runs):
-        runs.append(one_run(Path(args.checkout).resolve()))
-        print(
-            f"{args.label} run {k + 1}: {runs[-1]['cpu_seconds']:.1f} CPU-s, "
-            f"{runs[-1]['wall_seconds']:.1f} s wall",
-            flush=True,
-        )
-    median = statistics.median(r["cpu_seconds"] for r in runs)
-    print(f"{args.label}: median {median:.1f} CPU-s over {args.runs} runs (1 torch thread)")
+        runs.append(run(Path(args.checkout).resolve()))
+        print(f"{label} run {k + 1}: " + ", ".join(f"{n} {v:.2f}" for n, v in runs[-1].items()))
+    median = statistics.median(r[key] for r in runs)
+    print(f"{label}: median {median:.1f} {unit} over {args.runs} runs")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"machine": machine_facts(), "label": args.label, "checkout": args.checkout}
-    out.write_text(json.dumps(record | {"runs": runs, "median_cpu_seconds": median}, indent=1))
+    record = {"machine": machine_facts(), "label": label, "checkout": args.checkout}
+    out.write_text(json.dumps(record | {"runs": runs, f"median_{key}": median}, indent=1))
     return 0
 
 
