@@ -17,7 +17,12 @@ the defaults (100 runs of 8 rounds, 1e5 samples) the README's table also goes to
 ``benchmarks/quoted/coverage.json`` (committed). Rerunning over a complete ``.jsonl`` only
 summarises it.
 
-Target (issue 11): the learned 68% and 95% regions cover within +-0.05 of nominal.
+Target (issue 11): the learned 68% and 95% regions cover within +-0.05 of nominal. The
+expected coverage of the 8-round flagship is the mean over its runs *and* rounds (800 of them:
+binomial error +-0.016 at 68%), so the target applies to that pooled figure. A single round's
+coverage over 100 runs has a binomial error of +-0.047 at 68%: even the exact posterior strays
+from nominal by that much, so per round the benchmark holds the learned coverage to the exact
+one on the same runs (the referee), within the same +-0.05.
 
 Run from the repository root::
 
@@ -37,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int, write_quoted
+from _common import git_commit, machine_facts, positive_int, write_quoted
 from closure import _ExactOnGrid
 
 import activesci as asci
@@ -122,13 +127,27 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             table["pooled"] = entry
         else:
             table["per_round"].append(entry)
-    worst = max(
-        abs(e[f"learned_{q}"] - q) for e in [*table["per_round"], table["pooled"]] for q in LEVELS
+    pooled = table["pooled"]
+    table["pooled_deviation"] = max(abs(pooled[f"learned_{q}"] - q) for q in LEVELS)
+    table["worst_deviation"] = max(  # per round, from nominal: as noisy as the exact column
+        abs(e[f"learned_{q}"] - q) for e in table["per_round"] for q in LEVELS
     )
-    table["worst_deviation"] = worst
-    table["meets_target"] = worst <= TOLERANCE + 1e-9  # 73/100 - 0.68 is 0.05, not more
+    table["worst_round_vs_exact"] = max(
+        abs(e[f"learned_{q}"] - e[f"exact_{q}"]) for e in table["per_round"] for q in LEVELS
+    )
+    table["meets_target"] = (  # 73/100 - 0.68 is 0.05, not more
+        max(table["pooled_deviation"], table["worst_round_vs_exact"]) <= TOLERANCE + 1e-9
+    )
     table["median_run_seconds"] = float(np.median([r["seconds"] for r in runs]))
     return table
+
+
+def measured_commit(runs: list[dict[str, Any]], given: str | None) -> str:
+    """The commit the runs measured: ``given``, else theirs when they agree, else ``"mixed"``."""
+    if given:
+        return given
+    commits = {r.get("commit", "unknown") for r in runs}
+    return commits.pop() if len(commits) == 1 else "mixed"
 
 
 def quote(record: dict[str, Any], command: str) -> Path:
@@ -146,6 +165,7 @@ def quote(record: dict[str, Any], command: str) -> Path:
         threads=f"{record['threads']} per job, {record['jobs']} jobs",
         columns=["round", "learned 68%", "exact 68%", "learned 95%", "exact 95%"],
         rows=rows,
+        commit=record["commit"],
     )
 
 
@@ -158,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=positive_int, default=2)
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "coverage.json"))
+    parser.add_argument(
+        "--commit", help="the commit the runs on record measured (older runs did not record theirs)"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -171,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(r, args.rounds, args.samples, args.threads) for r in range(args.runs) if r not in done]
     print(f"{len(done)} runs on record in {log}, {len(todo)} to go ({args.jobs} jobs)", flush=True)
     context = multiprocessing.get_context("spawn")
+    commit = git_commit()
     with context.Pool(args.jobs) as pool, log.open("a") as sink:
         for record in pool.imap_unordered(_star, todo):
+            record["commit"] = commit
             sink.write(json.dumps(record) + "\n")
             sink.flush()
             done[record["run"]] = record
@@ -190,11 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     errors = table["per_round"][0]
     print(
         f"runs {table['runs']}, binomial error per round +-{errors['error_0.68']:.3f} (68%), "
-        f"+-{errors['error_0.95']:.3f} (95%); worst |learned - nominal| "
-        f"{table['worst_deviation']:.3f}: {'meets' if table['meets_target'] else 'MISSES'} +-0.05"
+        f"+-{errors['error_0.95']:.3f} (95%), pooled +-{table['pooled']['error_0.68']:.3f} (68%)"
+    )
+    print(
+        f"pooled |learned - nominal| {table['pooled_deviation']:.3f}, worst round "
+        f"|learned - exact| {table['worst_round_vs_exact']:.3f} (|learned - nominal| "
+        f"{table['worst_deviation']:.3f}): {'meets' if table['meets_target'] else 'MISSES'} +-0.05"
     )
     record = {"machine": machine_facts(), "threads": args.threads, "samples": args.samples,
-              "jobs": args.jobs, "summary": table}  # fmt: skip
+              "jobs": args.jobs, "summary": table,
+              "commit": measured_commit(runs, args.commit)}  # fmt: skip
     out.write_text(json.dumps(record, indent=1))
     print(f"wrote {out}")
     if (args.runs, args.rounds, args.samples) == (100, 8, 100_000):  # what the README quotes
