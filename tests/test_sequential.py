@@ -115,6 +115,54 @@ def test_the_score_map_restores_the_width_of_a_distorted_score(matrix):
                               cal.log_ratio(observations[0].x, theta, [np.pi]))  # fmt: skip
 
 
+class _Wavy:
+    """The exact likelihood plus ``A sin(w (theta_i - 0.5) + phase)`` for each parameter.
+
+    A bias whose slope swings across the grid (a whole period over ``[0, 1]``) but is smooth
+    on the scale of the posterior, as a classifier trained on a wide region can have.
+    """
+
+    def __init__(self, sim, amplitude, omega, phase):
+        self.exact = ExactLikelihood(sim)
+        self.a, self.w, self.phase = amplitude, omega, phase
+
+    def log_ratio(self, x, theta, design):
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        bias = self.a * np.sin(self.w * (theta - 0.5) + self.phase)
+        return self.exact.log_ratio(x, theta, design) + bias.sum(axis=1)[:, None]
+
+    def score(self, x, theta, design):
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        sd = 2.0 + np.cos(np.asarray(design, dtype=float).reshape(-1)[0])
+        slope = self.a * self.w * np.cos(self.w * (theta - 0.5) + self.phase)
+        return (np.asarray(x) - theta) / sd**2 + slope
+
+
+def test_with_several_parameters_the_calibration_is_right_where_the_posterior_is():
+    """A quadratic fitted across a grid 40 std wide misses the bias's slope and curvature at
+    the posterior; fitted on the star around the focus, it does not."""
+    task = asci.tasks.gaussian(dim=2, events_per_experiment=400)
+    exp = task.experiment(truth={"mu0": 0.5, "mu1": 0.5}, seed=5)
+    observations = [exp.run([np.pi]) for _ in range(4)]  # 1600 events: std ~ 0.025
+    bounds = [(0.0, 1.0)] * 2
+    wavy = _Wavy(task.simulator, 0.008, 2 * np.pi, 1.0)
+    exact = _posterior(task, observations, ExactLikelihood(task.simulator), bounds, 121)
+    raw = closure(exact, _posterior(task, observations, wavy, bounds, 121))
+    assert np.min(np.abs(raw["mean_shift"])) > 0.5
+    assert np.min(raw["width_ratio"]) < 0.92  # the bias's curvature fakes information
+    focus = np.array([(0.4, 0.6)] * 2)
+    cal = CalibratedEstimator(wavy, task.simulator, bounds, events=20_000, focus=focus)
+    learned = _posterior(task, observations, cal, bounds, 121)
+    fixed = closure(exact, learned)
+    assert np.abs(fixed["mean_shift"]) == pytest.approx([0.0, 0.0], abs=0.05)
+    assert fixed["width_ratio"] == pytest.approx([1.0, 1.0], abs=0.02)
+    star = cal.calibrate([np.pi])["points"][-5:]  # the centre and half-way to each face
+    expected = [[0.5, 0.5], [0.55, 0.5], [0.5, 0.55], [0.45, 0.5], [0.5, 0.45]]
+    assert star == pytest.approx(np.array(expected))
+    check = self_check(learned, cal, observations, np.array(bounds), task.parameters)
+    assert max(check["fit_residual"]) < 0.1  # the quadratic fits the bias where it matters
+
+
 def test_the_self_check_predicts_each_parameters_width_error_from_the_score_scale():
     """A distorted score calibrated without the map: the check's widths match the referee's."""
     task = asci.tasks.gaussian(dim=2, events_per_experiment=400)
