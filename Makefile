@@ -14,7 +14,7 @@ TORCH  ?= torch==2.13.0
 # two add ~22 s and 0.4 GB to a fresh install).
 TEST_EXTRAS ?= dev,browser,madminer,mlflow
 
-.PHONY: demo test test-fast lint format bench clean container-tools yadage
+.PHONY: demo test test-fast lint format bench pretrained clean container-tools yadage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/simulator.py
+
+# rebuild the estimators shipped trained (activesci/data/pretrained/) after changing a simulator
+# or the estimators; tests/test_pretrained.py fails while the flagship's is stale
+pretrained: $(VENV)/.installed
+	$(BIN)/python -m activesci.inference.pretrained
 
 # podman, runc and debootstrap for the container tests and chromium for the browser tests:
 # scripts/install-tools.sh installs each one missing on its own with apt-get when root (on Ubuntu

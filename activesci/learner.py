@@ -26,6 +26,7 @@ from activesci import tasks as task_registry
 from activesci.design.optimizer import DesignContext, Strategy, make_strategy
 from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
+from activesci.inference import pretrained
 from activesci.inference.posterior import DEFAULT_RESOLUTION, ExactLikelihood, GridPosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
 from activesci.inference.sequential import (
@@ -50,6 +51,7 @@ from activesci.tracking import as_tracker, metrics_from_summary
 from activesci.typing import (
     Experiment,
     Observation,
+    Progress,
     RunStore,
     check_count,
     check_positive,
@@ -163,11 +165,17 @@ class ActiveLearner:
         rounds, train a second estimator around the designs actually run (+-0.5% bands) and
         rebuild the posterior from all the observations with it; skipped while every design
         run lies well inside the bands of the last one.
-    progress : bool
-        Progress bars for training.
+    progress : bool or callable
+        Progress bars for training, or ``progress(what, done, total)`` called after each
+        epoch (:data:`~activesci.typing.Progress`). Kept as the attribute ``progress``, which
+        may be changed later: the dashboard points it at its own bar.
     planned_rounds : int, optional
         How many rounds the run is meant to have (stored with the settings before the first
         training, so a run killed during it still knows; ``activesci resume`` runs up to it).
+    pretrained : bool
+        Load a named estimator shipped with the package instead of training it, where one is
+        exactly this training (same simulator behaviour, method, samples and seed; see
+        :mod:`activesci.inference.pretrained`): the flagship at seed 0 starts in a second.
 
     Examples
     --------
@@ -195,8 +203,9 @@ class ActiveLearner:
         calibration_events: int = CALIBRATION_EVENTS,
         local_ensemble: int | None = None,
         tracker: Any = None,
-        progress: bool = True,
+        progress: Progress = True,
         planned_rounds: int | None = None,
+        pretrained: bool = True,
     ) -> None:
         configure_threads()  # torch/BLAS threads from the CPU quota, unless the user chose
         self.task = _as_task(task)
@@ -242,7 +251,8 @@ class ActiveLearner:
             local_ensemble = 1 if len(self.task.parameters) == 1 else LOCAL_ENSEMBLE
         self._local_ensemble = check_count(local_ensemble, "local_ensemble", minimum=1)
         self._train_margin = 0.0 if len(self.task.parameters) == 1 else TRAIN_MARGIN
-        self._progress = progress
+        self.progress = progress
+        self._pretrained = bool(pretrained)
         self.planned_rounds = (
             None if planned_rounds is None else check_count(planned_rounds, "planned_rounds")
         )
@@ -282,8 +292,12 @@ class ActiveLearner:
         elif saved is not None:
             return _load_estimator(saved)
         else:
-            est = RatioEstimator(sim, method=estimator)
-            est.train(n_samples=self._training_samples, seed=self.seed, progress=self._progress)
+            est = None
+            if self._pretrained:
+                est = pretrained.find(sim, estimator, self._training_samples, self.seed)
+            if est is None:
+                est = RatioEstimator(sim, method=estimator)
+                est.train(n_samples=self._training_samples, seed=self.seed, progress=self.progress)
         if saved is None:
             self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(est))
         return est
@@ -529,7 +543,7 @@ class ActiveLearner:
                 n_samples=self._training_samples,
                 seed=seed,
                 designs=_box_space(box, self.task.designs),
-                progress=self._progress,
+                progress=self.progress,
             )
             self.store.save_checkpoint(name, _dump_estimator(est))
         self._local = est
@@ -573,7 +587,7 @@ class ActiveLearner:
         designs = _bands(np.array([obs.design for obs in observations]), self.task.designs, seed)
         est = RatioEstimator(self.task.simulator, method=self._estimator_spec["method"])
         est.train(
-            n_samples=self._training_samples, seed=seed, designs=designs, progress=self._progress
+            n_samples=self._training_samples, seed=seed, designs=designs, progress=self.progress
         )
         self.store.save_checkpoint(_REFINED, _dump_estimator(est))
         self.store.save_checkpoint(_REFINED_AT, str(n_observations).encode())
@@ -634,7 +648,7 @@ class ActiveLearner:
         cls,
         path: str | os.PathLike[str],
         *,
-        progress: bool = True,
+        progress: Progress = True,
         allow_images: Sequence[str] = (),
     ) -> ActiveLearner:
         """Continue the run stored in ``path``: rebuild it and replay its observations.

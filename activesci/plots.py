@@ -104,11 +104,17 @@ def afb_data_figure(
 
 
 def posterior_figure(
-    grid: np.ndarray, density: np.ndarray, *, name: str, truth: float | None = None
+    grid: np.ndarray,
+    density: np.ndarray,
+    *,
+    name: str,
+    truth: float | None = None,
+    title: str | None = None,
 ) -> go.Figure:
     """A 1-D posterior density on a grid, with the truth as a dashed line when known.
 
     The x axis zooms to where the density exceeds 1e-3 of its peak (and the truth), padded.
+    ``title`` defaults to "Posterior of NAME".
     """
     fig = go.Figure(go.Scatter(x=grid, y=density, mode="lines", fill="tozeroy", name="posterior"))
     alive = grid[density > 1e-3 * np.max(density)]
@@ -120,7 +126,7 @@ def posterior_figure(
     fig.update_xaxes(range=[max(lo - pad, grid[0]), min(hi + pad, grid[-1])])
     fig.update_layout(
         template=_TEMPLATE,
-        title=f"Posterior of {name}",
+        title=title or f"Posterior of {name}",
         xaxis_title=name,
         yaxis_title="density",
         showlegend=False,

@@ -7,6 +7,7 @@ Concrete simulators and experiments live in :mod:`activesci.simulators` and
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +23,7 @@ __all__ = [
     "Events",
     "Experiment",
     "Observation",
+    "Progress",
     "RunStore",
     "Simulator",
     "Tracker",
@@ -35,6 +37,11 @@ __all__ = [
 
 #: Optional simulator methods, in the order they are reported.
 CAPABILITIES = ("joint_log_prob", "joint_score", "expected_count", "log_likelihood")
+
+#: How long work reports its progress: ``True`` for tqdm bars (notebook-aware), ``False`` for
+#: none, or a function called as ``progress(what, done, total)`` (e.g. by the dashboard, to
+#: draw its own bar while a training runs in a background thread).
+Progress = bool | Callable[[str, int, int], None]
 
 #: The most events one call may simulate or one experiment may record (beyond it, memory runs
 #: out long before a result: 10^8 events of one feature and latent are 1.6 GB).

@@ -5,9 +5,14 @@ teaching mode when the experiment is simulated), (b) the EIG surrogate over the 
 points the optimiser evaluated, (c) the design history, (d) for the Weinberg task, the measured
 A_FB against the posterior band of theory, and (e) the states of workflow steps when the
 experiment is a :class:`~activesci.workflow.experiment.WorkflowExperiment`. Buttons step, run N
-rounds (in a background thread, so the notebook stays responsive, with a progress bar), stop
-between rounds and reset with the picked strategy, estimator and luminosity; a form takes a
-result typed by a person for a :class:`~activesci.experiments.ManualExperiment`.
+rounds, stop between rounds and reset with the picked strategy, estimator and luminosity; a
+form takes a result typed by a person for a :class:`~activesci.experiments.ManualExperiment`.
+
+Rounds run in a background thread, so the notebook stays responsive: a round that trains (a
+local estimator after a new design, or a retraining) shows the training's own progress bar,
+and Step and Run are disabled until the round is over. The dashboard appears at once: it
+draws the prior and trains nothing itself (the flagship's amortised estimator is shipped
+trained, :mod:`activesci.inference.pretrained`).
 
 The dashboard computes no science: every number comes from the learner, its store or
 ``activesci.plots``. Everything is plain ipywidgets and plotly ``FigureWidget``s, so it is tested
@@ -100,6 +105,15 @@ class Dashboard:
         self.progress = w.IntProgress(
             min=0, max=1, value=0, description="rounds", layout={"visibility": "hidden"}
         )
+        self.training = w.IntProgress(
+            min=0,
+            max=1,
+            value=0,
+            description="training",
+            bar_style="info",
+            layout={"visibility": "hidden"},
+        )
+        self.training_label = w.HTML()
         self.manual_x = w.Textarea(
             placeholder="one event per line: its features, comma separated (e.g. cos θ)",
             description="events",
@@ -107,17 +121,19 @@ class Dashboard:
         )
         self.manual_luminosity = w.FloatText(value=luminosity or 0.0, description="pb⁻¹")
         self.manual_button = w.Button(description="Submit result", icon="check")
-        self.posterior_plot = go.FigureWidget()
-        self.eig_plot = go.FigureWidget()
-        self.design_plot = go.FigureWidget()
-        self.afb_plot = go.FigureWidget()
+        # a panel is a placeholder until it has something to draw: each plotly FigureWidget
+        # carries plotly.js (5 MB) to the browser, and four at once took 9 s to appear
+        self.posterior_plot: Any = _placeholder(_PANELS["posterior_plot"])
+        self.eig_plot: Any = _placeholder(_PANELS["eig_plot"])
+        self.design_plot: Any = _placeholder(_PANELS["design_plot"])
+        self.afb_plot: Any = _placeholder(_PANELS["afb_plot"])
         self.dag_view = w.HTML()
 
-        self.step_button.on_click(lambda _: self._guard(self.step))
+        self.step_button.on_click(lambda _: self.run_in_background(1))
         self.run_button.on_click(lambda _: self.run_in_background(self.rounds_input.value))
         self.stop_button.on_click(lambda _: self.stop())
-        self.reset_button.on_click(lambda _: self._guard(self.reset))
-        self.manual_button.on_click(lambda _: self._guard(self.submit_manual))
+        self.reset_button.on_click(lambda _: self._in_background(self.reset))
+        self.manual_button.on_click(lambda _: self._in_background(self.submit_manual))
         self.teaching.observe(lambda _: self.refresh(), names="value")
         self.parameter_picker.observe(lambda _: self.refresh(), names="value")
         self._attach_workflow()
@@ -152,6 +168,7 @@ class Dashboard:
                 self.round_label,
                 self.check_banner,
                 self.progress,
+                w.HBox([self.training, self.training_label]),
                 self.message,
                 self.manual_form,
                 self._panels,
@@ -171,9 +188,21 @@ class Dashboard:
         return isinstance(self.learner.experiment, ManualExperiment)
 
     def _attach_workflow(self) -> None:
-        """Show workflow step states when the experiment runs as workflow steps."""
+        """Show workflow step states and training progress of the learner in the widget."""
         if hasattr(self.learner.experiment, "callback"):
             self.learner.experiment.callback = self._show_dag
+        self.learner.progress = self._show_training
+
+    def _show_training(self, what: str, done: int, total: int) -> None:
+        """The learner's training progress (:data:`activesci.typing.Progress`) as a bar."""
+        busy = done < total
+        self.training.max, self.training.value = max(int(total), 1), int(done)
+        self.training.layout.visibility = "visible" if busy else "hidden"
+        self.training_label.value = (
+            f"<span style='color:#555'>{html.escape(what)}: epoch {done}/{total}</span>"
+            if busy
+            else ""
+        )
 
     def _show_dag(self, states: dict[str, str]) -> None:
         colours = {"success": "#2a7", "failed": "#c33", "running": "#e90", "defined": "#999"}
@@ -190,7 +219,11 @@ class Dashboard:
         shows the state of widgets as of the page load); traces added to an existing
         FigureWidget travel as messages that a page opened later never sees.
         """
-        old, new = getattr(self, attr), go.FigureWidget(figure)
+        self._replace(attr, go.FigureWidget(figure))
+
+    def _replace(self, attr: str, new: Any) -> None:
+        """Put widget ``new`` in panel ``attr`` in place of the old one, which is closed."""
+        old = getattr(self, attr)
         setattr(self, attr, new)
         self._panels.children = tuple(new if c is old else c for c in self._panels.children)
         old.close()
@@ -246,6 +279,10 @@ class Dashboard:
         else:
             self.round_label.value = "<b>round 0</b> · no data yet: press Step"
             self.check_banner.value = ""
+            grid, density = learner.posterior.marginal(name)
+            title = f"Prior of {name}: press Step for the first round"
+            prior = plots.posterior_figure(grid, density, name=name, truth=truth, title=title)
+            self._show("posterior_plot", prior)
         if self._manual:
             wanted = learner.ask()
             shown = ", ".join(
@@ -283,16 +320,41 @@ class Dashboard:
 
     def run_in_background(self, rounds: int) -> threading.Thread:
         """:meth:`run` in a thread, so the notebook (and the Stop button) stay responsive."""
-        if self._thread is not None and self._thread.is_alive():
+        return self._in_background(lambda: self.run(rounds))
+
+    def _in_background(self, action: Any) -> threading.Thread:
+        """Run ``action`` in a thread, one at a time, with the buttons that must wait disabled."""
+        if self.running:
             self._say("already running: press Stop first", error=True)
+            assert self._thread is not None
             return self._thread
 
         def work() -> None:
-            self._guard(lambda: self.run(rounds))
+            try:
+                self._guard(action)
+            finally:
+                self._busy(False)
 
+        self._busy(True)
         self._thread = threading.Thread(target=work, name="activesci-dashboard", daemon=True)
         self._thread.start()
         return self._thread
+
+    def _busy(self, busy: bool) -> None:
+        """Disable what must wait for the running rounds (Stop stays enabled)."""
+        for button in (self.step_button, self.run_button, self.reset_button, self.manual_button):
+            button.disabled = busy
+
+    @property
+    def running(self) -> bool:
+        """Whether rounds (or a reset) are running in the background."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for what runs in the background (a button's work); True once it is done."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
 
     def stop(self) -> None:
         """Stop a running :meth:`run` after the current round."""
@@ -328,13 +390,13 @@ class Dashboard:
             seed=old.seed,
             refine_every=old.refine_every if method != "exact" else None,
             training_samples=old._training_samples,
-            progress=True,
+            progress=self._show_training,
         )
         with self._lock:
             self.learner = learner
         self._attach_workflow()
-        for attr in ("posterior_plot", "eig_plot", "design_plot", "afb_plot"):
-            self._show(attr, go.Figure())
+        for attr, what in _PANELS.items():
+            self._replace(attr, _placeholder(what))
         self._say(f"reset: {self.strategy_picker.value} strategy, {method} estimator")
         self.refresh()
         return learner
@@ -362,6 +424,26 @@ class Dashboard:
         self.learner.experiment.submit(design, x, luminosity=self.manual_luminosity.value or None)
         self.manual_x.value = ""
         return self.step()
+
+
+#: The panels and what each will show.
+_PANELS = {
+    "posterior_plot": "the posterior",
+    "eig_plot": "the expected information gain",
+    "design_plot": "the designs chosen",
+    "afb_plot": "the data against theory",
+}
+
+
+def _placeholder(what: str) -> Any:
+    """A light stand-in for a panel with nothing to draw yet."""
+    import ipywidgets as w
+
+    return w.HTML(
+        f"<div style='color:#999;padding:2em;text-align:center'>{html.escape(what)} "
+        "appears here after the first round</div>",
+        layout={"min_height": "120px"},
+    )
 
 
 def _check_banner(summary: dict[str, Any]) -> str:

@@ -19,6 +19,10 @@ def board_for(task="gaussian", **options):
 def test_step_adds_a_posterior_trace_and_advances_the_round():
     board = board_for()
     assert "round 0" in board.round_label.value
+    prior = board.posterior_plot  # the prior, drawn at once; the other panels wait for data
+    assert prior.layout.title.text.startswith("Prior") and len(prior.data) == 1
+    grid, density = board.learner.posterior.marginal("mu0")
+    assert np.array_equal(prior.data[0].x, grid) and np.array_equal(prior.data[0].y, density)
     board.step()
     assert board.round_label.value.startswith("<b>round 1</b>")
     assert len(board.posterior_plot.data) == 1 and len(board.design_plot.data) == 1
@@ -67,7 +71,9 @@ def test_reset_starts_over_with_the_picked_strategy():
     learner = board.reset()
     assert learner is board.learner and learner.round == 0
     assert learner.strategy.name == "random"
-    assert len(board.posterior_plot.data) == 0 and "round 0" in board.round_label.value
+    assert "round 0" in board.round_label.value
+    assert board.posterior_plot.layout.title.text.startswith("Prior of mu0")  # the prior again
+    assert not hasattr(board.design_plot, "data")  # an empty panel is a light placeholder
     board.step()
     assert board.learner.round == 1
 
@@ -86,10 +92,12 @@ def test_manual_entry_validates_and_changes_nothing_when_malformed():
     ):
         board.manual_x.value = bad
         board.manual_button.click()  # as a person would: errors go to the message line
+        assert board.wait(timeout=60)
         assert message in board.message.value, (bad, board.message.value)
         assert board.learner.round == 0 and not board.learner.store.observations()
     board.manual_x.value = "0.3\n0.7\n0.1"
     board.manual_button.click()
+    assert board.wait(timeout=60)
     assert board.learner.round == 1
     assert board.learner.store.observations()[0][1].n == 3
     assert board.message.value == "" and board.manual_x.value == ""
@@ -129,3 +137,27 @@ def test_the_self_check_shows_a_banner_when_it_warns():
     assert "may be wrong" in starved.check_banner.value
     assert all(html.escape(text) in starved.check_banner.value for text in state.check["warnings"])
     assert "retrained (first data)" in starved.check_banner.value
+
+
+def test_step_runs_in_the_background_and_shows_the_training():
+    """A round that trains (the first data needs a local estimator) leaves the notebook free:
+    the buttons that must wait are disabled and the training's own bar moves."""
+    task = asci.tasks.gaussian()
+    board = board_for(task, estimator="alices", training_samples=2000)
+    seen = []
+    show = board._show_training
+
+    def spy(what, done, total):
+        show(what, done, total)
+        seen.append((done, total, board.training.layout.visibility, board.training_label.value))
+
+    board.learner.progress = spy
+    board.step_button.click()
+    assert board.step_button.disabled and board.run_button.disabled and board.running
+    assert not board.stop_button.disabled
+    assert board.wait(timeout=120)
+    assert board.learner.round == 1 and not board.step_button.disabled
+    during = [row for row in seen if 0 < row[0] < row[1]]
+    assert during and all(shown == "visible" for _, _, shown, _ in during)
+    assert f"epoch {during[0][0]}/{during[0][1]}" in during[0][3]
+    assert seen[-1][0] == seen[-1][1] and board.training.layout.visibility == "hidden"

@@ -72,7 +72,7 @@ from activesci.inference.methods import (
     resolve_method,
 )
 from activesci.spaces import Space
-from activesci.typing import Simulator, check_count, check_positive
+from activesci.typing import Progress, Simulator, check_count, check_positive
 
 __all__ = [
     "METHODS",
@@ -383,7 +383,7 @@ class _NeuralEstimator:
         validation_split: float,
         patience: int | None,
         warm_start: bool,
-        progress: bool,
+        progress: Progress,
     ) -> TrainingSummary:
         _check_training_options(epochs, batch_size, learning_rate, validation_split, patience)
         if warm_start:
@@ -441,8 +441,8 @@ class _NeuralEstimator:
                 net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
             gen = torch.Generator().manual_seed(seed + 7919 * k)
             with _transient_bar(
+                progress,
                 total=epochs,
-                disable=not progress,
                 desc=f"{self.method} member {k + 1}/{len(self.members)}",
                 unit="epoch",
             ) as bar:
@@ -723,7 +723,7 @@ class RatioEstimator(_NeuralEstimator):
         validation_split: float = 0.2,
         patience: int | None = None,
         warm_start: bool = False,
-        progress: bool = True,
+        progress: Progress = True,
     ) -> TrainingSummary:
         """Simulate training data and fit every ensemble member.
 
@@ -757,8 +757,9 @@ class RatioEstimator(_NeuralEstimator):
             Fine-tune: start from the current weights and input standardisation instead of a
             fresh initialisation (needs a trained estimator). A few epochs on data at the
             designs actually run sharpen an amortised estimator where it is used.
-        progress : bool
-            Show tqdm progress bars (notebook-aware).
+        progress : bool or callable
+            Show tqdm progress bars (notebook-aware), or call ``progress(what, epoch,
+            epochs)`` after every epoch (:data:`activesci.typing.Progress`).
 
         Returns
         -------
@@ -928,7 +929,7 @@ class ScoreEstimator(_NeuralEstimator):
         validation_split: float = 0.2,
         patience: int | None = None,
         warm_start: bool = False,
-        progress: bool = True,
+        progress: Progress = True,
     ) -> TrainingSummary:
         """Simulate ``n_samples`` events at ``theta_ref`` with their joint score, and fit.
 
@@ -1028,17 +1029,42 @@ def _check_training_options(
         raise ValidationError(f"patience must be a positive integer or None, got {patience!r}")
 
 
+class _CallbackBar:
+    """The part of tqdm's interface training uses, reported to ``progress(what, done, total)``."""
+
+    def __init__(self, progress: Callable[[str, int, int], None], desc: str, total: int) -> None:
+        self.progress, self.desc, self.total, self.n = progress, desc, total, 0
+        progress(desc, 0, total)
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        self.progress(self.desc, self.n, self.total)
+
+    def set_postfix(self, **_: Any) -> None:
+        """Losses are not reported through the callback."""
+
+
 @contextlib.contextmanager
-def _transient_bar(**options: Any) -> Iterator[Any]:
-    """A tqdm bar that leaves nothing behind once its work is done.
+def _transient_bar(progress: Progress, **options: Any) -> Iterator[Any]:
+    """A tqdm bar that leaves nothing behind once its work is done, or a callback's bar.
 
     In a notebook, tqdm leaves a closed widget in the cell's output ("Error displaying widget:
     model not found" in Voila and in saved notebooks) and paints an early-stopped bar red as if
     it had failed; here the bar is shown through a display handle that is blanked at the end.
+    A callable ``progress`` is called instead (:data:`activesci.typing.Progress`), and once
+    more with ``done == total`` at the end (early stopping is not a failure).
     """
+    if callable(progress):
+        bar = _CallbackBar(progress, options["desc"], options["total"])
+        try:
+            yield bar
+        finally:
+            progress(bar.desc, bar.total, bar.total)
+        return
     from tqdm.auto import tqdm
     from tqdm.notebook import tqdm_notebook
 
+    options["disable"] = not progress
     if options.get("disable") or not issubclass(tqdm, tqdm_notebook):
         with tqdm(leave=False, **options) as bar:
             yield bar
