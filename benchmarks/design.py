@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int
+from _common import machine_facts, positive_int, write_quoted
 
 import activesci
 from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
@@ -54,6 +56,58 @@ SETTINGS = {
 }
 
 
+#: The README's row order, and what each quoted table records.
+README_ORDER = {
+    "weinberg": ["oracle", "eig", "eig-exact", "fixed", "grid", "random"],
+    "weinberg_lineshape": ["oracle", "eig-exact", "scan", "grid", "fixed"],
+}
+QUOTED = {"weinberg": "design", "weinberg_lineshape": "design-lineshape"}
+MACHINE = ("python", "cpu_model", "cpu_count", "load_average_at_start", "date", "commit")
+
+
+def quote(record: dict[str, Any], command: str) -> Path:
+    """Write the README's table for ``record``'s task (``benchmarks/quoted/design*.json``).
+
+    Rows in :data:`README_ORDER`; the strategy's label is the README's (not checked).
+    One parameter: rounds to the target (with the seeds that reached it), the final std, its
+    ratio to the oracle's and the median seconds per round. Several: the final volume over
+    the oracle's, each final std, the range of the median design over rounds and the median
+    seconds per round.
+    """
+    config, names = record["config"], record["parameters"]
+    by_name = {s["strategy"]: s for s in record["summaries"]}
+    oracle = by_name["oracle"]["final_volume"]
+    rows: list[list[Any]] = []
+    for name in [n for n in README_ORDER[config["task"]] if n in by_name]:
+        s = by_name[name]
+        ratio = [s["final_volume"] / oracle]
+        seconds = [s["median_round_seconds"]]
+        if len(names) == 1:
+            reach = s["median_rounds_to_target"]
+            reach = config["rounds"] if math.isinf(reach) else reach
+            final = [s["final_std"][names[0]]]
+            rows.append([None, [reach, s["reached_target"], s["seeds"]], final, ratio, seconds])
+        else:
+            stds = [s["final_std"][n] for n in names]
+            designs = np.asarray(s["median_design_per_round"], dtype=float)[:, 0]
+            rows.append([None, ratio, stds, [designs.min(), designs.max()], seconds])
+    if len(names) == 1:
+        columns = ["strategy", f"rounds to std <= {config['target_std']:g} (seeds)",
+                   "std after the last round", "std / oracle's", "seconds per round"]  # fmt: skip
+    else:
+        columns = ["strategy", "volume / oracle's", "stds after the last round",
+                   "median designs (range)", "seconds per round"]  # fmt: skip
+    return write_quoted(
+        QUOTED[config["task"]],
+        script="benchmarks/design.py",
+        command=command,
+        machine={k: record[k] for k in MACHINE},
+        threads=f"{record['torch_threads']} torch thread(s), one run at a time",
+        columns=columns,
+        rows=rows,
+    )
+
+
 def parse_args() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,6 +123,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--resolution", type=positive_int, default=None, help="posterior grid")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 3 rounds")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    parser.add_argument(
+        "--requote", type=Path, metavar="RESULTS", help="only rebuild the quoted table from RESULTS"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.rounds, args.training_samples = 2, 3, 20_000
@@ -78,6 +135,10 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     """Run the benchmark, print the table and write the JSON."""
     args = parse_args()
+    if args.requote:
+        record = json.loads(args.requote.read_text())
+        print(f"wrote {quote(record, _command(record['config']))}")
+        return
     settings = SETTINGS[args.task]
     machine = {
         **machine_facts(),
@@ -113,6 +174,16 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**machine, **result}, indent=2) + "\n")
     print(f"wrote {out}")
+    if not args.quick and args.seeds >= 5 and args.rounds == 8:  # what the README quotes
+        print(f"wrote {quote({**machine, **result}, _command(result['config']))}")
+
+
+def _command(config: dict[str, Any]) -> str:
+    """The command line that reproduces ``config``'s run."""
+    return (
+        f"python benchmarks/design.py --task {config['task']} --seeds {config['seeds']} "
+        f"--strategies {' '.join(config['strategies'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ import importlib
 import json
 import platform
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -55,7 +56,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int
+from _common import machine_facts, positive_int, write_quoted
 
 import activesci
 from activesci import tasks
@@ -493,6 +494,40 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+# -- the README's tables -------------------------------------------------------------------------
+#: Budgets as the README prints them.
+POWERS = {10**4: "10⁴", 10**5: "10⁵", 10**6: "10⁶"}
+#: The machine facts a quoted record keeps.
+MACHINE = ("python", "cpu_model", "cpu_count", "load_average_at_start", "date", "commit")
+COLUMNS = ["estimator", "budget", "KL, extended likelihood", "KL, angles only", "coverage 68%",
+           "training", "update (1000 events, 200 θ)"]  # fmt: skip
+
+
+def quote(record: dict[str, Any], name: str, command: str) -> Path:
+    """Write ``benchmarks/quoted/NAME.json``: one row per activesci (method, budget) of ``record``.
+
+    Columns: the estimator (the README's label, not checked), the budget, the KLs with the
+    extended likelihood and from the angles alone (median, min, max over training seeds), the
+    68% coverage, the training seconds and the update milliseconds.
+    """
+    rows = []
+    for r in record["results"]:
+        if r["impl"] != "activesci" or r.get("skipped"):
+            continue
+        kls = [[r[f"kl_{k}"][q] for q in ("median", "min", "max")] for k in ("extended", "angles")]
+        budget = POWERS.get(r["budget"], f"{r['budget']:.0e}")
+        rows.append([None, budget, *kls, [r["coverage_68"]], [r["train_s"]], [r["update_ms"]]])
+    return write_quoted(
+        name,
+        script="benchmarks/inference.py",
+        command=command,
+        machine={k: record[k] for k in MACHINE},
+        threads=f"{record['torch_threads']} torch thread(s)",
+        columns=COLUMNS,
+        rows=rows,
+    )
+
+
 # -- command line --------------------------------------------------------------------------------
 
 
@@ -538,6 +573,15 @@ def parse_args() -> argparse.Namespace:
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON results file ({DEFAULT_OUT})"
     )
     parser.add_argument(
+        "--quote",
+        metavar="NAME",
+        help="also write the README's table to benchmarks/quoted/NAME.json (or, with --requote, "
+        "only that)",
+    )
+    parser.add_argument(
+        "--requote", type=Path, metavar="RESULTS", help="rebuild the quoted table from RESULTS"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="smoke run: budget 1e4, alices and carl, 1 seed, 3 datasets, 5 coverage seeds",
@@ -552,6 +596,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     """Train every estimator, score it, print the table and write the JSON."""
     args = parse_args()
+    if args.requote:
+        record = json.loads(args.requote.read_text())
+        command = record.get("command", "python benchmarks/inference.py")
+        print(f"wrote {quote(record, args.quote or 'inference', command)}")
+        return
     started = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -607,12 +656,15 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         **machine,
+        "command": "python benchmarks/inference.py " + " ".join(sys.argv[1:]),
         "settings": settings,
         "seconds": time.perf_counter() - started,
         "results": [r.as_json() for r in rows],
     }
     args.out.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {args.out} ({time.perf_counter() - started:.0f} s in all)")
+    if args.quote:
+        print(f"wrote {quote(payload, args.quote, payload['command'])}")
 
 
 if __name__ == "__main__":
