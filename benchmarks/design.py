@@ -91,12 +91,15 @@ def quote(record: dict[str, Any], command: str) -> Path:
             stds = [s["final_std"][n] for n in names]
             designs = np.asarray(s["median_design_per_round"], dtype=float)[:, 0]
             rows.append([None, ratio, stds, [designs.min(), designs.max()], seconds])
+    n = config["rounds"]
     if len(names) == 1:
-        columns = ["strategy", f"rounds to std <= {config['target_std']:g} (seeds)",
-                   "std after the last round", "std / oracle's", "seconds per round"]  # fmt: skip
+        columns = ["strategy", f"rounds to σ ≤ {config['target_std']:g}", f"σ after {n} rounds",
+                   f"σ@{n} / oracle", "time per round"]  # fmt: skip
     else:
-        columns = ["strategy", "volume / oracle's", "stds after the last round",
-                   "median designs (range)", "seconds per round"]  # fmt: skip
+        labels = activesci.tasks.get(config["task"], **config["task_options"]).parameters
+        sigmas = ", ".join(f"σ({p.label or p.name})" for p in labels)
+        columns = ["strategy", f"volume after {n} rounds / oracle", f"{sigmas} after {n} rounds",
+                   "median designs chosen", "time per round"]  # fmt: skip
     return write_quoted(
         QUOTED[config["task"]],
         script="benchmarks/design.py",
