@@ -504,7 +504,7 @@ COLUMNS = ["estimator", "budget", "KL, extended likelihood", "KL, angles only", 
 
 
 def quote(record: dict[str, Any], name: str, command: str) -> Path:
-    """Write ``benchmarks/quoted/NAME.json``: one row per activesci (method, budget) of ``record``.
+    """Write ``benchmarks/quoted/NAME.json``: one row per (implementation, method, budget).
 
     Columns: the estimator (the README's label, not checked), the budget, the KLs with the
     extended likelihood and from the angles alone (median, min, max over training seeds), the
@@ -512,7 +512,7 @@ def quote(record: dict[str, Any], name: str, command: str) -> Path:
     """
     rows = []
     for r in record["results"]:
-        if r["impl"] != "activesci" or r.get("skipped"):
+        if r.get("skipped"):
             continue
         kls = [[r[f"kl_{k}"][q] for q in ("median", "min", "max")] for k in ("extended", "angles")]
         budget = POWERS.get(r["budget"], f"{r['budget']:.0e}")
