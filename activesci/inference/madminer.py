@@ -348,8 +348,8 @@ class MadMinerRatioEstimator:
         model = self.estimator.model.eval()
         dtype = next(model.parameters()).dtype
         log_r = self.estimator.evaluate_log_likelihood_ratio_torch(
-            torch.as_tensor(inputs, dtype=dtype),
-            torch.as_tensor(th, dtype=dtype),
+            torch.tensor(inputs, dtype=dtype),  # copies: a validated theta may be read-only
+            torch.tensor(th, dtype=dtype),
             test_all_combinations=True,
         )
         return log_r.detach().cpu().numpy().astype(np.float64).reshape(len(th), len(xx))
