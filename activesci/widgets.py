@@ -122,7 +122,7 @@ class Dashboard:
         self.manual_luminosity = w.FloatText(value=luminosity or 0.0, description="pb⁻¹")
         self.manual_button = w.Button(description="Submit result", icon="check")
         # a panel is a placeholder until it has something to draw: each plotly FigureWidget
-        # carries plotly.js (5 MB) to the browser, and four at once took 9 s to appear
+        # carries plotly.js (5 MB) to the browser: four at once made the first view take 11-14 s
         self.posterior_plot: Any = _placeholder(_PANELS["posterior_plot"])
         self.eig_plot: Any = _placeholder(_PANELS["eig_plot"])
         self.design_plot: Any = _placeholder(_PANELS["design_plot"])
