@@ -63,6 +63,15 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+#: The machine facts a quoted record keeps (those of :func:`machine_facts`).
+MACHINE_KEYS = ("python", "cpu_model", "cpu_count", "load_average_at_start", "date", "commit")
+
+
+def machine_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`MACHINE_KEYS` of a results record that holds them at its top level."""
+    return {k: record[k] for k in MACHINE_KEYS}
+
+
 def write_quoted(
     name: str,
     *,

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int, write_quoted
+from _common import machine_facts, machine_of, positive_int, write_quoted
 
 import activesci
 from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
@@ -62,7 +62,6 @@ README_ORDER = {
     "weinberg_lineshape": ["oracle", "eig-exact", "scan", "grid", "fixed"],
 }
 QUOTED = {"weinberg": "design", "weinberg_lineshape": "design-lineshape"}
-MACHINE = ("python", "cpu_model", "cpu_count", "load_average_at_start", "date", "commit")
 
 
 def quote(record: dict[str, Any], command: str) -> Path:
@@ -104,7 +103,7 @@ def quote(record: dict[str, Any], command: str) -> Path:
         QUOTED[config["task"]],
         script="benchmarks/design.py",
         command=command,
-        machine={k: record[k] for k in MACHINE},
+        machine=machine_of(record),
         threads=f"{record['torch_threads']} torch thread(s), one run at a time",
         columns=columns,
         rows=rows,

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int, write_quoted
+from _common import machine_facts, machine_of, positive_int, write_quoted
 
 import activesci
 from activesci import tasks
@@ -498,7 +498,6 @@ def versions() -> dict[str, str | None]:
 #: Budgets as the README prints them.
 POWERS = {10**4: "10⁴", 10**5: "10⁵", 10**6: "10⁶"}
 #: The machine facts a quoted record keeps.
-MACHINE = ("python", "cpu_model", "cpu_count", "load_average_at_start", "date", "commit")
 COLUMNS = ["estimator", "budget", "KL, extended likelihood", "KL, angles only", "coverage 68%",
            "training", "update (1000 events, 200 θ)"]  # fmt: skip
 
@@ -521,7 +520,7 @@ def quote(record: dict[str, Any], name: str, command: str) -> Path:
         name,
         script="benchmarks/inference.py",
         command=command,
-        machine={k: record[k] for k in MACHINE},
+        machine=machine_of(record),
         threads=f"{record['torch_threads']} torch thread(s)",
         columns=COLUMNS,
         rows=rows,

@@ -159,18 +159,19 @@ def _step_and_check(page, shot: str) -> None:
     page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
 
 
-def test_dashboard_in_jupyterlab(tmp_path):
+@contextlib.contextmanager
+def _lab(folder: Path, notebook: Path, env: dict[str, str] | None = None):
+    """JupyterLab serving ``folder`` on 127.0.0.1 with a token; a page on ``notebook`` whose
+    kernel is ready, and its Run menu open."""
     pytest.importorskip("jupyterlab", reason="pip install 'activesci[browser]'")
-    _smoke_notebook(tmp_path)
     port, token = _free_port(), secrets.token_hex(16)
     argv = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
         "--ServerApp.allow_root=True",
     ]  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    with _server(argv, port, tmp_path / "lab.log", tmp_path), _page() as page:
-        page.goto(f"{base}/lab/tree/01.ipynb?token={token}")
+    with _server(argv, port, folder / "lab.log", folder, env), _page() as page:
+        page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}")
         page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
         page.wait_for_function(  # the kernel is ready
             "() => (document.querySelector('#jp-main-statusbar')?.innerText || '')"
@@ -178,6 +179,11 @@ def test_dashboard_in_jupyterlab(tmp_path):
             timeout=120_000,
         )
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        yield page
+
+
+def test_dashboard_in_jupyterlab(tmp_path):
+    with _lab(tmp_path, _smoke_notebook(tmp_path)) as page:
         page.get_by_text("Run All Cells", exact=True).first.click()
         _step_and_check(page, "dashboard-jupyterlab.png")
 
@@ -196,8 +202,7 @@ def test_dashboard_is_interactive_at_once(tmp_path):
     """Issue 14's targets in JupyterLab: the dashboard of notebook 01 (full size, seed 0) is
     visible <= 10 s after its cell starts; a training shows its progress bar while Step waits;
     a Step with no training due takes <= 3 s."""
-    pytest.importorskip("jupyterlab", reason="pip install 'activesci[browser]'")
-    _dashboard_notebook(tmp_path)
+    notebook = _dashboard_notebook(tmp_path)
     # as installed by pip (or on mybinder): modules byte-compiled once, not at every import
     # (this machine sets PYTHONDONTWRITEBYTECODE, which would time compiling torch instead)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -205,21 +210,7 @@ def test_dashboard_is_interactive_at_once(tmp_path):
         "import activesci.learner, activesci.widgets, plotly.graph_objects as go; go.FigureWidget"
     )
     subprocess.run([sys.executable, "-c", warm], env=env, check=True, timeout=300)
-    port, token = _free_port(), secrets.token_hex(16)
-    argv = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-        "--ServerApp.allow_root=True",
-    ]  # fmt: skip
-    with _server(argv, port, tmp_path / "lab.log", tmp_path, env), _page() as page:
-        page.goto(f"http://127.0.0.1:{port}/lab/tree/01-dashboard.ipynb?token={token}")
-        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
-        page.wait_for_function(
-            "() => (document.querySelector('#jp-main-statusbar')?.innerText || '')"
-            ".includes('Idle')",
-            timeout=120_000,
-        )
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    with _lab(tmp_path, notebook, env) as page:
         start = time.perf_counter()
         page.get_by_text("Run All Cells", exact=True).first.click()
         _wait_round(page, 0, timeout=120_000)
