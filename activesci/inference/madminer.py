@@ -343,8 +343,8 @@ class MadMinerRatioEstimator:
             raise ShapeError(f"give one design of {self.n_design} value(s), got {np.shape(design)}")
         inputs = np.concatenate([xx, np.repeat(de, len(xx), axis=0)], axis=1)
         # MadMiner's torch entry point: one forward pass per theta over all events. Its numpy
-        # one, evaluate_log_likelihood_ratio, builds a tensor per event and per theta (14 s
-        # for 200 thetas x 1000 events, where this takes well under a second)
+        # one, evaluate_log_likelihood_ratio, builds a tensor per event and per theta (1.09 s
+        # for 200 thetas x 1000 events against 0.44 s here, on 1 thread of this machine)
         model = self.estimator.model.eval()
         dtype = next(model.parameters()).dtype
         log_r = self.estimator.evaluate_log_likelihood_ratio_torch(

@@ -98,8 +98,9 @@ def find(
             shipped = json.loads(meta.read_text())
         except (OSError, ValueError):
             continue
-        if not isinstance(shipped, dict) or shipped.get("method") != method:
-            continue
+        cheap = {"method": method, "training_samples": int(training_samples), "seed": int(seed)}
+        if not isinstance(shipped, dict) or any(shipped.get(k) != v for k, v in cheap.items()):
+            continue  # before the fingerprint, which simulates
         if wanted is None:
             wanted = key(simulator, method, training_samples, seed)
         if shipped == wanted and meta.with_suffix(".pt").is_file():
