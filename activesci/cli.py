@@ -67,6 +67,12 @@ _POSITIVE = _integer(1)
 _NUMBER = _typed(lambda text: check_positive(float(text), "value"), "a positive finite number")
 _FILE = _typed(functools.partial(_path, folder=False), "a file path (not a folder, device or FIFO)")
 _FOLDER = _typed(functools.partial(_path, folder=True), "a folder path")
+_OPTION_HELP = "options of the task's factory (JSON values), e.g. dim=3"
+_TASK_HELP = "a task name (activesci tasks) or package.module:function of your own factory"
+_PLUGINS_HELP = (
+    "rebuild a task the run names as package.module:function by importing that module "
+    "(runs its code: only for runs you trust)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the ready-made tasks")
 
     run = sub.add_parser("run", help="run the active-sciencing loop on a task, resumably")
-    run.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    run.add_argument("task", help=_TASK_HELP)
     run.add_argument("--rounds", type=_COUNT, default=8, help="rounds to run (default 8)")
     run.add_argument("--strategy", default="eig", help="eig, grid, random, fixed, scan, ...")
     run.add_argument("--estimator", default="alices", help="alices, carl, ..., or exact")
@@ -109,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=_FOLDER, required=True, help="run folder (store and report)")
     run.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="hidden truth")
     run.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 per round (Weinberg)")
+    run.add_argument(
+        "--task-option",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help=_OPTION_HELP,
+    )
     run.add_argument("--training-samples", type=_POSITIVE, default=100_000, help="estimator budget")
     run.add_argument(
         "--refine-every",
@@ -139,9 +152,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run this container image if the stored run names it (repeatable); by default "
         "only local localhost/activesci-* images run",
     )
+    resume.add_argument("--allow-plugins", action="store_true", help=_PLUGINS_HELP)
 
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("dir", help="run folder")
+    report.add_argument("--allow-plugins", action="store_true", help=_PLUGINS_HELP)
 
     book = sub.add_parser(
         "notebook", help="run one of the project's notebooks with papermill into runs/notebooks"
@@ -182,6 +197,13 @@ def _parser() -> argparse.ArgumentParser:
         "--target-std", type=_NUMBER, default=0.004, help="posterior std to reach (TASK)"
     )
     bench.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 per round")
+    bench.add_argument(
+        "--task-option",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="options of the task's factory (TASK; JSON values)",
+    )
     bench.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="truth")
     bench.add_argument("--training-samples", type=_POSITIVE, default=100_000, help="eig's budget")
     bench.add_argument("--refine-every", type=_POSITIVE, default=2, help="eig's refinement period")
@@ -191,19 +213,22 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--allow-plugins",
         action="store_true",
-        help="let a spec name strategies as 'module:attr' and import them (runs that code: "
-        "only for specs you trust)",
+        help="let a spec name strategies or its task as 'module:attr' and import them (runs "
+        "that code: only for specs you trust)",
     )
 
     chunk = sub.add_parser(
         "sample-training",
         help="simulate one chunk of training data (npz + .sha256) for a ratio estimator",
     )
-    chunk.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    chunk.add_argument("task", help=_TASK_HELP)
     chunk.add_argument("--samples", type=_POSITIVE, required=True, help="rows to simulate")
     chunk.add_argument("--seed", type=_COUNT, required=True, help="random seed of this chunk")
     chunk.add_argument("--method", default="alices", help="decides the gold to compute")
     chunk.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
+    chunk.add_argument(
+        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=_OPTION_HELP
+    )
     chunk.add_argument("--out", type=_FILE, required=True, help="output .npz file")
 
     merge = sub.add_parser("merge", help="verify training chunks by checksum and join them")
@@ -211,12 +236,15 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", type=_FILE, required=True, help="output .npz file")
 
     train = sub.add_parser("train", help="train a ratio estimator on a training-data file")
-    train.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    train.add_argument("task", help=_TASK_HELP)
     train.add_argument("data", help="training-data .npz (from merge or sample-training)")
     train.add_argument("--method", default="alices", help="estimator method (default alices)")
     train.add_argument("--seed", type=_COUNT, default=0, help="seed of the initialisation")
     train.add_argument("--epochs", type=_POSITIVE, default=30, help="epochs (default 30)")
     train.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
+    train.add_argument(
+        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=_OPTION_HELP
+    )
     train.add_argument("--out", type=_FILE, required=True, help="output estimator file (.pt)")
 
     from activesci.workflow import reana
@@ -229,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Simulate events at one theta and design and write them with their gold "
         f"into an {FORMAT} .npz file (see activesci.simulators.eventfile); print a JSON summary.",
     )
-    sim.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    sim.add_argument("task", help=_TASK_HELP)
     sim.add_argument(
         "--theta", nargs="+", default=[], metavar="NAME=VALUE", help="parameters (default: truth)"
     )
@@ -241,6 +269,9 @@ def _parser() -> argparse.ArgumentParser:
         help="number of events (default: Poisson, as an experiment)",
     )
     sim.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
+    sim.add_argument(
+        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=_OPTION_HELP
+    )
     sim.add_argument("--out", type=_FILE, required=True, help="output .npz file")
     sim.add_argument(
         "--seed",
@@ -254,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args: argparse.Namespace) -> dict[str, Any]:
-    task = _task(args.task, args.luminosity)
+    task = _task(args.task, args.luminosity, args.task_option)
     sim = task.simulator
     theta = sim.parameters.parse_assignments(args.theta) if args.theta else task.truth
     theta = sim.parameters.validate(theta)
@@ -365,7 +396,8 @@ def _command(args: argparse.Namespace) -> int:
     elif args.command == "report":
         from activesci.report import write_run_report
 
-        print(json.dumps({"report": str(write_run_report(args.dir))}))
+        report = write_run_report(args.dir, allow_plugins=args.allow_plugins)
+        print(json.dumps({"report": str(report)}))
     elif args.command == "demo":
         from activesci.demo import demo_learner
 
@@ -380,14 +412,28 @@ def _command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _task(name: str, luminosity: float | None) -> tasks.Task:
-    return tasks.get(name, **({} if luminosity is None else {"luminosity": luminosity}))
+def _task(name: str, luminosity: float | None, assignments: Sequence[str] = ()) -> tasks.Task:
+    """The task named on the command line: the user's choice, so a module may be imported."""
+    return tasks.load(name, _task_options(luminosity, assignments), allow_plugins=True)
+
+
+def _task_options(luminosity: float | None, assignments: Sequence[str]) -> dict[str, Any]:
+    """``--luminosity`` and ``--task-option NAME=VALUE`` (JSON values) as factory options."""
+    from activesci.notebook import parse_parameter
+
+    options: dict[str, Any] = {} if luminosity is None else {"luminosity": luminosity}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValidationError(f"--task-option expects NAME=VALUE, got {assignment!r}")
+        options[name] = parse_parameter(value)
+    return options
 
 
 def _sample_training(args: argparse.Namespace) -> dict[str, Any]:
     from activesci.workflow.dag import sample_chunk
 
-    task = _task(args.task, args.luminosity)
+    task = _task(args.task, args.luminosity, args.task_option)
     path, checksum = sample_chunk(task, args.samples, args.seed, args.method, args.out)
     return {"out": str(path), "checksum": str(checksum), "samples": args.samples}
 
@@ -402,7 +448,7 @@ def _merge(args: argparse.Namespace) -> dict[str, Any]:
 def _train(args: argparse.Namespace) -> dict[str, Any]:
     from activesci.workflow.dag import train_estimator
 
-    task = _task(args.task, args.luminosity)
+    task = _task(args.task, args.luminosity, args.task_option)
     path, summary = train_estimator(task, args.data, args.method, args.seed, args.epochs, args.out)
     return {"out": str(path), "best_val_loss": summary.best_val_loss, "seconds": summary.seconds}
 
@@ -416,7 +462,7 @@ def _bench(args: argparse.Namespace) -> None:
     if args.list or not args.target:
         print(json.dumps({"specs": available_specs(), "tasks": sorted(tasks.TASKS)}, indent=2))
         return
-    if args.target not in tasks.TASKS:
+    if not _names_task(args.target):
         _bench_spec(args)
         return
     from activesci.bench import DesignBenchmark, format_design_table, run_design_benchmark
@@ -427,10 +473,10 @@ def _bench(args: argparse.Namespace) -> None:
         from activesci.workflow.files import check_output_path
 
         check_output_path(args.out)  # not a device or FIFO, before the benchmark runs
-    task = _task(args.target, args.luminosity)
+    task = _task(args.target, args.luminosity, args.task_option)
     bench = DesignBenchmark(
         task=args.target,
-        task_options={} if args.luminosity is None else {"luminosity": args.luminosity},
+        task_options=_task_options(args.luminosity, args.task_option),
         truth=task.parameters.to_dict(task.parameters.parse_assignments(args.truth))
         if args.truth
         else None,
@@ -451,6 +497,13 @@ def _bench(args: argparse.Namespace) -> None:
         print(json.dumps({"results": args.out}))
 
 
+def _names_task(target: str) -> bool:
+    """Whether ``activesci bench TARGET`` names a task rather than a spec."""
+    if target in tasks.TASKS:
+        return True
+    return ":" in target and not os.path.exists(target) and not target.endswith((".yaml", ".yml"))
+
+
 def _bench_spec(args: argparse.Namespace) -> None:
     from activesci.bench import format_leaderboard, load_spec, run_spec, write_results
 
@@ -464,7 +517,7 @@ def _bench_spec(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
-    task = _task(args.task, args.luminosity)
+    task = _task(args.task, args.luminosity, args.task_option)
     truth = task.parameters.parse_assignments(args.truth) if args.truth else None
     _refuse_started(args.out)
     learner = ActiveLearner(
@@ -526,10 +579,12 @@ def _experiment(args: argparse.Namespace, task: tasks.Task, truth: Any) -> Any:
 def _resume(args: argparse.Namespace) -> None:
     from activesci.learner import ActiveLearner
 
-    learner = ActiveLearner.resume(args.dir, allow_images=tuple(args.allow_image))
+    learner = ActiveLearner.resume(
+        args.dir, allow_images=tuple(args.allow_image), allow_plugins=args.allow_plugins
+    )
     total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
-    _loop(learner, max(0, total - learner.round), args.dir)
+    _loop(learner, max(0, total - learner.round), args.dir, allow_plugins=args.allow_plugins)
 
 
 def _planned(learner: Any) -> int:
@@ -545,7 +600,11 @@ def _planned(learner: Any) -> int:
         ) from None
 
 
-def _loop(learner: Any, rounds: int, folder: str) -> None:
+def _loop(learner: Any, rounds: int, folder: str, *, allow_plugins: bool = True) -> None:
+    """Run ``rounds`` rounds, printing each, then write the run's report.
+
+    ``allow_plugins``: the report may import the run's task module (the user named it).
+    """
     from activesci.report import write_run_report
 
     names = learner.task.parameters.names
@@ -561,7 +620,8 @@ def _loop(learner: Any, rounds: int, folder: str) -> None:
         for warning in (check or {}).get("warnings", []):
             print(f"warning: round {state.round}: {warning}", file=sys.stderr, flush=True)
     learner.close()
-    print(json.dumps({"rounds": learner.round, "report": str(write_run_report(folder))}))
+    report = write_run_report(folder, allow_plugins=allow_plugins)
+    print(json.dumps({"rounds": learner.round, "report": str(report)}))
 
 
 if __name__ == "__main__":

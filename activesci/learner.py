@@ -309,7 +309,7 @@ class ActiveLearner:
         to_config = getattr(exp, "to_config", None)
         experiment = to_config() if callable(to_config) else {"kind": type(exp).__name__}
         return {
-            "task": self.task.name,
+            "task": self.task.ref,
             "task_options": self.task.options,
             "seed": self.seed,
             "strategy": self._strategy_spec,
@@ -650,6 +650,7 @@ class ActiveLearner:
         *,
         progress: Progress = True,
         allow_images: Sequence[str] = (),
+        allow_plugins: bool = False,
     ) -> ActiveLearner:
         """Continue the run stored in ``path``: rebuild it and replay its observations.
 
@@ -660,20 +661,23 @@ class ActiveLearner:
         The store is data: a stored workflow experiment is rebuilt with
         :meth:`~activesci.workflow.experiment.WorkflowExperiment.from_config`, so it runs only
         local ``localhost/activesci-*`` images, or those the caller lists in ``allow_images``,
-        and its work folder must lie inside ``path``.
+        and its work folder must lie inside ``path``. A task stored as
+        ``"package.module:function"`` (a factory of your own) is rebuilt by importing that
+        module only with ``allow_plugins=True``: the store names the code to run.
 
         Raises
         ------
         StoreError
             The store is missing, locked by another writer, or holds malformed settings.
         ValidationError
-            The stored experiment names an image not allowed, or a work folder outside ``path``.
+            The stored experiment names an image not allowed, or a work folder outside
+            ``path``; or the task names a module and ``allow_plugins`` is false.
         """
         from activesci.store import SQLiteRunStore
 
         store = SQLiteRunStore.open(path)
         try:
-            options = _resume_options(store, allow_images=allow_images)
+            options = _resume_options(store, allow_images=allow_images, allow_plugins=allow_plugins)
         except BaseException:
             store.close()
             raise
@@ -738,12 +742,14 @@ def _rebuild_experiment(
     )
 
 
-def _resume_options(store: RunStore, *, allow_images: Sequence[str] = ()) -> dict[str, Any]:
+def _resume_options(
+    store: RunStore, *, allow_images: Sequence[str] = (), allow_plugins: bool = False
+) -> dict[str, Any]:
     """The learner's keyword arguments from a stored run's settings."""
     where = getattr(store, "path", "the store")
     meta = check_run_settings(store.metadata(), str(where))
     try:
-        task = task_registry.get(meta["task"], **meta["task_options"])
+        task = task_registry.load(meta["task"], meta["task_options"], allow_plugins=allow_plugins)
         stored = store.observations()
         est_spec = meta["estimator"]
         if est_spec["kind"] == "object":
@@ -773,11 +779,13 @@ def _resume_options(store: RunStore, *, allow_images: Sequence[str] = ()) -> dic
 
 
 def _as_task(task: Any) -> Task:
-    """A Task, or one built from its registered name."""
+    """A Task, or one built from its name or ``"package.module:function"`` (the caller's)."""
     if isinstance(task, str):
-        return task_registry.get(task)
+        return task_registry.load(task, allow_plugins=True)
     if not isinstance(task, Task):
-        raise ValidationError(f"task must be a Task or a task name, got {task!r:.80}")
+        raise ValidationError(
+            f"task must be a Task, a task name or 'package.module:function', got {task!r:.80}"
+        )
     return task
 
 

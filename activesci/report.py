@@ -136,15 +136,22 @@ def _trust_blocks(
 
 
 def write_run_report(
-    path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    allow_plugins: bool = False,
 ) -> Path:
     """Write ``report.html`` for the run stored in folder ``path`` (or to ``out``).
 
     Shows the posterior per round, the chosen designs, the EIG curves with the points the
-    optimiser evaluated, and (for the Weinberg tasks) data against theory.
+    optimiser evaluated, and (for the Weinberg tasks) data against theory. A run whose task
+    is ``"package.module:function"`` is drawn only with ``allow_plugins=True``, which imports
+    that module (see :func:`activesci.tasks.load`).
 
     Raises
     ------
+    ValidationError
+        The run's task names a module and ``allow_plugins`` is false.
     StoreError
         ``path`` holds no run, or a run without settings (it stopped before it started), with
         malformed ones, or with a round summary the report cannot draw.
@@ -156,7 +163,7 @@ def write_run_report(
     with SQLiteRunStore.open(path, readonly=True) as store:
         meta, rounds, observations = store.metadata(), store.rounds(), store.observations()
     meta = check_run_settings(meta, str(path))
-    task = tasks.get(meta["task"], **meta["task_options"])
+    task = tasks.load(meta["task"], meta["task_options"], allow_plugins=allow_plugins)
     experiment = meta.get("experiment")
     truth = experiment.get("truth") if isinstance(experiment, dict) else None
     truth = {} if truth is None else task.parameters.to_dict(task.parameters.validate(truth)[0])

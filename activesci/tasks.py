@@ -1,18 +1,45 @@
-"""Ready-made problems: a simulator, its prior and design spaces, and an experiment factory.
+"""Problems to learn about: a simulator, its prior and design spaces, and an experiment factory.
 
 >>> import activesci as asci
 >>> task = asci.tasks.weinberg()
 >>> task.parameters.names, task.designs.names
 (['sin2w'], ['sqrt_s'])
 >>> exp = task.experiment(truth={"sin2w": 0.2315}, seed=1)
+
+Tasks are data. A task is built by a *factory*, a function returning a :class:`Task`, and
+``task.to_config()`` names it with its options, so a stored run, a benchmark spec or a
+workflow rebuilds it with :func:`load`. A factory is named by
+
+- a registered name: the built-in tasks (:data:`TASKS`) and those added with
+  :func:`register_task` in this process;
+- the name of an entry point that an installed package declares in the group
+  ``activesci.tasks``;
+- ``"package.module:factory"``: any importable function, e.g. one in your own module. A
+  factory defined at the top level of a module is recognised when it builds its ``Task``, so
+  ``task.to_config()`` works without registering it.
+
+Naming a module imports and runs its code, so :func:`load` refuses the last form when it comes
+from a data file (a stored run, a spec) unless the caller allows it (``allow_plugins=True``,
+``activesci resume --allow-plugins``); registered names and entry points are code the user
+installed, and always allowed.
+
+>>> config = task.to_config()
+>>> config
+{'task': 'weinberg', 'task_options': {'luminosity': 1.0, 'convention': 'a', 'alpha': 'thomson'}}
+>>> load(**config).name
+'weinberg'
 """
 
 from __future__ import annotations
 
+import dis
+import importlib
 import inspect
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 from activesci.errors import ValidationError
@@ -23,7 +50,20 @@ from activesci.simulators.weinberg import WeinbergSimulator, lineshape_parameter
 from activesci.spaces import Real, Space
 from activesci.typing import Simulator
 
-__all__ = ["TASKS", "Task", "gaussian", "get", "weinberg", "weinberg_lineshape"]
+__all__ = [
+    "ENTRY_POINTS",
+    "TASKS",
+    "Task",
+    "gaussian",
+    "get",
+    "load",
+    "register_task",
+    "weinberg",
+    "weinberg_lineshape",
+]
+
+#: The entry-point group under which installed packages declare task factories.
+ENTRY_POINTS = "activesci.tasks"
 
 
 @dataclass
@@ -33,7 +73,7 @@ class Task:
     Attributes
     ----------
     name : str
-        Registry name (``activesci.tasks.get(name)`` builds it again).
+        A short name for titles and reports.
     simulator : Simulator
         Carries the prior (``parameters``) and the design space (``designs``).
     truth : dict
@@ -44,6 +84,11 @@ class Task:
         The keyword arguments the task was built with, to rebuild it (e.g. on resume).
     strategy_options : dict
         Default options of the baseline strategies, e.g. ``{"fixed": {"design": [91.19]}}``.
+    factory : str, optional
+        The registered name or ``"package.module:function"`` that builds this task from
+        ``options``. Left out, it is found when a module-level function of an importable
+        module returns the task it builds (``return Task(...)``; its JSON-able arguments
+        become ``options`` if none are given); ``None`` if there is none.
     """
 
     name: str
@@ -52,6 +97,13 @@ class Task:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    factory: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.factory is None:
+            self.factory, options = _calling_factory()
+            if self.factory is not None and not self.options:
+                self.options = options
 
     @property
     def parameters(self) -> Space:
@@ -66,6 +118,39 @@ class Task:
     def experiment(self, truth: Any = None, seed: int | None = None) -> SimulatedExperiment:
         """A simulated experiment with a hidden ``truth`` (default: the task's) and ``seed``."""
         return SimulatedExperiment(self.simulator, self.truth if truth is None else truth, seed)
+
+    @property
+    def ref(self) -> str:
+        """The name :func:`load` finds this task's factory by.
+
+        A registered name, an entry point's name or ``"package.module:function"`` (the
+        task's ``name`` if it has no factory).
+        """
+        return self.factory or self.name
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"task": ref, "task_options": options}``: what :func:`load` rebuilds it from.
+
+        Raises
+        ------
+        ValidationError
+            The task has no factory that another process could import (it was built by hand
+            or in ``__main__``), or options that are not JSON data.
+        """
+        if self.factory is None:
+            raise ValidationError(
+                f"task {self.name!r} has no factory to rebuild it from: build it in a "
+                "function at the top level of an importable module, register that function "
+                "with activesci.tasks.register_task, or give Task(factory='package.module:"
+                "function')"
+            )
+        try:
+            options = json.loads(json.dumps(self.options, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"task {self.name!r}: its options must be JSON data to be stored ({exc})"
+            ) from None
+        return {"task": self.factory, "task_options": options}
 
 
 def weinberg(
@@ -85,6 +170,7 @@ def weinberg(
     )
     return Task(
         name="weinberg",
+        factory="weinberg",
         simulator=sim,
         truth={"sin2w": 0.2315},
         description=(
@@ -122,6 +208,7 @@ def weinberg_lineshape(
     )
     return Task(
         name="weinberg_lineshape",
+        factory="weinberg_lineshape",
         simulator=sim,
         truth={"sin2w": 0.2315, "mz": 91.1876, "gamma_z": 2.4952},
         description=(
@@ -139,6 +226,7 @@ def gaussian(*, dim: int = 1, events_per_experiment: int = 10) -> Task:
     sim = GaussianSimulator(dim=dim, events_per_experiment=events_per_experiment)
     return Task(
         name="gaussian",
+        factory="gaussian",
         simulator=sim,
         truth={f"mu{i}": 0.5 for i in range(dim)},
         description=(
@@ -150,7 +238,7 @@ def gaussian(*, dim: int = 1, events_per_experiment: int = 10) -> Task:
     )
 
 
-#: Task factories by name.
+#: Task factories by name: the built-in ones and those given to :func:`register_task`.
 TASKS: dict[str, Callable[..., Task]] = {
     "weinberg": weinberg,
     "weinberg_lineshape": weinberg_lineshape,
@@ -158,8 +246,21 @@ TASKS: dict[str, Callable[..., Task]] = {
 }
 
 
+def register_task(name: str, factory: Callable[..., Task]) -> None:
+    """Make ``factory(**options)`` available as the task ``name`` in this process.
+
+    A run stored with such a task names the factory's module and function where it has one,
+    so another process (``activesci resume``) can rebuild it.
+    """
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValidationError(f"a task name must be an identifier, got {name!r}")
+    if not callable(factory):
+        raise ValidationError(f"a task factory must be callable, got {factory!r:.80}")
+    TASKS[name] = factory
+
+
 def get(name: str, **options: Any) -> Task:
-    """Build the task registered as ``name`` (see :data:`TASKS`).
+    """Build the task registered as ``name`` (see :data:`TASKS`) or declared as an entry point.
 
     Raises
     ------
@@ -167,14 +268,137 @@ def get(name: str, **options: Any) -> Task:
         An unknown task, or an option the task does not take (the message lists those it
         takes); bad option values are refused by the task's simulator.
     """
-    try:
-        factory = TASKS[name]
-    except (KeyError, TypeError):
-        raise ValidationError(f"unknown task {name!r}; available: {sorted(TASKS)}") from None
-    accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
+    return load(name, options)
+
+
+def load(
+    task: str, task_options: dict[str, Any] | None = None, *, allow_plugins: bool = False
+) -> Task:
+    """Build a task from its config: ``load(**task.to_config())`` rebuilds ``task``.
+
+    Parameters
+    ----------
+    task : str
+        A registered name, an entry point of the group :data:`ENTRY_POINTS`, or
+        ``"package.module:function"``.
+    task_options : dict, optional
+        The factory's keyword arguments.
+    allow_plugins : bool
+        Import a ``"package.module:function"`` that is not registered: this runs code that
+        ``ref`` names, so pass it only for a ref you (not a data file) chose.
+
+    Raises
+    ------
+    ValidationError
+        An unknown task, a module named without ``allow_plugins``, a factory that cannot be
+        imported or does not return a Task, or an option the factory does not take.
+    """
+    ref, options = task, {} if task_options is None else task_options
+    if not isinstance(ref, str) or not ref:
         raise ValidationError(
-            f"task {name!r} takes no option(s) {unknown}; its options are {sorted(accepted)}"
+            f"unknown task {ref!r:.80}; expected a task name or 'package.module:function'"
         )
-    return factory(**options)
+    if not isinstance(options, dict):
+        raise ValidationError(f"task options must be a dict, got {options!r:.80}")
+    factory = _factory(ref, allow_plugins)
+    accepted = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValidationError(
+                f"task {ref!r} takes no option(s) {unknown}; its options are {sorted(accepted)}"
+            )
+    built = factory(**options)
+    if not isinstance(built, Task):
+        raise ValidationError(f"task factory {ref!r} returned {type(built).__name__}, not a Task")
+    return built
+
+
+def _factory(ref: str, allow_plugins: bool) -> Callable[..., Task]:
+    """The factory ``ref`` names (see :func:`load`)."""
+    if ref in TASKS:
+        return TASKS[ref]
+    registered = {_qualified(f): f for f in TASKS.values()}
+    if ref in registered:
+        return registered[ref]
+    entry_points = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINTS)}
+    declared = {ep.value.replace(" ", ""): ep for ep in entry_points.values()}
+    if ref in entry_points or ref in declared:
+        return (entry_points.get(ref) or declared[ref]).load()
+    if ":" not in ref:
+        raise ValidationError(
+            f"unknown task {ref!r}; available: {sorted(set(TASKS) | set(entry_points))}, an "
+            f"entry point of the group {ENTRY_POINTS!r}, or 'package.module:function'"
+        )
+    if not allow_plugins:
+        raise ValidationError(
+            f"task {ref!r} names a module to import, which runs its code; expected a "
+            "registered task or an installed entry point, or allow it if you trust it "
+            "(allow_plugins=True, activesci ... --allow-plugins)"
+        )
+    module, _, attr = ref.partition(":")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValidationError(
+            f"task factory {ref!r} could not be imported ({exc}); is its module on PYTHONPATH?"
+        ) from None
+    if not callable(target):
+        raise ValidationError(f"task factory {ref!r} is not a function")
+    return target
+
+
+def _returns_the_call(frame: Any) -> bool:
+    """Whether the instruction after ``frame``'s current call returns its result."""
+    instructions = list(dis.get_instructions(frame.f_code))
+    for i, instruction in enumerate(instructions):
+        if instruction.offset == frame.f_lasti:
+            rest = [x for x in instructions[i + 1 :] if x.opname not in ("NOP", "PRECALL")]
+            return bool(rest) and rest[0].opname == "RETURN_VALUE"
+    return False
+
+
+def _qualified(function: Any) -> str:
+    """``"module:qualname"`` of a function."""
+    return f"{getattr(function, '__module__', '')}:{getattr(function, '__qualname__', '')}"
+
+
+def _calling_factory() -> tuple[str | None, dict[str, Any]]:
+    """The module-level function that is building a Task, and its JSON-able arguments.
+
+    Looks up the stack past the dataclass's ``__init__`` for the first frame outside this
+    module; it counts as a factory only if its module is importable (not ``__main__``) and
+    the module's attribute of that name runs exactly that code, and returns the new Task
+    directly (``return Task(...)``): a script's function that builds a task to run it is not
+    a factory, and must not be called again to rebuild it.
+    """
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and frame.f_globals.get("__name__") == __name__:
+            frame = frame.f_back
+        while frame is not None and frame.f_code.co_name == "__init__":
+            frame = frame.f_back  # the dataclass's generated __init__
+        if frame is None:
+            return None, {}
+        module = frame.f_globals.get("__name__", "__main__")
+        function = frame.f_globals.get(frame.f_code.co_name)
+        if module == "__main__" or getattr(function, "__code__", None) is not frame.f_code:
+            return None, {}
+        if not _returns_the_call(frame):
+            return None, {}  # it builds a task to use, not to return: not a factory
+        names = inspect.signature(function).parameters
+        options = {}
+        for name, parameter in names.items():
+            value = frame.f_locals.get(name)
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                if value is not parameter.default:
+                    return None, {}  # an option that cannot be stored: not rebuildable
+                continue
+            options[name] = value
+        return _qualified(function), options
+    finally:
+        del frame

@@ -374,7 +374,7 @@ class Dashboard:
         options = dict(old.task.options)
         if "luminosity" in options:
             options["luminosity"] = float(self.luminosity_slider.value)
-        task = tasks.get(old.task.name, **options)
+        task = tasks.load(old.task.ref, options, allow_plugins=True)  # the user's own task
         experiment = old.experiment
         if isinstance(experiment, SimulatedExperiment):
             experiment = task.experiment(truth=experiment.truth, seed=experiment.seed)

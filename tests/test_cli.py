@@ -180,6 +180,10 @@ def test_simulate_gaussian_distribution(capsys, tmp_path, phase):
         ("weinberg --design sqrt_s=5", ["sqrt_s", "5", "[20, 210] GeV"]),
         ("weinberg --design energy=91", ["'energy'", "sqrt_s"]),
         ("gaussian --design phase=3.14 --luminosity 2", ["gaussian", "luminosity"]),
+        (f"nosuchtask {Z_POLE}", ["'nosuchtask'", "weinberg", "package.module:function"]),
+        (f"nosuchmodule:factory {Z_POLE}", ["nosuchmodule:factory", "PYTHONPATH"]),
+        (f"gaussian --design phase=3.14 --task-option dim", ["NAME=VALUE", "'dim'"]),
+        (f"gaussian --design phase=3.14 --task-option frob=1", ["frob", "dim"]),
     ],
     ids=[
         "theta-out-of-range",
@@ -189,6 +193,10 @@ def test_simulate_gaussian_distribution(capsys, tmp_path, phase):
         "design-out-of-range",
         "design-unknown-name",
         "luminosity-for-gaussian",
+        "unknown-task",
+        "unimportable-factory",
+        "task-option-malformed",
+        "task-option-unknown",
     ],
 )
 def test_bad_input_exits_with_2_and_a_message(capsys, tmp_path, command, parts):
@@ -205,7 +213,6 @@ def test_bad_input_exits_with_2_and_a_message(capsys, tmp_path, command, parts):
 @pytest.mark.parametrize(
     ("command", "part"),
     [
-        (f"simulate nosuchtask {Z_POLE} --out f.npz", "nosuchtask"),
         ("simulate weinberg --out f.npz", "--design"),
         (f"simulate weinberg {Z_POLE} --n many --out f.npz", "many"),
         (f"simulate gaussian {Z_POLE} --n -5 --out f.npz", "'-5'"),

@@ -290,7 +290,7 @@ def test_recorded_manual_and_custom_runs_resume(tmp_path, kind):
         ({"refine_every": 0}, "refine_every must be a positive integer, got 0"),
         ({"training_samples": 1e5}, "training_samples must be an integer >= 4, got 100000.0"),
         ({"experiment": "nature"}, "experiment must have designs and run"),
-        ({"task": 3}, "task must be a Task or a task name, got 3"),
+        ({"task": 3}, "task must be a Task, a task name or 'package.module:function', got 3"),
         ({"store": ""}, "store must name a folder, got ''"),
     ],
 )

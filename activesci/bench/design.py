@@ -38,6 +38,7 @@ from activesci import tasks as task_registry
 from activesci.design.optimizer import STRATEGIES, DesignContext, register_strategy
 from activesci.design.utility import expected_information_gain
 from activesci.errors import ValidationError
+from activesci.tasks import Task
 from activesci.typing import check_count, check_positive
 
 __all__ = [
@@ -127,7 +128,8 @@ class DesignBenchmark:
     Parameters
     ----------
     task : str
-        A registered task name (``activesci.tasks.TASKS``).
+        A task name (``activesci.tasks.TASKS``, an entry point) or the
+        ``"package.module:function"`` of your own factory (imported: this is code you chose).
     task_options : dict
         Options of the task factory, e.g. ``{"luminosity": 0.2}``.
     truth : dict, optional
@@ -159,10 +161,6 @@ class DesignBenchmark:
     resolution: int | None = None
 
     def __post_init__(self) -> None:
-        if self.task not in task_registry.TASKS:
-            raise ValidationError(
-                f"unknown task {self.task!r}; available: {sorted(task_registry.TASKS)}"
-            )
         self.strategies = tuple(self.strategies)
         known = set(STRATEGIES) | set(LEARNER_STRATEGIES)
         for name in self.strategies:
@@ -173,9 +171,13 @@ class DesignBenchmark:
         self.target_std = check_positive(self.target_std, "target_std")
         if not isinstance(self.task_options, dict):
             raise ValidationError(f"task_options must be a dict, got {self.task_options!r:.80}")
-        task = task_registry.get(self.task, **self.task_options)  # bad options fail here
+        task = self.build_task()  # an unknown task or bad options fail here
         if self.truth is not None:
             task.parameters.validate(self.truth)
+
+    def build_task(self) -> Task:
+        """The benchmark's task, built from ``task`` and ``task_options``."""
+        return task_registry.load(self.task, self.task_options, allow_plugins=True)
 
     def learner_options(self, name: str) -> dict[str, Any]:
         """The ``ActiveLearner`` keywords of one strategy of this benchmark."""
@@ -201,7 +203,7 @@ def run_seed(bench: DesignBenchmark, name: str, seed: int) -> dict[str, Any]:
     """One learner run: designs, means, stds, volumes and timings, round by round."""
     from activesci.learner import ActiveLearner
 
-    task = task_registry.get(bench.task, **bench.task_options)
+    task = bench.build_task()
     start = time.perf_counter()
     learner = ActiveLearner(
         task,
@@ -280,7 +282,7 @@ def run_design_benchmark(bench: DesignBenchmark, *, progress: bool = True) -> di
     """
     from tqdm.auto import tqdm
 
-    names = task_registry.get(bench.task, **bench.task_options).parameters.names
+    names = bench.build_task().parameters.names
     summaries, runs = [], {}
     with tqdm(total=len(bench.strategies) * bench.seeds, disable=not progress, unit="run") as bar:
         for name in bench.strategies:

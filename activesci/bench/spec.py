@@ -14,8 +14,9 @@ A spec says what to compare and how to rank it::
 Strategies are plug-ins: a registered name (:func:`activesci.design.register_strategy`, or
 :func:`activesci.excursion.register_acquisition`), a name that an installed package declares
 under the entry-point group ``activesci.strategies`` (``activesci.acquisitions``), or
-``"package.module:factory"``. A spec is data, shared between people: the last form imports and
-runs code that the spec names, so it is refused unless the caller passes ``allow_plugins=True``
+``"package.module:factory"``; so is the task (:func:`activesci.tasks.load`). A spec is data,
+shared between people: the last form imports and runs code that the spec names, so it is
+refused unless the caller passes ``allow_plugins=True``
 (``activesci bench --allow-plugins``). Registered names and installed entry points are code the
 user installed, and always allowed. The specs shipped with activesci live in
 ``activesci/bench/specs/`` and are found by name (:func:`available_specs`).
@@ -207,7 +208,14 @@ def validate_spec(
 
 
 def _check_plugins(spec: dict[str, Any], allow_plugins: bool, source: str) -> None:
-    """Refuse ``"package.module:factory"`` strategies unless plug-ins are allowed."""
+    """Refuse ``"package.module:factory"`` strategies and tasks unless plug-ins are allowed."""
+    if spec["kind"] == "design" and ":" in spec["task"] and not allow_plugins:
+        raise SpecError(
+            f"{source}: at task: {spec['task']!r} is a 'package.module:function' task "
+            "factory, which imports and runs the code a spec names; expected a registered "
+            "task or an installed entry point, or pass allow_plugins=True (activesci bench "
+            "--allow-plugins) if you trust this spec"
+        )
     plugins = [name for name in spec["strategies"] if ":" in name]
     if plugins and not allow_plugins:
         raise SpecError(
@@ -223,7 +231,7 @@ def _check_task(spec: dict[str, Any], source: str) -> None:
     from activesci import tasks
 
     try:
-        tasks.get(spec["task"], **spec["task_options"])
+        tasks.load(spec["task"], spec["task_options"], allow_plugins=True)  # checked above
     except (TypeError, ValueError) as exc:
         raise SpecError(f"{source}: at task_options: task {spec['task']!r}: {exc}") from None
 

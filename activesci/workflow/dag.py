@@ -132,7 +132,8 @@ def train_estimator(
 
 # -- adage tasks (module level, so they pickle to worker processes) -------------------------
 def _task_of(spec: dict[str, Any]) -> Task:
-    return task_registry.get(spec["name"], **spec["options"])
+    """The campaign's task in a worker (``spec`` is the campaign's own ``Task.to_config``)."""
+    return task_registry.load(spec["task"], spec["task_options"], allow_plugins=True)
 
 
 def _plan_node(workdir: str, samples: int, chunks: int, seed: int) -> list[dict[str, int]]:
@@ -272,9 +273,9 @@ class Campaign:
     ) -> None:
         from activesci.inference.methods import METHODS
 
-        self.task = task_registry.get(task) if isinstance(task, str) else task
-        if self.task.name not in task_registry.TASKS:
-            raise ValidationError(f"campaigns need a registered task, got {self.task.name!r}")
+        if isinstance(task, str):
+            task = task_registry.load(task, allow_plugins=True)
+        self.task = task
         if method not in METHODS or method == "sally":
             names = sorted(m for m in METHODS if m != "sally")
             raise ValidationError(f"unknown method {method!r}; expected one of {names}")
@@ -288,7 +289,7 @@ class Campaign:
         self.method, self.epochs, self.train = method, epochs, train
         self.workdir = Path(workdir)
         self.progress, self.callback = progress, callback
-        self._spec = {"name": self.task.name, "options": dict(self.task.options)}
+        self._spec = self.task.to_config()  # workers rebuild the task from it
 
     def build(self) -> Any:
         """The adage workflow object: the plan node and the rules that grow the graph."""

@@ -32,7 +32,7 @@ from activesci.typing import Observation
 from activesci.workflow.containers import validate_container_config
 from activesci.workflow.dag import DagTracker, run_flow
 from activesci.workflow.files import sha256, write_checksum
-from activesci.workflow.steps import CommandStep
+from activesci.workflow.steps import CommandStep, task_arguments
 
 __all__ = ["WorkflowExperiment"]
 
@@ -194,12 +194,11 @@ class WorkflowExperiment:
         )
         truth = [f"{n}={v}" for n, v in self.truth.items()]
         point = [f"{n}={float(v)!r}" for n, v in zip(self.designs.names, design, strict=True)]
-        luminosity = self.task.options.get("luminosity")
         out = f"round-{k:04d}.npz"
         command = [
             "activesci",
             "simulate",
-            self.task.name,
+            *task_arguments(self.task),
             "--theta",
             *truth,
             "--design",
@@ -209,7 +208,6 @@ class WorkflowExperiment:
             "--out",
             out,
             "--no-gold",
-            *([] if luminosity is None else ["--luminosity", str(luminosity)]),
         ]
         return CommandStep(
             f"experiment-{k}",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -248,7 +249,9 @@ def export_reana(
     Parameters
     ----------
     task : str
-        Task name (a key of :data:`activesci.tasks.TASKS`).
+        A task name (:data:`activesci.tasks.TASKS`, an entry point) or the
+        ``"package.module:function"`` of your own factory (then its module must be installed
+        in ``image``); the steps build it with its default options.
     out : str or Path
         Folder to write to (created if needed; existing files are replaced).
     samples : int
@@ -275,8 +278,11 @@ def export_reana(
     """
     from activesci.inference.methods import METHODS
 
-    if task not in tasks.TASKS:
-        raise ValidationError(f"unknown task {task!r}; available: {sorted(tasks.TASKS)}")
+    if not (isinstance(task, str) and re.fullmatch(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", task)):
+        raise ValidationError(
+            f"task must be a task name or 'package.module:function', got {task!r:.80}"
+        )
+    tasks.load(task, allow_plugins=True)  # the caller's choice; an unknown task fails here
     if method not in METHODS:
         raise ValidationError(f"unknown method {method!r}; available: {sorted(METHODS)}")
     samples = _positive_int("samples", samples)
@@ -319,7 +325,7 @@ def add_parser(subparsers: Any) -> None:
         description="Write workflow.yml (yadage: sample-training chunks -> merge -> train), "
         "reana.yaml and README.md into a folder, for reana-client or yadage-run.",
     )
-    parser.add_argument("task", choices=sorted(tasks.TASKS), help="task name")
+    parser.add_argument("task", help="a task name or package.module:function of your own factory")
     parser.add_argument("--out", required=True, help="folder to write to")
     parser.add_argument("--samples", type=int, default=100_000, help="training samples in all")
     parser.add_argument("--chunks", type=int, default=4, help="parallel simulation steps")

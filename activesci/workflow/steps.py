@@ -43,7 +43,7 @@ from activesci.tasks import Task
 from activesci.typing import Events
 from activesci.workflow.containers import RUNTIMES, container_argv
 
-__all__ = ["CommandSimulator", "CommandStep", "StepResult", "check_output"]
+__all__ = ["CommandSimulator", "CommandStep", "StepResult", "check_output", "task_arguments"]
 
 _TAIL = 2000  # characters of stderr quoted in errors
 
@@ -72,6 +72,17 @@ def check_output(path: Path) -> None:
             raise ValueError(f"output {path.name} is not valid JSON ({exc})") from None
     elif path.stat().st_size == 0:
         raise ValueError(f"output {path.name} is empty")
+
+
+def task_arguments(task: Task) -> list[str]:
+    """``activesci simulate``'s arguments that rebuild ``task``: its ref and its options.
+
+    Options go as ``--task-option NAME=JSON``, so a task of the user's own factory (with its
+    own options) is rebuilt in the step exactly as in the learner.
+    """
+    config = task.to_config()
+    options = [f"{k}={json.dumps(v)}" for k, v in config["task_options"].items()]
+    return [config["task"], *(["--task-option", *options] if options else [])]
 
 
 @dataclass
@@ -341,14 +352,12 @@ class CommandSimulator(SimulatorBase):
         """Run the command for ``n`` events at one point and read its event file."""
         theta_args = [f"{k}={v}" for k, v in self.parameters.to_dict(theta).items()]
         design_args = [f"{k}={v}" for k, v in self.designs.to_dict(design).items()]
-        luminosity = self.task.options.get("luminosity")
-        extra = [] if luminosity is None else ["--luminosity", str(luminosity)]
         with tempfile.TemporaryDirectory(dir=self.workdir) as tmp:
             step = CommandStep(
                 "simulate",
                 [
                     *self.command,
-                    self.task.name,
+                    *task_arguments(self.task),
                     "--theta",
                     *theta_args,
                     "--design",
@@ -359,7 +368,6 @@ class CommandSimulator(SimulatorBase):
                     str(seed),
                     "--out",
                     "events.npz",
-                    *extra,
                 ],
                 outputs=["events.npz"],
                 **self.step_options,
