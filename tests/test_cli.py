@@ -182,8 +182,8 @@ def test_simulate_gaussian_distribution(capsys, tmp_path, phase):
         ("gaussian --design phase=3.14 --luminosity 2", ["gaussian", "luminosity"]),
         (f"nosuchtask {Z_POLE}", ["'nosuchtask'", "weinberg", "package.module:function"]),
         (f"nosuchmodule:factory {Z_POLE}", ["nosuchmodule:factory", "PYTHONPATH"]),
-        (f"gaussian --design phase=3.14 --task-option dim", ["NAME=VALUE", "'dim'"]),
-        (f"gaussian --design phase=3.14 --task-option frob=1", ["frob", "dim"]),
+        ("gaussian --design phase=3.14 --task-option dim", ["NAME=VALUE", "'dim'"]),
+        ("gaussian --design phase=3.14 --task-option frob=1", ["frob", "dim"]),
     ],
     ids=[
         "theta-out-of-range",
