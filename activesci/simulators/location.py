@@ -173,7 +173,7 @@ class LocationFindingSimulator(SimulatorBase):
 
     # -- the signal -----------------------------------------------------------------------------
     def _log_mu(self, theta: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``log mu`` ``(n,)`` and each source's share of ``mu`` ``(n, K)`` with its offset.
+        """``log mu`` ``(n,)`` and its gradient in ``theta`` ``(n, P)``.
 
         Rows of ``theta`` ``(n or 1, P)`` and ``design`` ``(n or 1, D)`` broadcast. Returns
         ``log_mu`` and ``grad`` ``(n, P)``: the gradient of ``log mu`` in ``theta``,
@@ -186,7 +186,8 @@ class LocationFindingSimulator(SimulatorBase):
         total = np.exp(terms - top[:, None]).sum(axis=1) + np.exp(self._log_b - top)
         log_mu = top + np.log(total)
         share = np.exp(terms - log_mu[:, None])  # w_k, in [0, 1]
-        grad = (-2.0 * (share / denom)[:, :, None] * diff).reshape(len(log_mu), -1)
+        # |diff| / denom <= 1 / sqrt(denom): finite even where 1 / m overflows
+        grad = (-2.0 * share[:, :, None] * (diff / denom[:, :, None])).reshape(len(log_mu), -1)
         return log_mu, grad
 
     def log_signal(self, theta: Any, design: Any) -> np.ndarray:
