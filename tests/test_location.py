@@ -190,7 +190,7 @@ def test_log_likelihood_shapes_and_bad_input():
         ({"base_signal": -0.1}, "base_signal must be a non-negative finite number, got -0.1"),
         ({"base_signal": "0.1"}, "base_signal must be a non-negative finite number"),
         ({"max_signal": 0.0}, "max_signal must be a positive finite number"),
-        ({"alpha": -1.0}, r"alpha\[0\] must be a positive finite number, got -1.0"),
+        ({"alpha": -1.0}, "alpha must be a positive finite number, got -1.0"),
         ({"alpha": [1.0, 2.0, 3.0]}, "alpha must be one positive number or 2"),
         ({"alpha": [1.0, float("inf")]}, r"alpha\[1\] must be a positive finite number"),
         ({"bound": -4.0}, "bound must be a positive finite number"),
@@ -214,11 +214,13 @@ def test_exact_posterior_concentrates_on_the_sources_up_to_label_switching():
     for design in designs:
         post = post.update(sim.run_experiment(TRUTH, design, rng), exact)
     p, w = post.particles, post.weights
-    dist = np.minimum(np.linalg.norm(p - TRUTH, axis=1), np.linalg.norm(p - SWAPPED, axis=1))
-    # prior mass within 0.3 of either labelling: (pi 0.3^2)^2 * 2 * N(truth) density ~ 1e-4
-    assert w[dist < 0.3].sum() > 0.9
-    mean = post.mean()
-    assert min(np.abs(mean - TRUTH).max(), np.abs(mean - SWAPPED).max()) < 0.15
+    # undo label switching: each particle in the labelling nearer the truth
+    swap = np.linalg.norm(p - SWAPPED, axis=1) < np.linalg.norm(p - TRUTH, axis=1)
+    aligned = np.where(swap[:, None], p[:, [2, 3, 0, 1]], p)
+    # prior mass within 0.3 of either labelling: about 2 (pi 0.3^2)^2 N(truth; 0, I) = 1e-3
+    assert w[np.linalg.norm(aligned - TRUTH, axis=1) < 0.3].sum() > 0.9
+    mean = w @ aligned
+    assert np.abs(mean - TRUTH).max() < 0.1
 
 
 def test_alices_ratio_estimator_trains_on_the_benchmark():

@@ -160,7 +160,8 @@ class LocationFindingSimulator(SimulatorBase):
                 f"alpha must be one positive number or {n_sources} (one per source), got "
                 f"{alpha!r:.80}"
             )
-        out = [check_positive(a, f"alpha[{k}]") for k, a in enumerate(values)]
+        names = ["alpha"] if np.ndim(alpha) == 0 else [f"alpha[{k}]" for k in range(len(values))]
+        out = [check_positive(a, name) for a, name in zip(values, names, strict=True)]
         return np.broadcast_to(np.array(out, dtype=float), (n_sources,)).copy()
 
     def __repr__(self) -> str:
