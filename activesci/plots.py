@@ -247,9 +247,11 @@ def corner_figure(
                 z=density,
                 name=f"{a}|{b}",
                 colorscale=scale,
+                zmin=0.0,
+                zmax=float(density.max()),
                 showscale=False,
                 contours=contours,
-                line={"color": "white", "width": 1},
+                line={"color": "rgb(40, 45, 120)", "width": 1},
                 hovertemplate=f"{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<br>density=%{{z:.3g}}"
                 "<extra></extra>",
             ),

@@ -161,6 +161,11 @@ def test_corner_figure_has_a_panel_per_marginal_and_pair_and_marks_the_truth(gri
             lo, hi = fig.layout[axis].range  # zoomed around the mass, not the prior box
             k = NAMES.index(name)
             assert -4.5 < lo < MEAN[k] - 2 * STD[k] and MEAN[k] + 2 * STD[k] < hi < 4.5
+    for t in contours:  # a Gaussian's 95% and 68% regions end at 5% and 32% of its peak
+        i, j = (NAMES.index(n) for n in t.name.split("|"))
+        peak = 1 / (2 * np.pi * STD[i] * STD[j] * np.sqrt(1 - CORR[i, j] ** 2))
+        assert t.contours.start == pytest.approx(0.05 * peak, rel=0.05)
+        assert t.contours.end == pytest.approx(0.32 * peak, rel=0.05)
     vlines = [s.x0 for s in fig.layout.shapes if s.type == "line"]
     assert sorted(vlines) == sorted(truth.values())
     # each contour sits in the panel of its column (x) and row (y): the same axes as the
