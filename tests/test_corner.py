@@ -205,3 +205,4 @@ def test_the_report_of_a_two_parameter_run_shows_its_corner_plot(tmp_path, monke
     page = write_run_report(run).read_text()
     assert "Posterior after round 2: pairwise marginals" in page
     assert page.count('"name":"mu0|mu1"') == 1
+    assert page.count('"name":"truth"') == 1  # the stored experiment's truth, marked
