@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 __all__ = [
     "afb_data_figure",
     "afb_figure",
+    "corner_figure",
     "design_history_figure",
     "eig_figure",
     "posterior_figure",
@@ -18,6 +20,8 @@ __all__ = [
 ]
 
 _TEMPLATE = "plotly_white"
+#: Plotly's first default colour, as an RGB triple (lines and fills of posteriors).
+_BLUE = (99, 110, 250)
 
 
 def afb_figure(
@@ -117,13 +121,9 @@ def posterior_figure(
     ``title`` defaults to "Posterior of NAME".
     """
     fig = go.Figure(go.Scatter(x=grid, y=density, mode="lines", fill="tozeroy", name="posterior"))
-    alive = grid[density > 1e-3 * np.max(density)]
-    lo, hi = float(alive.min()), float(alive.max())
     if truth is not None:
         fig.add_vline(x=truth, line_dash="dash", annotation_text="truth")
-        lo, hi = min(lo, truth), max(hi, truth)
-    pad = 0.15 * (hi - lo) or 0.01 * (grid[-1] - grid[0])
-    fig.update_xaxes(range=[max(lo - pad, grid[0]), min(hi + pad, grid[-1])])
+    fig.update_xaxes(range=_zoom(grid, density, truth))
     fig.update_layout(
         template=_TEMPLATE,
         title=title or f"Posterior of {name}",
@@ -132,6 +132,181 @@ def posterior_figure(
         showlegend=False,
     )
     return fig
+
+
+def _zoom(grid: Any, density: Any, truth: float | None = None) -> list[float]:
+    """An axis range around where a 1-D density exceeds 1e-3 of its peak (and the truth).
+
+    Padded by 15% of that span, and kept inside the grid.
+    """
+    grid, density = np.asarray(grid, dtype=float), np.asarray(density, dtype=float)
+    alive = grid[density > 1e-3 * np.max(density)]
+    lo, hi = float(alive.min()), float(alive.max())
+    if truth is not None:
+        lo, hi = min(lo, truth), max(hi, truth)
+    pad = 0.15 * (hi - lo) or 0.01 * (grid[-1] - grid[0])
+    return [max(lo - pad, float(grid[0])), min(hi + pad, float(grid[-1]))]
+
+
+def _credible_levels(density: np.ndarray, levels: Sequence[float]) -> list[float]:
+    """Density thresholds whose superlevel sets hold the probabilities ``levels`` (equal cells)."""
+    values = np.sort(density.ravel())[::-1]
+    mass = np.cumsum(values) / values.sum()
+    return [float(values[min(np.searchsorted(mass, p), len(values) - 1)]) for p in levels]
+
+
+def _axis_labels(space: Any) -> dict[str, str]:
+    """``{name: "label [unit]"}`` of the dimensions of a ``Space`` (label defaults to name)."""
+    out = {}
+    for d in space:
+        unit = getattr(d, "unit", "")
+        out[d.name] = (getattr(d, "label", "") or d.name) + (f" [{unit}]" if unit else "")
+    return out
+
+
+def corner_figure(
+    marginals: Mapping[str, Mapping[str, Sequence[float]]],
+    pairs: Mapping[str, Mapping[str, Any]],
+    names: Sequence[str],
+    *,
+    truth: Mapping[str, float] | None = None,
+    labels: Mapping[str, str] | Any = None,
+    title: str = "",
+) -> go.Figure:
+    """Corner plot: 1-D marginals on the diagonal, pair marginals below it.
+
+    Draws from the JSON a run stores (a round summary's ``"marginals"`` and ``"pairs"``), so
+    a stored run needs no posterior. Panel ``(r, c)`` with ``c < r`` shows ``names[c]``
+    across and ``names[r]`` up: its density as a heatmap with the 68% and 95% credible
+    contours (the smallest regions holding that probability, from the cells). Every column
+    (and row) is zoomed like :func:`posterior_figure`.
+
+    Parameters
+    ----------
+    marginals : dict
+        ``{name: {"grid": [...], "density": [...]}}`` (``summary["marginals"]``).
+    pairs : dict
+        ``{"a|b": {"x": [...], "y": [...], "density": [[...]]}}`` (``summary["pairs"]``, from
+        ``posterior.pair_marginals()``); a pair stored the other way round is transposed.
+    names : sequence of str
+        The parameters, in the order of the panels (at least one).
+    truth : dict, optional
+        ``{name: value}``: a dashed line on the diagonal, a black cross below it (names not
+        in it are not marked).
+    labels : dict or Space, optional
+        Axis titles by name, or a ``Space`` whose labels and units make them; default the names.
+    title : str
+        Figure title (default "Posterior: pairwise marginals").
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One line trace per parameter, one contour trace per pair (``names[c]|names[r]``), and
+        a ``"truth"`` marker trace per pair where both truths are given.
+
+    Raises
+    ------
+    KeyError
+        A name without a marginal, or a pair without a stored density.
+    """
+    from plotly.subplots import make_subplots
+
+    names, truth = list(names), dict(truth or {})
+    if labels is not None and not isinstance(labels, Mapping):
+        labels = _axis_labels(labels)
+    labels = {n: n for n in names} | dict(labels or {})
+    size = len(names)
+    specs = [[{} if c <= r else None for c in range(size)] for r in range(size)]
+    fig = make_subplots(
+        rows=size, cols=size, specs=specs, horizontal_spacing=0.03, vertical_spacing=0.03
+    )
+    ranges = {n: _zoom(marginals[n]["grid"], marginals[n]["density"], truth.get(n)) for n in names}
+    line = "rgb({}, {}, {})".format(*_BLUE)
+    for k, name in enumerate(names):
+        m = marginals[name]
+        fig.add_trace(
+            go.Scatter(x=m["grid"], y=m["density"], mode="lines", name=name, line={"color": line}),
+            row=k + 1,
+            col=k + 1,
+        )
+        if name in truth:
+            fig.add_vline(x=truth[name], line_dash="dash", row=k + 1, col=k + 1)
+        fig.update_yaxes(showticklabels=False, rangemode="tozero", row=k + 1, col=k + 1)
+    scale = [[0.0, "rgba(255, 255, 255, 0)"], [1.0, line]]
+    for c, r in itertools.combinations(range(size), 2):  # column c across, row r up
+        a, b = names[c], names[r]
+        x, y, density = _pair_arrays(pairs, a, b)
+        t95, t68 = _credible_levels(density, (0.95, 0.68))
+        contours = {"coloring": "heatmap", "showlines": True}
+        if t68 > t95:
+            contours |= {"start": t95, "end": t68, "size": t68 - t95}
+        fig.add_trace(
+            go.Contour(
+                x=x,
+                y=y,
+                z=density,
+                name=f"{a}|{b}",
+                colorscale=scale,
+                zmin=0.0,
+                zmax=float(density.max()),
+                showscale=False,
+                contours=contours,
+                line={"color": "rgb(40, 45, 120)", "width": 1},
+                hovertemplate=f"{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<br>density=%{{z:.3g}}"
+                "<extra></extra>",
+            ),
+            row=r + 1,
+            col=c + 1,
+        )
+        if a in truth and b in truth:
+            fig.add_trace(
+                go.Scatter(
+                    x=[truth[a]],
+                    y=[truth[b]],
+                    mode="markers",
+                    name="truth",
+                    marker={"symbol": "x", "color": "black", "size": 9},
+                ),
+                row=r + 1,
+                col=c + 1,
+            )
+        fig.update_yaxes(range=ranges[b], row=r + 1, col=c + 1)
+    for r in range(size):
+        for c in range(r + 1):
+            bottom, left = r == size - 1, c == 0 and r > 0
+            fig.update_xaxes(
+                range=ranges[names[c]],
+                title_text=labels[names[c]] if bottom else None,
+                showticklabels=bottom,
+                row=r + 1,
+                col=c + 1,
+            )
+            if c < r:
+                fig.update_yaxes(
+                    title_text=labels[names[r]] if left else None,
+                    showticklabels=left,
+                    row=r + 1,
+                    col=c + 1,
+                )
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=title or "Posterior: pairwise marginals",
+        showlegend=False,
+        width=max(450, 260 * size),
+        height=max(450, 260 * size),
+    )
+    return fig
+
+
+def _pair_arrays(
+    pairs: Mapping[str, Mapping[str, Any]], a: str, b: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The x (of ``a``), y (of ``b``) and density ``(len(y), len(x))`` of a stored pair."""
+    if f"{a}|{b}" in pairs:
+        p = pairs[f"{a}|{b}"]
+        return np.asarray(p["x"]), np.asarray(p["y"]), np.asarray(p["density"], dtype=float)
+    p = pairs[f"{b}|{a}"]
+    return np.asarray(p["y"]), np.asarray(p["x"]), np.asarray(p["density"], dtype=float).T
 
 
 def posterior_rounds_figure(

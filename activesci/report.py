@@ -143,10 +143,11 @@ def write_run_report(
 ) -> Path:
     """Write ``report.html`` for the run stored in folder ``path`` (or to ``out``).
 
-    Shows the posterior per round, the chosen designs, the EIG curves with the points the
-    optimiser evaluated, and (for the Weinberg tasks) data against theory. A run whose task
-    is ``"package.module:function"`` is drawn only with ``allow_plugins=True``, which imports
-    that module (see :func:`activesci.tasks.load`).
+    Shows the posterior per round (and, where the last round stored its ``"pairs"``, the
+    corner plot of its pairwise marginals), the chosen designs, the EIG curves with the points
+    the optimiser evaluated, and (for the Weinberg tasks) data against theory. A run whose
+    task is ``"package.module:function"`` is drawn only with ``allow_plugins=True``, which
+    imports that module (see :func:`activesci.tasks.load`).
 
     Raises
     ------
@@ -212,6 +213,17 @@ def _run_blocks(
         blocks.append(html_table(("parameter", "mean", "std", "truth"), rows))
         for name in task.parameters.names:
             blocks.append(plots.posterior_rounds_figure(rounds, name, truth=truth.get(name)))
+        if last.get("pairs"):  # two or more parameters: their joint posterior
+            blocks.append(
+                plots.corner_figure(
+                    last["marginals"],
+                    last["pairs"],
+                    task.parameters.names,
+                    truth=truth,
+                    labels=task.parameters,
+                    title=f"Posterior after round {last['round'] + 1}: pairwise marginals",
+                )
+            )
         blocks.append(plots.design_history_figure(rounds, task.designs.names))
         with_eig = [r for r in rounds if r.get("strategy", {}).get("evaluated")]
         for r in with_eig[:: max(1, len(with_eig) // 3)][:3]:

@@ -15,18 +15,20 @@ Each update adds ``sum_i log r(x_i | theta, design)`` and, for simulators with a
 
 Both offer the same summaries: ``mean``, ``std``, ``cov``, ``interval`` (central, equal-tailed),
 ``hdr`` (highest-density intervals of each marginal, possibly several), ``modes``, ``entropy``,
-``sample``, ``log_density`` and ``marginal``.
+``sample``, ``log_density``, ``marginal`` and, for corner plots, ``pair_marginal`` and
+``pair_marginals`` (the joint density of two parameters).
 """
 
 from __future__ import annotations
 
 import copy as _copy
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
-from scipy import interpolate, special, stats
+from scipy import interpolate, ndimage, special, stats
 from scipy.spatial import cKDTree
 
 from activesci.errors import (
@@ -65,6 +67,12 @@ _KDE_POINTS = 1024
 _KNN_K = 5
 #: Tempering stages per update before the rest of the likelihood is taken in one step.
 _MAX_STAGES = 200
+#: A pair histogram spans the weighted quantiles ``(q, 1 - q)`` of each axis ...
+_PAIR_TAIL = 1e-4
+#: ... padded by this fraction of their distance on each side.
+_PAIR_PAD = 0.1
+#: Gaussian smoothing of a pair histogram, in bins (continuous axes only).
+_PAIR_SMOOTHING = 0.5
 
 
 @runtime_checkable
@@ -591,6 +599,70 @@ class _Posterior:
         m = self._marginal(self._index(name_or_index))
         return m.centres.copy(), m.density.copy()
 
+    def pair_marginal(
+        self, first: str | int, second: str | int, bins: int = 30
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Joint marginal density of two parameters (names or indices, as for ``marginal``).
+
+        Parameters
+        ----------
+        first, second : str or int
+            The parameters on the x and the y axis; they must differ.
+        bins : int
+            Bins per axis of a particle histogram (``SamplePosterior``); a ``GridPosterior``
+            ignores it and returns its own cells (exact on the grid).
+
+        Returns
+        -------
+        x : numpy.ndarray
+            Cell centres of ``first``, shape ``(bx,)``, equally spaced.
+        y : numpy.ndarray
+            Cell centres of ``second``, shape ``(by,)``, equally spaced.
+        density : numpy.ndarray
+            Shape ``(by, bx)`` (rows are y, as plotly draws them), normalised so that
+            ``density.sum() * dx * dy == 1``.
+
+        Examples
+        --------
+        >>> from activesci.spaces import Real, Space
+        >>> post = GridPosterior(Space([Real("a", 0, 1), Real("b", 0, 2)]), resolution=(4, 5))
+        >>> x, y, density = post.pair_marginal("a", "b")
+        >>> x.shape, y.shape, density.shape, float(density.sum() * 0.25 * 0.4)
+        ((4,), (5,), (5, 4), 1.0)
+        """
+        i, j = self._index(first), self._index(second)
+        if i == j:
+            raise ValidationError(
+                f"a pair marginal needs two different parameters, got {self.space.names[i]!r} twice"
+            )
+        if not (isinstance(bins, int | np.integer) and not isinstance(bins, bool) and bins >= 2):
+            raise ValidationError(f"bins must be an integer >= 2, got {bins!r}")
+        return self._pair(i, j, int(bins))
+
+    def pair_marginals(self, bins: int = 30) -> dict[str, dict[str, Any]]:
+        """Every pair marginal, JSON-able, for corner plots and run summaries.
+
+        Returns
+        -------
+        dict
+            ``{"<name_i>|<name_j>": {"x": [...], "y": [...], "density": [[...], ...]}}`` for all
+            parameter indices ``i < j`` in that order (``x`` is parameter i, ``density`` is
+            ``(len(y), len(x))``; see :meth:`pair_marginal`); empty for one parameter.
+        """
+        names = self.space.names
+        out = {}
+        for i, j in itertools.combinations(range(len(names)), 2):
+            x, y, density = self.pair_marginal(i, j, bins)
+            out[f"{names[i]}|{names[j]}"] = {
+                "x": x.tolist(),
+                "y": y.tolist(),
+                "density": density.tolist(),
+            }
+        return out
+
+    def _pair(self, i: int, j: int, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
     def entropy(self) -> float:
         """Differential entropy of the posterior in nats."""
         raise NotImplementedError
@@ -766,6 +838,16 @@ class GridPosterior(_Posterior):
             lo, hi = self.space.bounds[j]
             self._marginals[j] = _Marginal(self.axes[j], log_mass, float(lo), float(hi))
         return self._marginals[j]
+
+    def _pair(self, i: int, j: int, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The grid's probabilities summed over the other axes: exact on the grid."""
+        lp = self._log_post.reshape(self.resolution)
+        others = tuple(k for k in range(lp.ndim) if k not in (i, j))
+        log_mass = special.logsumexp(lp, axis=others) if others else lp
+        if i < j:  # the kept axes are in index order; rows must be the y axis (j)
+            log_mass = log_mass.T
+        density = _normalised(log_mass) / (self.widths[i] * self.widths[j])
+        return self.axes[i].copy(), self.axes[j].copy(), density
 
     def entropy(self) -> float:
         """Differential entropy in nats: ``-sum p log p + log(cell volume)``."""
@@ -1005,6 +1087,39 @@ class SamplePosterior(_Posterior):
                 self._particles[:, j], self.weights, *self.space.bounds[j]
             )
         return self._marginals[j]
+
+    def _pair(self, i: int, j: int, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A weighted 2-D histogram of the particles, lightly smoothed: an *estimate*.
+
+        Each axis spans the weighted quantiles ``1e-4`` to ``1 - 1e-4`` of its particles, padded
+        by 10% of that range on each side and clipped to the bounds, in ``bins`` equal bins: the
+        posterior may be far narrower than the prior box, and a few light particles far out
+        (weights between resamplings) must not stretch the window; what lies outside it (about
+        ``1e-4`` of the weight per side, less for light tails) is left out. An integer or
+        categorical axis has one bin per value instead. The histogram is smoothed by a
+        Gaussian of half a bin along continuous axes (reflected at the edges), which widens a
+        Gaussian by about 1% of its standard deviation at 30 bins; then normalised to 1.
+        """
+        weights = self.weights
+        edges = [self._pair_edges(k, bins) for k in (j, i)]
+        hist, _, _ = np.histogram2d(
+            self._particles[:, j], self._particles[:, i], bins=edges, weights=weights
+        )
+        sigma = [0.0 if self._discrete[k] else _PAIR_SMOOTHING for k in (j, i)]
+        hist = ndimage.gaussian_filter(hist, sigma, mode="reflect")
+        y_edges, x_edges = edges
+        area = (x_edges[1] - x_edges[0]) * (y_edges[1] - y_edges[0])
+        centres = [0.5 * (e[1:] + e[:-1]) for e in (x_edges, y_edges)]
+        return centres[0], centres[1], hist / (hist.sum() * area)
+
+    def _pair_edges(self, k: int, bins: int) -> np.ndarray:
+        """Bin edges of axis ``k`` of a pair histogram (see ``_pair``)."""
+        lo, hi = self.space.bounds[k]
+        a, b = (float(v) for v in self._quantiles(k, np.array([_PAIR_TAIL, 1.0 - _PAIR_TAIL])))
+        if self._discrete[k]:
+            return np.arange(round(a) - 0.5, round(b) + 1.0, 1.0)
+        pad = _PAIR_PAD * (b - a) or 1e-3 * (hi - lo)
+        return np.linspace(max(lo, a - pad), min(hi, b + pad), bins + 1)
 
     def entropy(self) -> float:
         """Differential entropy in nats: a weighted Kozachenko-Leonenko kNN *estimate*.
