@@ -27,7 +27,12 @@ from activesci.design.optimizer import DesignContext, Strategy, make_strategy
 from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.inference import pretrained
-from activesci.inference.posterior import DEFAULT_RESOLUTION, ExactLikelihood, GridPosterior
+from activesci.inference.posterior import (
+    DEFAULT_RESOLUTION,
+    ExactLikelihood,
+    GridPosterior,
+    SamplePosterior,
+)
 from activesci.inference.ratio import METHODS, RatioEstimator
 from activesci.inference.sequential import (
     CALIBRATION_EVENTS,
@@ -67,6 +72,10 @@ _REFINED_AT = "inference_estimator_round"
 _LOCAL = "inference/{n}/{k}"
 #: Inference modes of a trained estimator.
 INFERENCE = ("sequential", "amortised")
+#: Posterior representations: ``"auto"`` takes the grid up to ``GRID_MAX_DIM`` parameters.
+POSTERIORS = ("auto", "grid", "particles")
+#: The most parameters ``posterior="auto"`` puts on a grid; more get particles (SMC).
+GRID_MAX_DIM = 3
 #: Retrain the local estimator when the truncation region has shrunk by this factor.
 SHRINK = 2.0
 #: At most this many (re)trainings after one observation.
@@ -84,7 +93,7 @@ class RoundState:
     round: int
     design: np.ndarray
     observation: Observation
-    posterior: GridPosterior  # a snapshot: later rounds do not change it
+    posterior: GridPosterior | SamplePosterior  # a snapshot: later rounds do not change it
     strategy_record: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     check: dict[str, Any] | None = None
@@ -105,6 +114,7 @@ class RoundState:
             "entropy": post.entropy(),
             "n_events": post.n_events,
             "marginals": _marginals(post),
+            "pairs": post.pair_marginals(),
             "strategy": self.strategy_record,
             "seconds": self.seconds,
             "check": self.check,
@@ -176,6 +186,14 @@ class ActiveLearner:
         Load a named estimator shipped with the package instead of training it, where one is
         exactly this training (same simulator behaviour, method, samples and seed; see
         :mod:`activesci.inference.pretrained`): the flagship at seed 0 starts in a second.
+    posterior : {"auto", "grid", "particles"}
+        How knowledge is held: a grid (exact sums, 1-3 parameters) or weighted particles
+        (:class:`~activesci.inference.posterior.SamplePosterior`, sequential Monte Carlo, any
+        number of parameters). ``"auto"`` takes the grid up to :data:`GRID_MAX_DIM`
+        parameters. A trained estimator updates particles in the ``"amortised"`` mode: the
+        sequential mode's truncated trainings and calibration are defined on the grid.
+    particles : int
+        Particles of a particle posterior.
 
     Examples
     --------
@@ -206,6 +224,8 @@ class ActiveLearner:
         progress: Progress = True,
         planned_rounds: int | None = None,
         pretrained: bool = True,
+        posterior: str = "auto",
+        particles: int = 4000,
     ) -> None:
         configure_threads()  # torch/BLAS threads from the CPU quota, unless the user chose
         self.task = _as_task(task)
@@ -238,14 +258,21 @@ class ActiveLearner:
                 raise ValidationError("refine_every needs a trained estimator (a method name)")
         if inference not in INFERENCE:
             raise ValidationError(f"inference must be one of {INFERENCE}, got {inference!r}")
+        if posterior not in POSTERIORS:
+            raise ValidationError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
+        if posterior == "auto":
+            posterior = "grid" if len(self.task.parameters) <= GRID_MAX_DIM else "particles"
+        #: "grid" or "particles": how the posterior is held
+        self.posterior_kind = posterior
+        self._particles = check_count(particles, "particles", minimum=10)
         self.resolution = resolution
-        self.posterior = GridPosterior(
-            self.task.parameters, resolution, simulator=self.task.simulator
-        )
+        self.posterior = self._new_posterior()
         self.refine_every = refine_every
         self._inference_option = inference
         #: "sequential", "amortised" or "direct" (the estimator infers as it is: exact, objects)
         self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
+        if self.inference == "sequential" and posterior == "particles":
+            self.inference = "amortised"
         self._calibration_events = check_count(calibration_events, "calibration_events", minimum=1)
         if local_ensemble is None:
             local_ensemble = 1 if len(self.task.parameters) == 1 else LOCAL_ENSEMBLE
@@ -278,6 +305,15 @@ class ActiveLearner:
         self._replay()
 
     # -- construction helpers -----------------------------------------------------------------
+    def _new_posterior(self) -> GridPosterior | SamplePosterior:
+        """The prior, held as the learner's kind of posterior (seeded: replays repeat it)."""
+        sim = self.task.simulator
+        if self.posterior_kind == "particles":
+            return SamplePosterior(
+                self.task.parameters, self._particles, simulator=sim, seed=self.seed
+            )
+        return GridPosterior(self.task.parameters, self.resolution, simulator=sim)
+
     def _make_estimator(self, estimator: Any) -> Any:
         """The estimator of ``self._estimator_spec``: loaded from the store, given, or trained."""
         sim = self.task.simulator
@@ -315,6 +351,8 @@ class ActiveLearner:
             "strategy": self._strategy_spec,
             "estimator": self._estimator_spec,
             "resolution": self.resolution,
+            "posterior": self.posterior_kind,
+            "particles": self._particles,
             "refine_every": self.refine_every,
             "inference": self._inference_option,
             "calibration_events": self._calibration_events,
@@ -592,9 +630,7 @@ class ActiveLearner:
         self.store.save_checkpoint(_REFINED, _dump_estimator(est))
         self.store.save_checkpoint(_REFINED_AT, str(n_observations).encode())
         self.inference_estimator = est
-        self.posterior = GridPosterior(
-            self.task.parameters, self.resolution, simulator=self.task.simulator
-        )
+        self.posterior = self._new_posterior()
         for obs in observations:
             self.posterior.update(obs, est)
 
@@ -707,9 +743,7 @@ class ActiveLearner:
         last_refined = self._last_refinement(self._designs_run(n))
         if last_refined and self.store.load_checkpoint(_REFINED_AT) != str(last_refined).encode():
             self._refine(last_refined)  # killed before the refinement was stored: redo it
-        self.posterior = GridPosterior(
-            self.task.parameters, self.resolution, simulator=self.task.simulator
-        )
+        self.posterior = self._new_posterior()
         for _, obs in self.store.observations()[:n]:
             self.posterior.update(obs, self.inference_estimator)
 
@@ -773,6 +807,8 @@ def _resume_options(
             "calibration_events": meta.get("calibration_events", CALIBRATION_EVENTS),
             "local_ensemble": meta.get("local_ensemble"),
             "planned_rounds": meta.get("planned_rounds"),
+            "posterior": meta.get("posterior", "grid"),
+            "particles": meta.get("particles", 4000),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise StoreError(f"{where}: the stored run settings are malformed ({exc!r})") from None
@@ -950,7 +986,7 @@ def _covered(designs: np.ndarray, centres: np.ndarray, space: Any) -> bool:
     return bool((dist <= half + 1e-12).all(axis=2).any(axis=1).all())
 
 
-def _marginals(posterior: GridPosterior) -> dict[str, dict[str, list[float]]]:
+def _marginals(posterior: Any) -> dict[str, dict[str, list[float]]]:
     """Each parameter's marginal density on its grid, for reports."""
     out = {}
     for name in posterior.space.names:

@@ -42,10 +42,13 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
 from activesci.errors import ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.simulators.detector import AngularDetector
 from activesci.simulators.gaussian import GaussianSimulator
+from activesci.simulators.location import LocationFindingSimulator
 from activesci.simulators.weinberg import WeinbergSimulator, lineshape_parameters
 from activesci.spaces import Real, Space
 from activesci.typing import Simulator
@@ -57,6 +60,7 @@ __all__ = [
     "gaussian",
     "get",
     "load",
+    "location_finding",
     "register_task",
     "weinberg",
     "weinberg_lineshape",
@@ -238,11 +242,47 @@ def gaussian(*, dim: int = 1, events_per_experiment: int = 10) -> Task:
     )
 
 
+def location_finding(*, n_sources: int = 2, dim: int = 2, sigma: float = 0.5) -> Task:
+    """Find hidden sources from noisy log intensities: the BOED benchmark of Deep Adaptive Design.
+
+    Foster et al., ICML 2021: ``n_sources`` point sources with N(0, 1) priors per coordinate
+    (cut at +-4), each experiment measures ``log(0.1 + sum_k 1 / (1e-4 + |theta_k - xi|^2))``
+    with Gaussian noise ``sigma`` at a point ``xi`` in ``[-4, 4]^dim`` (see
+    :class:`~activesci.simulators.LocationFindingSimulator`). Two sources in 2-D are
+    4 parameters with a 2-D design; the exact likelihood is known, so learned loops have
+    their referee. The sources are interchangeable, so the posterior has ``n_sources!``
+    mirror-image modes.
+    """
+    sim = LocationFindingSimulator(n_sources=n_sources, dim=dim, sigma=sigma)
+    if (n_sources, dim) == (2, 2):
+        truth = {"s1_x": 1.0, "s1_y": 0.5, "s2_x": -0.8, "s2_y": -1.0}
+    else:  # a fixed draw from the prior, rounded to read well in reports
+        draw = np.round(sim.parameters.sample(1, np.random.default_rng(2021)), 2)
+        truth = sim.parameters.to_dict(draw[0])
+    centre = [0.0] * dim
+    steps = [[2.0 * s if i == j else 0.0 for j in range(dim)] for i in range(dim) for s in (-1, 1)]
+    return Task(
+        name="location_finding",
+        factory="location_finding",
+        simulator=sim,
+        truth=truth,
+        description=(
+            f"Location finding (Deep Adaptive Design): {n_sources} source(s) in {dim} "
+            "dimension(s) with N(0, 1) priors; each experiment measures the log total intensity "
+            "log(0.1 + sum_k 1 / (1e-4 + |theta_k - xi|^2)) with noise "
+            f"sigma = {sigma:g} at a point xi in [-4, 4]^{dim}."
+        ),
+        options={"n_sources": n_sources, "dim": dim, "sigma": sigma},
+        strategy_options={"fixed": {"design": centre}, "scan": {"designs": [centre, *steps]}},
+    )
+
+
 #: Task factories by name: the built-in ones and those given to :func:`register_task`.
 TASKS: dict[str, Callable[..., Task]] = {
     "weinberg": weinberg,
     "weinberg_lineshape": weinberg_lineshape,
     "gaussian": gaussian,
+    "location_finding": location_finding,
 }
 
 

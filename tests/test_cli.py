@@ -234,7 +234,8 @@ def test_tasks_lists_every_task(capsys):
     code, out, _ = run_cli(capsys, "tasks")
     assert code == 0
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == ["gaussian", "weinberg", "weinberg_lineshape"]
+    names = ["gaussian", "location_finding", "weinberg", "weinberg_lineshape"]
+    assert [line.split()[0] for line in lines] == names
     assert all(len(line.split()) > 3 for line in lines)  # each with its description
 
 

@@ -62,6 +62,7 @@ def test_public_api_snapshot():
     assert sorted(asci.simulators.__all__) == [
         "AngularDetector",
         "GaussianSimulator",
+        "LocationFindingSimulator",
         "SimulatorBase",
         "WeinbergSimulator",
     ]
