@@ -215,7 +215,14 @@ def contrastive_information_gain(
       *upper* bound (Jensen) that overestimates for finite ``C``, unboundedly when the
       contrasts miss the region where ``x_i``'s likelihood is high, and it is heavy-tailed.
 
-    Both converge to the EIG as ``n_contrast`` grows. ``value`` is the PCE because it is a
+    Both converge to the EIG as ``n_contrast`` grows. With a learned estimator ``q`` the PCE
+    stays a lower bound (InfoNCE holds for any critic) and tends, for many contrasts, to the
+    EIG less ``E_x KL(p(theta | x) || q(theta | x))``, the mean divergence of the learned
+    posterior from the exact one: an estimator that shifts or mis-sizes the posterior lowers
+    the estimate, where the grid method would report the learned posterior's narrowing. The
+    NMC then loses its guarantee of being an upper bound. Draws from a particle posterior
+    repeat particles; a contrast equal to ``theta_i`` is a legitimate draw of that discrete
+    distribution and caps its term at ``log(K / 2)``. ``value`` is the PCE because it is a
     conservative, bounded, low-variance estimate: a design search that maximises it is not
     drawn to designs by one unlucky contrast set, as the NMC's heavy upper tail would draw it,
     and it ranks designs correctly wherever the EIG is well below ``log K``, which is where
