@@ -7,13 +7,18 @@ from activesci.design.optimizer import (
     make_strategy,
     register_strategy,
 )
-from activesci.design.utility import EIGEstimate, expected_information_gain
+from activesci.design.utility import (
+    EIGEstimate,
+    contrastive_information_gain,
+    expected_information_gain,
+)
 
 __all__ = [
     "STRATEGIES",
     "DesignContext",
     "DesignOptimizer",
     "EIGEstimate",
+    "contrastive_information_gain",
     "expected_information_gain",
     "make_strategy",
     "register_strategy",
