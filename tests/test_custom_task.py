@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import activesci as asci
-from activesci.errors import SpecError, ValidationError
+from activesci.errors import SpecError, StoreError, ValidationError
 from activesci.store import SQLiteRunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,6 +161,32 @@ def test_a_spec_naming_a_module_is_refused_unless_allowed(user_module):
 # -- end to end, from the command line ----------------------------------------------------------
 
 
+def _kill_after_two_rounds(proc: subprocess.Popen, run: Path) -> int:
+    """SIGKILL the run once it has stored 2 observations; return how many it had then."""
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            n = 0
+            try:
+                with SQLiteRunStore.open(run, readonly=True) as store:
+                    n = len(store.observations())
+            except StoreError:
+                pass  # not created yet
+            if n >= 2:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before it was killed: {proc.stderr.read().decode()}")
+            if time.monotonic() > deadline:
+                pytest.fail("the run did not store 2 rounds within 120 s")
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    with SQLiteRunStore.open(run, readonly=True) as store:
+        return len(store.observations())
+
+
 def _summaries(run: Path) -> list[dict]:
     with SQLiteRunStore.open(run, readonly=True) as store:
         return [{k: r[k] for k in ("design", "mean", "std", "n")} for r in store.rounds()]
@@ -186,24 +212,7 @@ def test_a_user_task_runs_is_killed_resumes_reports_and_benchmarks(user_module, 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if (run / "run.sqlite").exists():
-                with SQLiteRunStore.open(run, readonly=True) as store:
-                    if len(store.observations()) >= 2:
-                        break
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before it was killed: {proc.stderr.read().decode()}")
-            if time.monotonic() > deadline:
-                pytest.fail("the run did not store 2 rounds within 120 s")
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
-    killed_at = len(_summaries(run))
-    assert 2 <= killed_at < 6
+    assert 2 <= _kill_after_two_rounds(proc, run) < 6
 
     refused = _cli(user_module, "resume", str(run), cwd=tmp_path)
     assert refused.returncode == 2
@@ -248,3 +257,25 @@ def test_a_user_task_runs_is_killed_resumes_reports_and_benchmarks(user_module, 
     assert result["parameters"] == ["a", "b"]
     assert [s["strategy"] for s in result["summaries"]] == ["random", "fixed"]
     assert result["runs"]["fixed"][0]["designs"] == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_a_particle_posterior_run_resumes_bit_identically_after_kill_9(tmp_path):
+    """Four parameters: the learner holds particles, and the EIG is the contrastive one."""
+    run, clean = tmp_path / "run", tmp_path / "clean"
+    common = ["location_finding", "--estimator", "exact", "--strategy", "eig", "--rounds", "4"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "activesci.cli", "run", *common, "--out", str(run)],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert 2 <= _kill_after_two_rounds(proc, run) < 4
+    assert _cli(tmp_path, "resume", str(run), cwd=tmp_path).returncode == 0
+    assert _cli(tmp_path, "run", *common, "--out", str(clean), cwd=tmp_path).returncode == 0
+    assert _summaries(run) == _summaries(clean)
+    with SQLiteRunStore.open(run, readonly=True) as store:
+        assert store.metadata()["posterior"] == "particles"
+        last = store.rounds()[-1]
+    assert len(last["pairs"]) == 6  # corner plot data: every pair of the 4 parameters
+    assert "s1_x|s2_y" in last["pairs"]
