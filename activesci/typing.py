@@ -23,6 +23,7 @@ __all__ = [
     "Events",
     "Experiment",
     "Observation",
+    "Posterior",
     "Progress",
     "RunStore",
     "Simulator",
@@ -344,6 +345,63 @@ class RunStore(Protocol):
 
     def load_checkpoint(self, name: str) -> bytes | None:
         """A checkpoint stored under ``name``, or ``None``."""
+        ...
+
+
+@runtime_checkable
+class Posterior(Protocol):
+    """What the learner, the design strategies and the views need of a state of knowledge.
+
+    Two implementations live in :mod:`activesci.inference.posterior`: ``GridPosterior``
+    (exact sums on a grid, 1-3 parameters) and ``SamplePosterior`` (weighted particles moved
+    by sequential Monte Carlo, any number). Both are rebuilt from the prior and the stored
+    observations on resume, so their state needs no format of its own: the same seed and
+    data give the same posterior, bit for bit.
+    """
+
+    space: Space
+
+    @property
+    def observations(self) -> list[Observation]:
+        """The observations absorbed so far, in order."""
+        ...
+
+    def update(self, observation: Observation, estimator: Any) -> Any:
+        """Absorb one observation with ``estimator``'s log ratios (in place; returns self)."""
+        ...
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """``n`` draws ``(n, P)``."""
+        ...
+
+    def log_density(self, theta: Any) -> np.ndarray:
+        """Log density ``(n,)`` at points ``(n, P)``."""
+        ...
+
+    def mean(self) -> np.ndarray:
+        """Posterior mean ``(P,)``."""
+        ...
+
+    def cov(self) -> np.ndarray:
+        """Posterior covariance ``(P, P)``."""
+        ...
+
+    def marginal(self, name_or_index: str | int) -> tuple[np.ndarray, np.ndarray]:
+        """One parameter's marginal density on points: ``(points (m,), density (m,))``."""
+        ...
+
+    def pair_marginal(
+        self, first: str | int, second: str | int, bins: int = 30
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Two parameters' joint density: ``(x (bx,), y (by,), density (by, bx))``."""
+        ...
+
+    def entropy(self) -> float:
+        """Differential entropy in nats (an estimate for particles)."""
+        ...
+
+    def copy(self) -> Any:
+        """An independent copy (a snapshot for a round's state)."""
         ...
 
 

@@ -279,3 +279,30 @@ def test_a_particle_posterior_run_resumes_bit_identically_after_kill_9(tmp_path)
         last = store.rounds()[-1]
     assert len(last["pairs"]) == 6  # corner plot data: every pair of the 4 parameters
     assert "s1_x|s2_y" in last["pairs"]
+
+
+# -- any size: the learner's choice of posterior ------------------------------------------------
+
+
+def test_the_learner_holds_particles_where_a_grid_cannot_and_both_follow_the_protocol():
+    from activesci.inference.posterior import GridPosterior, SamplePosterior
+    from activesci.typing import Posterior
+
+    four = asci.ActiveLearner("location_finding", estimator="exact", strategy="random")
+    three = asci.ActiveLearner("weinberg_lineshape", estimator="exact", strategy="fixed")
+    forced = asci.ActiveLearner(
+        "gaussian", estimator="exact", strategy="fixed", posterior="particles", particles=500
+    )
+    assert isinstance(four.posterior, SamplePosterior)
+    assert isinstance(three.posterior, GridPosterior)
+    assert isinstance(forced.posterior, SamplePosterior) and forced.posterior.n_particles == 500
+    for learner in (four, three, forced):
+        assert isinstance(learner.posterior, Posterior)
+    with pytest.raises(ValidationError, match="at most 3 parameters"):
+        asci.ActiveLearner("location_finding", estimator="exact", posterior="grid")
+    with pytest.raises(ValidationError, match="posterior must be one of"):
+        asci.ActiveLearner("gaussian", estimator="exact", posterior="histogram")
+    state = forced.run(rounds=2)
+    mean, std = forced.task.simulator.posterior(forced.posterior.observations)  # analytic
+    assert abs(state.posterior.mean()[0] - mean[0]) < 0.2 * std[0]
+    assert abs(state.posterior.std()[0] / std[0] - 1) < 0.1
