@@ -254,3 +254,24 @@ def test_bad_posteriors_and_methods_are_refused():
         expected_information_gain(samples, sim, [1.0], exact=True, method="grid")
     with pytest.raises(ValidationError, match="n_contrast"):
         expected_information_gain(grid, sim, [1.0], exact=True, n_contrast=4)
+
+
+def test_the_eig_strategy_takes_the_grid_only_where_it_is_cheap_and_exact():
+    """Nested on a grid for the exact likelihood or one parameter; contrastive otherwise."""
+    from activesci.design.optimizer import DesignContext, EIGStrategy
+
+    def method(task, posterior, exact):
+        strategy = EIGStrategy(n_calls=1, n_initial_points=1, n_samples=4, exact=exact)
+        estimator = ExactLikelihood(task.simulator)
+        context = DesignContext(0, task.designs, posterior, task.simulator, estimator, seed=0)
+        strategy.propose(context)
+        return strategy.record["eig_method"]
+
+    one, two = tasks.gaussian(), tasks.gaussian(dim=2)
+    grid1 = GridPosterior(one.parameters, 41, simulator=one.simulator)
+    grid2 = GridPosterior(two.parameters, 21, simulator=two.simulator)
+    particles = SamplePosterior(two.parameters, 200, simulator=two.simulator)
+    assert method(one, grid1, exact=False) == "grid"
+    assert method(two, grid2, exact=True) == "grid"
+    assert method(two, grid2, exact=False) == "contrastive"
+    assert method(two, particles, exact=True) == "contrastive"

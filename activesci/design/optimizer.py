@@ -19,6 +19,7 @@ import numpy as np
 from activesci.design.surrogate import eig_surrogate
 from activesci.design.utility import expected_information_gain
 from activesci.errors import ValidationError
+from activesci.inference.posterior import GridPosterior
 from activesci.spaces import Space
 
 __all__ = [
@@ -187,6 +188,12 @@ class EIGStrategy:
     In the first round of a 1-D design space, ``n_first_grid`` evenly spaced designs play that
     role.
     ``exact=True`` uses the simulator's exact likelihood: the oracle of benchmarks.
+
+    ``method`` chooses the EIG estimator (:func:`~activesci.design.utility.
+    expected_information_gain`): ``"auto"`` takes the nested grid estimate where the posterior
+    is a grid and either the likelihood is exact or there is one parameter, and the
+    contrastive one otherwise (particles; or a learned ratio on a grid of 2-3 parameters, where
+    a nested update of every cell would cost a network evaluation per cell and event).
     """
 
     n_calls: int = 12
@@ -194,8 +201,15 @@ class EIGStrategy:
     n_first_grid: int = 32
     n_samples: int = 24
     exact: bool = False
+    method: str = "auto"
     name: str = "eig"
     record: dict[str, Any] = field(default_factory=dict)
+
+    def _method(self, posterior: Any) -> str:
+        if self.method != "auto":
+            return self.method
+        on_grid = isinstance(posterior, GridPosterior)
+        return "grid" if on_grid and (self.exact or len(posterior.space) == 1) else "contrastive"
 
     def propose(self, context: DesignContext) -> np.ndarray:
         """Maximise the EIG over the design space."""
@@ -209,6 +223,7 @@ class EIGStrategy:
             previous = list(_curve_points(context.space, self.n_first_grid))
 
         seconds: list[float] = []
+        method = self._method(context.posterior)
 
         def eig(design: np.ndarray) -> Any:
             start = time.perf_counter()
@@ -220,6 +235,7 @@ class EIGStrategy:
                 exact=self.exact,
                 n_samples=self.n_samples,
                 rng=context.rng(2),
+                method=method,
             )
             seconds.append(time.perf_counter() - start)
             return estimate
@@ -248,6 +264,7 @@ class EIGStrategy:
             "eig": opt.values,
             "eig_stderr": stderr,
             "eig_seconds": seconds,
+            "eig_method": method,
             "chosen_eig": value,
             "curve": None if curve is None else curve.tolist(),
             "surrogate": None if fit is None else "log-warped GP (plot only)",
