@@ -129,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="retrain at the designs run, every N rounds",
     )
+    run.add_argument(
+        "--batch", type=_POSITIVE, default=1, help="experiments per round, run together"
+    )
+    run.add_argument(
+        "--posterior",
+        choices=["auto", "grid", "particles"],
+        default="auto",
+        help="a grid (up to 3 parameters) or SMC particles (any number); auto: by the size",
+    )
     run.add_argument("--track", default=None, help="MLflow URI, e.g. sqlite:///runs/mlflow.db")
     run.add_argument(
         "--experiment",
@@ -531,6 +540,8 @@ def _run(args: argparse.Namespace) -> None:
         refine_every=args.refine_every,
         tracker=args.track,
         planned_rounds=args.rounds,
+        batch=args.batch,
+        posterior=args.posterior,
     )
     _loop(learner, args.rounds, args.out)
 
@@ -584,7 +595,8 @@ def _resume(args: argparse.Namespace) -> None:
     )
     total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
-    _loop(learner, max(0, total - learner.round), args.dir, allow_plugins=args.allow_plugins)
+    left = -(-max(0, total * learner.batch - learner.round) // learner.batch)  # a partial batch
+    _loop(learner, left, args.dir, allow_plugins=args.allow_plugins)  # counts as a round
 
 
 def _planned(learner: Any) -> int:

@@ -10,6 +10,7 @@ exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -69,6 +70,7 @@ __all__ = ["ActiveLearner", "RoundState"]
 _CHECKPOINT = "estimator"
 _REFINED = "inference_estimator"
 _REFINED_AT = "inference_estimator_round"
+_PENDING = "pending_batch"
 _LOCAL = "inference/{n}/{k}"
 #: Inference modes of a trained estimator.
 INFERENCE = ("sequential", "amortised")
@@ -99,6 +101,7 @@ class RoundState:
     check: dict[str, Any] | None = None
     trainings: list[dict[str, Any]] = field(default_factory=list)
     regrids: list[dict[str, Any]] = field(default_factory=list)
+    batch_start: int | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable summary (stored per round and shown in reports)."""
@@ -120,7 +123,7 @@ class RoundState:
             "check": self.check,
             "trainings": self.trainings,
             "regrids": self.regrids,
-        }
+        } | ({} if self.batch_start is None else {"batch_start": self.batch_start})
 
 
 class ActiveLearner:
@@ -194,6 +197,15 @@ class ActiveLearner:
         sequential mode's truncated trainings and calibration are defined on the grid.
     particles : int
         Particles of a particle posterior.
+    batch : int
+        Experiments per round: ``iterate`` asks for this many designs at once (the ``eig``
+        strategy chooses them greedily, each on the posterior updated with a fantasised
+        observation at the ones before it; baselines take their next ones), runs them
+        together (in parallel where the experiment has ``run_batch``, e.g. a
+        :class:`~activesci.workflow.experiment.WorkflowExperiment` on Dask) and tells them in
+        order. The designs are stored before they run, so a run killed mid-batch resumes with
+        the same ones. ``round`` and the store count experiments; each state's
+        ``batch_start`` says where its batch began.
 
     Examples
     --------
@@ -226,6 +238,7 @@ class ActiveLearner:
         pretrained: bool = True,
         posterior: str = "auto",
         particles: int = 4000,
+        batch: int = 1,
     ) -> None:
         configure_threads()  # torch/BLAS threads from the CPU quota, unless the user chose
         self.task = _as_task(task)
@@ -265,6 +278,7 @@ class ActiveLearner:
         #: "grid" or "particles": how the posterior is held
         self.posterior_kind = posterior
         self._particles = check_count(particles, "particles", minimum=10)
+        self.batch = check_count(batch, "batch", minimum=1)
         self.resolution = resolution
         self.posterior = self._new_posterior()
         self.refine_every = refine_every
@@ -296,8 +310,9 @@ class ActiveLearner:
         if refined is not None and self.inference == "amortised":
             self.inference_estimator = _load_estimator(refined)
         self.round = 0
-        self._pending: np.ndarray | None = None
+        self._pending: list[np.ndarray] = []  # designs asked and not yet told, in order
         self._pending_record: dict[str, Any] = {}
+        self._batch_start = 0
         self._ask_seconds = 0.0
         self.states: list[RoundState] = []
         self.tracker = as_tracker(tracker)
@@ -353,6 +368,7 @@ class ActiveLearner:
             "resolution": self.resolution,
             "posterior": self.posterior_kind,
             "particles": self._particles,
+            "batch": self.batch,
             "refine_every": self.refine_every,
             "inference": self._inference_option,
             "calibration_events": self._calibration_events,
@@ -373,17 +389,68 @@ class ActiveLearner:
             seed=self.seed,
         )
 
-    def ask(self) -> np.ndarray:
-        """The design ``(D,)`` proposed for this round (the same until :meth:`tell`)."""
-        if self._pending is None:
-            start = time.perf_counter()
-            self._pending = np.asarray(self.strategy.propose(self._context()), dtype=float)
-            self._pending_record = dict(getattr(self.strategy, "record", {}) or {})
-            self._ask_seconds = time.perf_counter() - start
-        return self._pending.copy()
+    def ask(self, q: int | None = None) -> np.ndarray:
+        """The next design ``(D,)``, or with ``q`` the pending batch ``(q, D)``.
 
-    def tell(self, design: Any, observation: Observation) -> RoundState:
-        """Record the result of running ``design``; store it, then update the posterior."""
+        Asking proposes a batch of ``q`` designs (``batch`` without it) when none is pending;
+        the same designs come back until they are told.
+
+        Raises
+        ------
+        ValidationError
+            ``q`` is not a positive integer, or a batch of another size is pending.
+        """
+        if q is not None:
+            q = check_count(q, "q", minimum=1)
+        if not self._pending:
+            self._propose(self.batch if q is None else q)
+        if q is None:
+            return self._pending[0].copy()
+        if len(self._pending) != q:
+            raise ValidationError(
+                f"{len(self._pending)} design(s) of a batch are pending: tell their "
+                f"observations before asking for {q}"
+            )
+        return np.array(self._pending)
+
+    def _propose(self, q: int) -> None:
+        """Let the strategy choose ``q`` designs; store them before anything runs."""
+        start = time.perf_counter()
+        context = self._context()
+        if q == 1:
+            designs = [self.strategy.propose(context)]
+        elif callable(getattr(self.strategy, "propose_batch", None)):
+            designs = list(self.strategy.propose_batch(context, q))
+        else:  # a baseline: its next q designs, as if they were q rounds
+            designs = [
+                self.strategy.propose(dataclasses.replace(context, round=self.round + i))
+                for i in range(q)
+            ]
+        self._pending = [np.asarray(d, dtype=float).reshape(-1) for d in designs]
+        self._pending_record = dict(getattr(self.strategy, "record", {}) or {})
+        self._batch_start = self.round
+        self._ask_seconds = time.perf_counter() - start
+        pending = {
+            "start": self.round,
+            "designs": [d.tolist() for d in self._pending],
+            "record": self._pending_record,
+        }
+        self.store.save_checkpoint(_PENDING, json.dumps(pending, default=_plain).encode())
+
+    def tell(self, design: Any, observation: Any) -> Any:
+        """Record the result of running ``design``; store it, then update the posterior.
+
+        Give a batch as ``tell(designs (q, D), [observation, ...])``: they are told in order,
+        and the states come back as a list.
+        """
+        if isinstance(observation, list | tuple):
+            points = self.task.designs.validate(design)
+            if len(points) != len(observation):
+                raise ValidationError(
+                    f"give one observation per design: {len(points)} design(s), "
+                    f"{len(observation)} observation(s)"
+                )
+            return [self.tell(d, o) for d, o in zip(points, observation, strict=True)]
         start = time.perf_counter()
         point = self.task.designs.validate(design)[0]
         if not isinstance(observation, Observation):
@@ -393,22 +460,30 @@ class ActiveLearner:
                 f"the observation was made at {observation.design.tolist()}, not at the design "
                 f"told {point.tolist()}"
             )
+        asked = next((i for i, d in enumerate(self._pending) if np.allclose(d, point)), None)
+        first = asked is not None and self.round == self._batch_start
         self.store.append_observation(self.round, observation)
         self._absorb(self.round + 1, observation)
-        record = self._pending_record if self._pending is not None else {}
+        record = self._pending_record if first else {}
         seconds = time.perf_counter() - start
-        if self._pending is not None:
+        if first:
             seconds += self._ask_seconds
         state = RoundState(
             self.round, point, observation, self.posterior.copy(), record, seconds,
             check=self.check, trainings=self._round_trainings, regrids=self._round_regrids,
+            batch_start=self._batch_start if self.batch > 1 else None,
         )  # fmt: skip
         summary = state.summary()
         self.store.append_round(self.round, summary)
         self.tracker.log_metrics(metrics_from_summary(summary), step=self.round)
         self.states.append(state)
         self.round += 1
-        self._pending, self._pending_record = None, {}
+        if asked is not None:
+            self._pending.pop(asked)
+        else:
+            self._pending = []  # the user ran a design of their own: ask afresh
+        if not self._pending:
+            self._pending_record = {}
         return state
 
     def _absorb(self, n: int, observation: Observation) -> None:
@@ -642,10 +717,10 @@ class ActiveLearner:
     def iterate(
         self, rounds: int, *, target_std: float | None = None, max_luminosity: float | None = None
     ) -> Iterator[RoundState]:
-        """Run up to ``rounds`` rounds, yielding each round's state.
+        """Run up to ``rounds`` rounds of ``batch`` experiments, yielding each experiment's state.
 
-        Stops early once every parameter's posterior std is below ``target_std`` or the total
-        luminosity reaches ``max_luminosity``.
+        Stops early (after a whole batch) once every parameter's posterior std is below
+        ``target_std`` or the total luminosity reaches ``max_luminosity``.
         """
         check_count(rounds, "rounds")
         if target_std is not None:
@@ -653,13 +728,20 @@ class ActiveLearner:
         if max_luminosity is not None:
             check_positive(max_luminosity, "max_luminosity")
         for _ in range(rounds):
-            design = self.ask()
-            state = self.tell(design, self.experiment.run(design))
-            yield state
+            designs = self.ask(len(self._pending) or self.batch)  # first, a resumed batch's rest
+            for design, observation in zip(designs, self._run(designs), strict=True):
+                yield self.tell(design, observation)
             if target_std is not None and (self.posterior.std() <= target_std).all():
                 return
             if max_luminosity is not None and self.luminosity >= max_luminosity:
                 return
+
+    def _run(self, designs: np.ndarray) -> list[Observation]:
+        """Run the experiments of a batch: together where the experiment can, else in turn."""
+        run_batch = getattr(self.experiment, "run_batch", None)
+        if len(designs) > 1 and callable(run_batch):
+            return list(run_batch(designs))
+        return [self.experiment.run(d) for d in designs]
 
     def run(self, rounds: int, **stopping: Any) -> RoundState | None:
         """Consume :meth:`iterate`; return the last round's state (None if no round ran)."""
@@ -722,7 +804,11 @@ class ActiveLearner:
     def _replay(self) -> None:
         """Rebuild the state after the observations already in the store (a resumed run)."""
         stored = self.store.observations()
+        pending = json.loads(self.store.load_checkpoint(_PENDING) or b"{}")
+        start, designs = pending.get("start", -1), pending.get("designs", [])
+        record = pending.get("record", {})
         if not stored:
+            self._restore_pending(start, designs, record)
             return
         skip = getattr(self.experiment, "skip", None)
         if callable(skip):
@@ -734,9 +820,20 @@ class ActiveLearner:
             self._replay_amortised(len(stored))
         if stored[-1][0] not in {r["round"] for r in self.store.rounds()}:
             k, obs = stored[-1]  # killed between storing the data and its summary
-            state = RoundState(k, obs.design, obs, self.posterior, check=self.check)
+            state = RoundState(
+                k, obs.design, obs, self.posterior, record if k == start else {},
+                check=self.check, batch_start=start if self.batch > 1 else None,
+            )  # fmt: skip
             self.store.append_round(k, state.summary())
         self.round = len(stored)
+        self._restore_pending(start, designs, record)
+
+    def _restore_pending(self, start: int, designs: list[Any], record: dict[str, Any]) -> None:
+        """Designs asked (stored before they ran) and not told: ask returns them again."""
+        if start <= self.round < start + len(designs):  # killed before or in a batch
+            self._pending = [np.asarray(d, dtype=float) for d in designs[self.round - start :]]
+            self._pending_record = record if self.round == start else {}
+            self._batch_start = start
 
     def _replay_amortised(self, n: int) -> None:
         """Rebuild the posterior of the first ``n`` stored observations (amortised mode)."""
@@ -809,6 +906,7 @@ def _resume_options(
             "planned_rounds": meta.get("planned_rounds"),
             "posterior": meta.get("posterior", "grid"),
             "particles": meta.get("particles", 4000),
+            "batch": meta.get("batch", 1),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise StoreError(f"{where}: the stored run settings are malformed ({exc!r})") from None
@@ -965,8 +1063,6 @@ def _design_box(designs: np.ndarray, space: Any) -> np.ndarray:
 
 def _box_space(box: np.ndarray, space: Any) -> Any:
     """The design space narrowed to ``box`` (categorical and integer dimensions kept whole)."""
-    import dataclasses
-
     from activesci.spaces import Real, Space
 
     return Space(

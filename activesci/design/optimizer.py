@@ -19,7 +19,7 @@ import numpy as np
 from activesci.design.surrogate import eig_surrogate
 from activesci.design.utility import expected_information_gain
 from activesci.errors import ValidationError
-from activesci.inference.posterior import GridPosterior
+from activesci.inference.posterior import ExactLikelihood, GridPosterior
 from activesci.spaces import Space
 
 __all__ = [
@@ -194,6 +194,13 @@ class EIGStrategy:
     is a grid and either the likelihood is exact or there is one parameter, and the
     contrastive one otherwise (particles; or a learned ratio on a grid of 2-3 parameters, where
     a nested update of every cell would cost a network evaluation per cell and event).
+
+    :meth:`propose_batch` chooses ``q`` designs greedily: the first as above, each next one
+    among the ``batch_candidates`` best designs of that search, by its EIG on the posterior
+    updated with a fantasised observation at every design chosen before it (the experiment
+    simulated at the posterior mean: a believer in outcome space, as kriging believer and
+    BoTorch's pending points are in utility space). A design may be chosen again where
+    repeating it is worth most.
     """
 
     n_calls: int = 12
@@ -202,6 +209,7 @@ class EIGStrategy:
     n_samples: int = 24
     exact: bool = False
     method: str = "auto"
+    batch_candidates: int = 8
     name: str = "eig"
     record: dict[str, Any] = field(default_factory=dict)
 
@@ -210,6 +218,10 @@ class EIGStrategy:
             return self.method
         on_grid = isinstance(posterior, GridPosterior)
         return "grid" if on_grid and (self.exact or len(posterior.space) == 1) else "contrastive"
+
+    def propose_batch(self, context: DesignContext, q: int) -> np.ndarray:
+        """``q`` designs ``(q, D)``, greedily on fantasised posteriors (see the class)."""
+        return _batch(self, context, self.propose(context), q)
 
     def propose(self, context: DesignContext) -> np.ndarray:
         """Maximise the EIG over the design space."""
@@ -274,6 +286,42 @@ class EIGStrategy:
             "surrogate_upper": None if fit is None else fit.upper.tolist(),
         }
         return best
+
+
+def _batch(strategy: EIGStrategy, context: DesignContext, first: np.ndarray, q: int) -> np.ndarray:
+    """The ``q`` designs of :meth:`EIGStrategy.propose_batch`, ``first`` already chosen."""
+    record = strategy.record
+    evaluated, values = np.array(record["evaluated"]), np.array(record["eig"])
+    best = evaluated[np.argsort(-values, kind="stable")[: strategy.batch_candidates]]
+    candidates = np.unique(np.concatenate([first[None, :], best]), axis=0)
+    estimator = ExactLikelihood(context.simulator) if strategy.exact else context.estimator
+    posterior, chosen, gains = context.posterior.copy(), [first], [record["chosen_eig"]]
+    for i in range(1, q):
+        fantasy = context.simulator.run_experiment(
+            posterior.mean(), chosen[-1], context.rng(10 + i)
+        )
+        posterior.update(fantasy, estimator)
+        values = [
+            expected_information_gain(
+                posterior,
+                context.simulator,
+                d,
+                estimator=None if strategy.exact else context.estimator,
+                exact=strategy.exact,
+                n_samples=strategy.n_samples,
+                rng=context.rng(2),
+                method=record["eig_method"],
+            ).value
+            for d in candidates
+        ]
+        chosen.append(candidates[int(np.argmax(values))])
+        gains.append(float(np.max(values)))
+    strategy.record = record | {
+        "batch": [c.tolist() for c in chosen],
+        "batch_eig": gains,
+        "batch_candidates": candidates.tolist(),
+    }
+    return np.array(chosen)
 
 
 def _curve_points(space: Space, n: int = 200) -> np.ndarray | None:

@@ -221,26 +221,45 @@ class WorkflowExperiment:
 
     def run(self, design: Any) -> Observation:
         """Run the experiment once at ``design`` as a one-step workflow; read its events."""
-        import adage
-
         point = self.designs.validate(design)
         if len(point) != 1:
             raise ShapeError(f"run takes one design, got {len(point)}")
-        k = self.runs
-        step = self._step(k, point[0])
+        return self.run_batch(point)[0]
+
+    def run_batch(self, designs: Any) -> list[Observation]:
+        """Run one experiment per design ``(q, D)`` as parallel steps of one workflow.
+
+        The steps run together on the executor (``processes`` or ``dask``: in parallel); run
+        ``k`` of the batch is seeded like run ``k`` of :meth:`run`, so a batch gives the same
+        data as the same runs one by one. Returns the observations in the designs' order.
+        """
+        import adage
+
+        points = self.designs.validate(designs)
+        steps = [self._step(self.runs + i, point) for i, point in enumerate(points)]
         self.workdir.mkdir(parents=True, exist_ok=True)
         flow = adage.adageobject()
-        flow.dag.addTask(functools.partial(_run_step, step, str(self.workdir)), nodename=step.name)
+        for step in steps:
+            flow.dag.addTask(
+                functools.partial(_run_step, step, str(self.workdir)), nodename=step.name
+            )
         run_flow(
-            flow, self.executor, DagTracker(progress=False, callback=self.callback), expected=1
+            flow,
+            self.executor,
+            DagTracker(progress=False, callback=self.callback),
+            expected=len(steps),
         )
+        return [self._read(step, point) for step, point in zip(steps, points, strict=True)]
+
+    def _read(self, step: CommandStep, point: np.ndarray) -> Observation:
+        """The observation of a finished step (its file is data: checked against the run)."""
         path = self.workdir / step.outputs[0]
         # the step's file is data: it must hold this task, the truth and the design asked for
-        events = read_events(path, task=self.task.name, theta=self._truth[0], design=point[0])
+        events = read_events(path, task=self.task.name, theta=self._truth[0], design=point)
         write_checksum(path)
         self.runs += 1
         return Observation(
-            design=point[0],
+            design=point,
             x=events.x,
             luminosity=events.luminosity,
             meta={"seed": self.seed, "run": self.runs, "file": path.name, "sha256": sha256(path)},
