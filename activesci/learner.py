@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from activesci import tasks as task_registry
-from activesci.design.optimizer import DesignContext, Strategy, make_strategy
+from activesci.design.optimizer import DesignContext, Strategy, check_cost, make_strategy
 from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.inference import pretrained
@@ -102,6 +102,8 @@ class RoundState:
     trainings: list[dict[str, Any]] = field(default_factory=list)
     regrids: list[dict[str, Any]] = field(default_factory=list)
     batch_start: int | None = None
+    cost: float | None = None
+    total_cost: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable summary (stored per round and shown in reports)."""
@@ -123,7 +125,15 @@ class RoundState:
             "check": self.check,
             "trainings": self.trainings,
             "regrids": self.regrids,
-        } | ({} if self.batch_start is None else {"batch_start": self.batch_start})
+        } | {
+            key: value
+            for key, value in (
+                ("batch_start", self.batch_start),
+                ("cost", self.cost),
+                ("total_cost", self.total_cost),
+            )
+            if value is not None
+        }
 
 
 class ActiveLearner:
@@ -197,6 +207,11 @@ class ActiveLearner:
         sequential mode's truncated trainings and calibration are defined on the grid.
     particles : int
         Particles of a particle posterior.
+    cost : callable, optional
+        ``cost(design, previous) -> float`` of running ``design`` after ``previous`` (None for
+        the first run); default the task's (:attr:`~activesci.tasks.Task.cost`). The ``eig``
+        strategy then maximises the information per unit cost, every state records its
+        ``cost`` and ``total_cost``, and ``iterate(max_cost=...)`` stops on the total.
     batch : int
         Experiments per round: ``iterate`` asks for this many designs at once (the ``eig``
         strategy chooses them greedily, each on the posterior updated with a fantasised
@@ -239,6 +254,7 @@ class ActiveLearner:
         posterior: str = "auto",
         particles: int = 4000,
         batch: int = 1,
+        cost: Any = None,
     ) -> None:
         configure_threads()  # torch/BLAS threads from the CPU quota, unless the user chose
         self.task = _as_task(task)
@@ -279,6 +295,12 @@ class ActiveLearner:
         self.posterior_kind = posterior
         self._particles = check_count(particles, "particles", minimum=10)
         self.batch = check_count(batch, "batch", minimum=1)
+        if cost is not None and not callable(cost):
+            raise ValidationError(
+                f"cost must be a function (design, previous) -> float, got {cost!r:.80}"
+            )
+        self.cost = cost if cost is not None else self.task.cost
+        self.total_cost = 0.0
         self.resolution = resolution
         self.posterior = self._new_posterior()
         self.refine_every = refine_every
@@ -313,6 +335,7 @@ class ActiveLearner:
         self._pending: list[np.ndarray] = []  # designs asked and not yet told, in order
         self._pending_record: dict[str, Any] = {}
         self._batch_start = 0
+        self._replayed_design: np.ndarray | None = None  # the last stored design, on resume
         self._ask_seconds = 0.0
         self.states: list[RoundState] = []
         self.tracker = as_tracker(tracker)
@@ -387,7 +410,13 @@ class ActiveLearner:
             simulator=self.task.simulator,
             estimator=self.estimator,
             seed=self.seed,
+            cost=self.cost,
+            previous=self._previous_design(),
         )
+
+    def _previous_design(self) -> np.ndarray | None:
+        """The design run last (None before the first run)."""
+        return self.states[-1].design if self.states else self._replayed_design
 
     def ask(self, q: int | None = None) -> np.ndarray:
         """The next design ``(D,)``, or with ``q`` the pending batch ``(q, D)``.
@@ -462,8 +491,13 @@ class ActiveLearner:
             )
         asked = next((i for i, d in enumerate(self._pending) if np.allclose(d, point)), None)
         first = asked is not None and self.round == self._batch_start
+        cost = None
+        if self.cost is not None:
+            cost = check_cost(self.cost(point, self._previous_design()), point)
         self.store.append_observation(self.round, observation)
         self._absorb(self.round + 1, observation)
+        if cost is not None:
+            self.total_cost += cost
         record = self._pending_record if first else {}
         seconds = time.perf_counter() - start
         if first:
@@ -472,6 +506,7 @@ class ActiveLearner:
             self.round, point, observation, self.posterior.copy(), record, seconds,
             check=self.check, trainings=self._round_trainings, regrids=self._round_regrids,
             batch_start=self._batch_start if self.batch > 1 else None,
+            cost=cost, total_cost=None if cost is None else self.total_cost,
         )  # fmt: skip
         summary = state.summary()
         self.store.append_round(self.round, summary)
@@ -715,18 +750,28 @@ class ActiveLearner:
 
     # -- loops --------------------------------------------------------------------------------
     def iterate(
-        self, rounds: int, *, target_std: float | None = None, max_luminosity: float | None = None
+        self,
+        rounds: int,
+        *,
+        target_std: float | None = None,
+        max_luminosity: float | None = None,
+        max_cost: float | None = None,
     ) -> Iterator[RoundState]:
         """Run up to ``rounds`` rounds of ``batch`` experiments, yielding each experiment's state.
 
         Stops early (after a whole batch) once every parameter's posterior std is below
-        ``target_std`` or the total luminosity reaches ``max_luminosity``.
+        ``target_std``, the total luminosity reaches ``max_luminosity`` or the total cost
+        (with a cost model) reaches ``max_cost``.
         """
         check_count(rounds, "rounds")
         if target_std is not None:
             check_positive(target_std, "target_std")
         if max_luminosity is not None:
             check_positive(max_luminosity, "max_luminosity")
+        if max_cost is not None:
+            check_positive(max_cost, "max_cost")
+            if self.cost is None:
+                raise ValidationError("max_cost needs a cost model: give cost=... or a task's")
         for _ in range(rounds):
             designs = self.ask(len(self._pending) or self.batch)  # first, a resumed batch's rest
             for design, observation in zip(designs, self._run(designs), strict=True):
@@ -734,6 +779,8 @@ class ActiveLearner:
             if target_std is not None and (self.posterior.std() <= target_std).all():
                 return
             if max_luminosity is not None and self.luminosity >= max_luminosity:
+                return
+            if max_cost is not None and self.total_cost >= max_cost:
                 return
 
     def _run(self, designs: np.ndarray) -> list[Observation]:
@@ -818,11 +865,19 @@ class ActiveLearner:
                 self._absorb(n, obs)  # trainings come from their checkpoints
         else:
             self._replay_amortised(len(stored))
+        run = [obs.design for _, obs in stored]
+        self._replayed_design = run[-1]
+        cost = None
+        if self.cost is not None:
+            costs = [check_cost(self.cost(d, run[i - 1] if i else None), d) for i, d in
+                     enumerate(run)]  # fmt: skip
+            cost, self.total_cost = costs[-1], float(sum(costs))
         if stored[-1][0] not in {r["round"] for r in self.store.rounds()}:
             k, obs = stored[-1]  # killed between storing the data and its summary
             state = RoundState(
                 k, obs.design, obs, self.posterior, record if k == start else {},
                 check=self.check, batch_start=start if self.batch > 1 else None,
+                cost=cost, total_cost=None if cost is None else self.total_cost,
             )  # fmt: skip
             self.store.append_round(k, state.summary())
         self.round = len(stored)

@@ -51,7 +51,7 @@ from activesci.simulators.gaussian import GaussianSimulator
 from activesci.simulators.location import LocationFindingSimulator
 from activesci.simulators.weinberg import WeinbergSimulator, lineshape_parameters
 from activesci.spaces import Real, Space
-from activesci.typing import Simulator
+from activesci.typing import Simulator, check_positive
 
 __all__ = [
     "ENTRY_POINTS",
@@ -61,6 +61,7 @@ __all__ = [
     "get",
     "load",
     "location_finding",
+    "moving_cost",
     "register_task",
     "weinberg",
     "weinberg_lineshape",
@@ -88,6 +89,10 @@ class Task:
         The keyword arguments the task was built with, to rebuild it (e.g. on resume).
     strategy_options : dict
         Default options of the baseline strategies, e.g. ``{"fixed": {"design": [91.19]}}``.
+    cost : callable, optional
+        ``cost(design (D,), previous (D,) or None) -> float``: what running ``design`` after
+        ``previous`` costs (e.g. a run plus the hours to move a beam energy). Strategies
+        maximise the information per unit cost, and ``iterate(max_cost=...)`` stops on it.
     factory : str, optional
         The registered name or ``"package.module:function"`` that builds this task from
         ``options``. Left out, it is found when a module-level function of an importable
@@ -101,6 +106,7 @@ class Task:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cost: Callable[[Any, Any], float] | None = None
     factory: str | None = None
 
     def __post_init__(self) -> None:
@@ -163,15 +169,19 @@ def weinberg(
     detector: AngularDetector | None = None,
     convention: str = "a",
     alpha: float | str = "thomson",
+    move_cost: float = 0.0,
 ) -> Task:
     """Measure ``sin^2(theta_W)`` from mu+mu- angular distributions, choosing ``sqrt_s``.
 
     Parameters are those of :class:`~activesci.simulators.WeinbergSimulator`; the prior is
-    uniform on ``[0.15, 0.35]`` and ``sqrt_s`` ranges over ``[20, 210]`` GeV.
+    uniform on ``[0.15, 0.35]`` and ``sqrt_s`` ranges over ``[20, 210]`` GeV. With
+    ``move_cost > 0`` every run costs 1 plus ``move_cost`` per GeV that ``sqrt_s`` moves from
+    the run before (see :func:`moving_cost`): the cost-aware design's example.
     """
     sim = WeinbergSimulator(
         luminosity=luminosity, detector=detector, convention=convention, alpha=alpha
     )
+    move_cost = _non_negative(move_cost, "move_cost")
     return Task(
         name="weinberg",
         factory="weinberg",
@@ -182,9 +192,43 @@ def weinberg(
             f"distribution and the event count, {luminosity:g} pb^-1 per experiment at a "
             "beam energy sqrt_s chosen in [20, 210] GeV."
         ),
-        options={"luminosity": luminosity, "convention": convention, "alpha": alpha},
+        options={"luminosity": luminosity, "convention": convention, "alpha": alpha}
+        | ({"move_cost": move_cost} if move_cost else {}),
         strategy_options=_Z_POLE_BASELINES,
+        cost=moving_cost(move_cost) if move_cost else None,
     )
+
+
+def moving_cost(per_unit: float, per_run: float = 1.0) -> Callable[[Any, Any], float]:
+    """A cost model: ``per_run`` for every run plus ``per_unit`` per unit the design moves.
+
+    The distance is the sum over design dimensions of ``|design - previous|``; the first run
+    moves nothing.
+
+    >>> cost = moving_cost(0.5)
+    >>> cost([91.19], None), cost([93.19], [91.19])
+    (1.0, 2.0)
+    """
+    per_unit = _non_negative(per_unit, "per_unit")
+    per_run = check_positive(per_run, "per_run")
+
+    def cost(design: Any, previous: Any) -> float:
+        if previous is None:
+            return per_run
+        step = np.abs(np.asarray(design, dtype=float) - np.asarray(previous, dtype=float))
+        return per_run + per_unit * float(step.sum())
+
+    return cost
+
+
+def _non_negative(value: Any, name: str) -> float:
+    """``value`` as a float if it is 0 or a positive finite number, else a ValidationError."""
+    if not isinstance(value, bool) and isinstance(value, int | float) and value == 0:
+        return 0.0
+    try:
+        return check_positive(value, name)
+    except ValidationError:
+        raise ValidationError(f"{name} must be >= 0 and finite, got {value!r}") from None
 
 
 #: The physicist's defaults around the Z: sit on the pole, or scan it LEP-style.

@@ -32,6 +32,7 @@ __all__ = [
     "RandomStrategy",
     "ScanStrategy",
     "Strategy",
+    "check_cost",
     "make_strategy",
     "register_strategy",
 ]
@@ -159,10 +160,43 @@ class DesignContext:
     simulator: Any
     estimator: Any
     seed: int
+    #: ``cost(design, previous)`` of running ``design`` after ``previous`` (None: the first)
+    cost: Callable[[np.ndarray, np.ndarray | None], float] | None = None
+    #: The design run last (None before the first round)
+    previous: np.ndarray | None = None
 
     def rng(self, purpose: int = 0) -> np.random.Generator:
         """A generator determined by (seed, round, purpose): resumed runs repeat it exactly."""
         return np.random.default_rng([self.seed, self.round, purpose])
+
+    def cost_of(self, design: np.ndarray, previous: np.ndarray | None = None) -> float:
+        """The cost of ``design`` after ``previous`` (default: the design run last).
+
+        1 without a cost model.
+
+        Raises
+        ------
+        ValidationError
+            The cost model returns something other than a positive finite number.
+        """
+        if self.cost is None:
+            return 1.0
+        after = self.previous if previous is None else previous
+        return check_cost(self.cost(np.asarray(design, dtype=float), after), design)
+
+
+def check_cost(value: Any, design: Any) -> float:
+    """``value`` as a float if it is a positive finite cost, else a ValidationError."""
+    try:
+        cost = float(value)
+    except (TypeError, ValueError):
+        cost = float("nan")
+    if not (np.isfinite(cost) and cost > 0):
+        raise ValidationError(
+            f"the cost of design {np.asarray(design).tolist()} is {value!r}; expected a "
+            "positive finite number"
+        )
+    return cost
 
 
 class Strategy(Protocol):
@@ -194,6 +228,10 @@ class EIGStrategy:
     is a grid and either the likelihood is exact or there is one parameter, and the
     contrastive one otherwise (particles; or a learned ratio on a grid of 2-3 parameters, where
     a nested update of every cell would cost a network evaluation per cell and event).
+
+    With a cost model (``context.cost``, e.g. the hours to move a beam energy), the optimiser
+    maximises the EIG per unit cost, ``EIG(d) / cost(d, design run last)``; the record keeps
+    the EIG and the cost of every design it evaluated.
 
     :meth:`propose_batch` chooses ``q`` designs greedily: the first as above, each next one
     among the ``batch_candidates`` best designs of that search, by its EIG on the posterior
@@ -237,6 +275,14 @@ class EIGStrategy:
         seconds: list[float] = []
         method = self._method(context.posterior)
 
+        costs: list[float] = []
+        raw: list[float] = []
+
+        def utility(estimate: Any, design: np.ndarray) -> float:
+            raw.append(estimate.value)
+            costs.append(context.cost_of(design))
+            return estimate.value / costs[-1]
+
         def eig(design: np.ndarray) -> Any:
             start = time.perf_counter()
             estimate = expected_information_gain(
@@ -255,11 +301,12 @@ class EIGStrategy:
         first = [eig(design) for design in previous]
         stderr = [e.stderr for e in first]
         if previous:
-            opt.tell(np.array(previous), [e.value for e in first])
+            values = [utility(e, d) for e, d in zip(first, previous, strict=True)]
+            opt.tell(np.array(previous), values)
         for _ in range(self.n_calls):
             design = opt.ask()
             estimate = eig(design)
-            opt.tell(design, estimate.value)
+            opt.tell(design, utility(estimate, design))
             stderr.append(estimate.stderr)
         best, value = opt.best()
         evaluated = np.array(opt.designs)
@@ -270,14 +317,18 @@ class EIGStrategy:
             # than the grid's spacing); its surrogate is fitted for the plot only and does not
             # touch the optimiser, so the chosen design is the same with or without it
             curve = np.unique(np.concatenate([curve[:, 0], evaluated[:, 0]]))[:, None]
-            fit = eig_surrogate(evaluated, opt.values, curve, context.space.bounds, stderr=stderr)
+            fit = eig_surrogate(evaluated, raw, curve, context.space.bounds, stderr=stderr)
+        priced = context.cost is not None
+        chosen = int(np.argmin(np.abs(evaluated - best).sum(axis=1)))
         self.record = {
             "evaluated": evaluated.tolist(),
-            "eig": opt.values,
+            "eig": raw,
+            "cost": costs if priced else None,
+            "chosen_utility": value if priced else None,
             "eig_stderr": stderr,
             "eig_seconds": seconds,
             "eig_method": method,
-            "chosen_eig": value,
+            "chosen_eig": raw[chosen] if priced else value,
             "curve": None if curve is None else curve.tolist(),
             "surrogate": None if fit is None else "log-warped GP (plot only)",
             "surrogate_mean": None if fit is None else fit.mean.tolist(),
@@ -314,8 +365,10 @@ def _batch(strategy: EIGStrategy, context: DesignContext, first: np.ndarray, q: 
             ).value
             for d in candidates
         ]
-        chosen.append(candidates[int(np.argmax(values))])
-        gains.append(float(np.max(values)))
+        prices = [context.cost_of(d, chosen[-1]) for d in candidates]
+        best = int(np.argmax(np.asarray(values) / prices))
+        chosen.append(candidates[best])
+        gains.append(float(values[best]))
     strategy.record = record | {
         "batch": [c.tolist() for c in chosen],
         "batch_eig": gains,
