@@ -169,7 +169,10 @@ class Dashboard:
             grid.insert(0, self.posterior_plot)
         if not self._corner or self._weinberg:
             grid.append(self.afb_plot)
-        self._top = w.Box([self.posterior_plot] if self._corner else [])
+        self._top = w.GridBox(  # a grid cell, not a flex item: plotly takes its full width
+            [self.posterior_plot] if self._corner else [],
+            layout={"grid_template_columns": "minmax(0, 1fr)"},
+        )
         self._panels = w.GridBox(
             grid, layout={"grid_template_columns": "repeat(2, minmax(0, 1fr))"}
         )
@@ -338,8 +341,11 @@ class Dashboard:
         figure = plots.corner_figure(
             marginals, pairs, space.names, truth=truth, labels=space, title=title
         )
-        # as wide as the notebook (corner_figure fixes 260 px a panel: too wide beside others)
-        figure.update_layout(width=None, height=max(450, 190 * len(space) + 80))
+        # no fixed width (corner_figure's 260 px a panel overflows a notebook from 4 parameters
+        # on): the widget autosizes, though in JupyterLab a FigureWidget put into a shown box
+        # is drawn at plotly's default 700 px until the window resizes; the height keeps the
+        # panels about square at that width
+        figure.update_layout(width=None, height=max(450, min(700, 190 * len(space) + 80)))
         self._show("posterior_plot", figure)
 
     # -- actions ------------------------------------------------------------------------------
