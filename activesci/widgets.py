@@ -1,10 +1,13 @@
 """The notebook dashboard: watch and steer an active-learning run (views only).
 
-``Dashboard(learner)`` shows, live: (a) each round's posterior overlaid (the truth appears in
-teaching mode when the experiment is simulated), (b) the EIG surrogate over the designs with the
-points the optimiser evaluated, (c) the design history, (d) for the Weinberg task, the measured
-A_FB against the posterior band of theory, and (e) the states of workflow steps when the
-experiment is a :class:`~activesci.workflow.experiment.WorkflowExperiment`. Buttons step, run N
+``Dashboard(learner)`` shows, live: (a) the posterior (the truth appears in teaching mode when
+the experiment is simulated): for one parameter, each round's posterior overlaid; for two or
+more, the corner plot of the current one (1-D marginals and pairwise contours, the prior before
+the first round), (b) the EIG surrogate over a 1-D design space with the points the optimiser
+evaluated (over a 2-D one, the evaluated designs coloured by their EIG), (c) the design
+history, (d) for the Weinberg task, the measured A_FB against the posterior band of theory,
+and (e) the states of workflow steps when the experiment is a
+:class:`~activesci.workflow.experiment.WorkflowExperiment`. Buttons step, run N
 rounds, stop between rounds and reset with the picked strategy, estimator and luminosity; a
 form takes a result typed by a person for a :class:`~activesci.experiments.ManualExperiment`.
 
@@ -99,6 +102,8 @@ class Dashboard:
         )
         self.teaching = w.ToggleButton(value=teaching, description="teaching mode", icon="eye")
         self.parameter_picker = w.Dropdown(options=names, value=names[0], description="parameter")
+        if len(names) > 1:  # the corner plot shows every parameter: nothing to pick
+            self.parameter_picker.layout.display = "none"
         self.round_label = w.HTML()
         self.check_banner = w.HTML()
         self.message = w.HTML()
@@ -156,9 +161,20 @@ class Dashboard:
             ]
         )
         self.manual_form.layout.display = None if self._manual else "none"
+        # one parameter: four panels in a 2 x 2 grid; more: the corner plot above, full width
+        # (a P x P grid of panels), and the A_FB panel only for the Weinberg task
+        self._corner = len(names) > 1
+        grid = [self.eig_plot, self.design_plot]
+        if not self._corner:
+            grid.insert(0, self.posterior_plot)
+        if not self._corner or self._weinberg:
+            grid.append(self.afb_plot)
+        self._top = w.GridBox(  # a grid cell, not a flex item: plotly takes its full width
+            [self.posterior_plot] if self._corner else [],
+            layout={"grid_template_columns": "minmax(0, 1fr)"},
+        )
         self._panels = w.GridBox(
-            [self.posterior_plot, self.eig_plot, self.design_plot, self.afb_plot],
-            layout={"grid_template_columns": "repeat(2, minmax(0, 1fr))"},
+            grid, layout={"grid_template_columns": "repeat(2, minmax(0, 1fr))"}
         )
         self.widget = w.VBox(
             [
@@ -171,6 +187,7 @@ class Dashboard:
                 w.HBox([self.training, self.training_label]),
                 self.message,
                 self.manual_form,
+                self._top,
                 self._panels,
                 self.dag_view,
             ]
@@ -186,6 +203,11 @@ class Dashboard:
     @property
     def _manual(self) -> bool:
         return isinstance(self.learner.experiment, ManualExperiment)
+
+    @property
+    def _weinberg(self) -> bool:
+        """Whether the task is the one-parameter Weinberg one (its A_FB panel applies)."""
+        return self.learner.task.parameters.names == ["sin2w"]
 
     def _attach_workflow(self) -> None:
         """Show workflow step states and training progress of the learner in the widget."""
@@ -225,7 +247,8 @@ class Dashboard:
         """Put widget ``new`` in panel ``attr`` in place of the old one, which is closed."""
         old = getattr(self, attr)
         setattr(self, attr, new)
-        self._panels.children = tuple(new if c is old else c for c in self._panels.children)
+        for box in (self._top, self._panels):
+            box.children = tuple(new if c is old else c for c in box.children)
         old.close()
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -248,9 +271,8 @@ class Dashboard:
         rounds = learner.store.rounds()
         names = learner.task.parameters.names
         name = self.parameter_picker.value
-        truth = None
-        if self.teaching.value:
-            truth = (getattr(learner.experiment, "truth", None) or {}).get(name)
+        truths = (getattr(learner.experiment, "truth", None) or {}) if self.teaching.value else {}
+        truth = truths.get(name)
         if rounds:
             last = rounds[-1]
             cells = ", ".join(
@@ -262,13 +284,27 @@ class Dashboard:
             )
             self.check_banner.value = _check_banner(last)
             designs = learner.task.designs.names
-            self._show("posterior_plot", plots.posterior_rounds_figure(rounds, name, truth=truth))
+            if self._corner:
+                title = f"Posterior after round {len(rounds)}: pairwise marginals"
+                self._show_corner(last["marginals"], last["pairs"], truths, title)
+            else:
+                figure = plots.posterior_rounds_figure(rounds, name, truth=truth)
+                self._show("posterior_plot", figure)
             self._show("design_plot", plots.design_history_figure(rounds, designs))
             record = last.get("strategy") or {}
-            if record.get("evaluated") and len(learner.task.designs) == 1:
-                title = f"EIG before round {len(rounds)}"
+            title = f"EIG before round {len(rounds)}"
+            if record.get("evaluated") and len(designs) == 1:
                 self._show("eig_plot", plots.eig_figure(record, designs[0], title=title))
-            if names == ["sin2w"]:
+            elif record.get("evaluated") and len(designs) == 2:
+                figure = _eig_scatter_figure(record, designs, last["design"], title=title)
+                self._show("eig_plot", figure)
+            elif record.get("evaluated"):
+                what = (
+                    "the expected information gain is drawn over 1-D and 2-D design spaces; "
+                    f"this one has {len(designs)} dimensions"
+                )
+                self._replace("eig_plot", _placeholder(what, after=""))
+            if self._weinberg:
                 figure = plots.afb_data_figure(
                     learner.task.simulator,
                     learner.posterior.observations,
@@ -279,16 +315,38 @@ class Dashboard:
         else:
             self.round_label.value = "<b>round 0</b> · no data yet: press Step"
             self.check_banner.value = ""
-            grid, density = learner.posterior.marginal(name)
-            title = f"Prior of {name}: press Step for the first round"
-            prior = plots.posterior_figure(grid, density, name=name, truth=truth, title=title)
-            self._show("posterior_plot", prior)
+            if self._corner:
+                posterior = learner.posterior
+                marginals = {}
+                for n in names:
+                    grid, density = posterior.marginal(n)
+                    marginals[n] = {"grid": grid, "density": density}
+                title = "Prior: press Step for the first round"
+                self._show_corner(marginals, posterior.pair_marginals(), truths, title)
+            else:
+                grid, density = learner.posterior.marginal(name)
+                title = f"Prior of {name}: press Step for the first round"
+                prior = plots.posterior_figure(grid, density, name=name, truth=truth, title=title)
+                self._show("posterior_plot", prior)
         if self._manual:
             wanted = learner.ask()
             shown = ", ".join(
                 f"{n} = {v:.4g}" for n, v in zip(learner.task.designs.names, wanted, strict=True)
             )
             self.manual_form.children[0].value = f"<b>Enter the result measured at {shown}</b>"
+
+    def _show_corner(self, marginals: Any, pairs: Any, truth: dict[str, float], title: str) -> None:
+        """The corner plot of ``marginals`` and ``pairs`` in the posterior panel, full width."""
+        space = self.learner.task.parameters
+        figure = plots.corner_figure(
+            marginals, pairs, space.names, truth=truth, labels=space, title=title
+        )
+        # no fixed width (corner_figure's 260 px a panel overflows a notebook from 4 parameters
+        # on): the widget autosizes, though in JupyterLab a FigureWidget put into a shown box
+        # is drawn at plotly's default 700 px until the window resizes; the height keeps the
+        # panels about square at that width
+        figure.update_layout(width=None, height=max(450, min(700, 190 * len(space) + 80)))
+        self._show("posterior_plot", figure)
 
     # -- actions ------------------------------------------------------------------------------
     def step(self) -> Any:
@@ -435,15 +493,60 @@ _PANELS = {
 }
 
 
-def _placeholder(what: str) -> Any:
-    """A light stand-in for a panel with nothing to draw yet."""
+def _placeholder(what: str, after: str = " appears here after the first round") -> Any:
+    """A light stand-in for a panel with nothing (or nothing it can draw) to show."""
     import ipywidgets as w
 
     return w.HTML(
-        f"<div style='color:#999;padding:2em;text-align:center'>{html.escape(what)} "
-        "appears here after the first round</div>",
+        f"<div style='color:#999;padding:2em;text-align:center'>{html.escape(what + after)}</div>",
         layout={"min_height": "120px"},
     )
+
+
+def _eig_scatter_figure(
+    record: dict[str, Any], design_names: list[str], chosen: Any, *, title: str
+) -> go.Figure:
+    """The designs an EIG strategy evaluated over a 2-D space, coloured by their EIG.
+
+    ``record`` is the strategy's record (``"evaluated"`` ``(n, 2)``, ``"eig"`` ``(n,)``);
+    ``chosen`` is the design the round ran, drawn as a star. There is no surrogate curve in
+    2-D: only the points the optimiser evaluated.
+    """
+    evaluated = np.asarray(record["evaluated"], dtype=float)
+    fig = go.Figure(
+        go.Scatter(
+            x=evaluated[:, 0],
+            y=evaluated[:, 1],
+            mode="markers",
+            marker={
+                "color": record["eig"],
+                "colorscale": "Viridis",
+                "size": 10,
+                "showscale": True,
+                "colorbar": {"title": {"text": "EIG [nats]"}},
+            },
+            name="EIG evaluations",
+            hovertemplate=f"{design_names[0]}=%{{x:.4g}}<br>{design_names[1]}=%{{y:.4g}}"
+            "<br>EIG=%{marker.color:.3g} nats<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[chosen[0]],
+            y=[chosen[1]],
+            mode="markers",
+            marker={"symbol": "star", "size": 16, "color": "red", "line": {"width": 1}},
+            name="chosen",
+        )
+    )
+    fig.update_layout(
+        template="plotly_white",
+        title=title,
+        xaxis_title=design_names[0],
+        yaxis_title=design_names[1],
+        showlegend=False,
+    )
+    return fig
 
 
 def _check_banner(summary: dict[str, Any]) -> str:

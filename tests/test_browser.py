@@ -249,3 +249,63 @@ def test_dashboard_as_a_voila_app(tmp_path):
         _step_and_check(page, "dashboard-voila.png")
         # finished progress bars leave no dangling widget behind
         assert "model not found" not in page.inner_text("body")
+
+
+_CORNER_JS = (
+    "() => { const p = [...document.querySelectorAll('.js-plotly-plot')]"
+    ".find(e => (e.layout?.title?.text || '').startsWith('Posterior after round 1'));"
+    " if (!p) return null;"
+    " return {contours: p.data.filter(t => t.type === 'contour').length,"
+    " lines: p.data.filter(t => t.type === 'scatter').length,"
+    " drawn: p.querySelectorAll('.contourlayer path').length,"
+    " texts: [...p.querySelectorAll('.infolayer text')].map(t => t.textContent),"
+    " width: p.getBoundingClientRect().width, drawn_width: p._fullLayout.width}; }"
+)
+
+
+def test_corner_plot_in_jupyterlab(tmp_path):
+    """A 4-parameter dashboard (location finding) in JupyterLab: after one Step, its
+    posterior panel is the corner plot, drawn (6 contour panels, the parameters' labels on
+    the axes), full width beside the design history."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {  # without a kernel, JupyterLab asks for one and waits
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import activesci as asci\n"
+            "learner = asci.ActiveLearner(asci.tasks.location_finding(), estimator='exact',"
+            " strategy='random', seed=0, progress=False)\n"
+            "asci.Dashboard(learner)"
+        )
+    ]
+    notebook = tmp_path / "corner.ipynb"
+    nbformat.write(nb, notebook)
+    # the kernel imports this checkout's activesci (as the tests do), not another install
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = os.environ | {"PYTHONPATH": path}
+    with _lab(tmp_path, notebook, env) as page:
+        page.get_by_text("Run All Cells", exact=True).first.click()
+        _wait_round(page, 0, timeout=120_000)
+        page.get_by_role("button", name="Step").first.click()
+        _wait_round(page, 1, timeout=60_000)
+        page.wait_for_function(f"() => ({_CORNER_JS})()?.drawn >= 6", timeout=60_000)
+        corner = page.evaluate(_CORNER_JS)
+        page.wait_for_function(  # the design history too, before the screenshot
+            "() => [...document.querySelectorAll('.gtitle')]"
+            ".some(t => t.textContent === 'Chosen designs')",
+            timeout=60_000,
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-corner.png"), full_page=True)
+        plots = page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
+        half = page.evaluate(  # the width of a panel of the 2-column grid
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".find(e => e.layout?.title?.text === 'Chosen designs').getBoundingClientRect().width"
+        )
+    assert corner["contours"] == 6 and corner["lines"] == 4
+    labels = ["source 1 x", "source 1 y", "source 2 x", "source 2 y"]
+    assert set(labels) <= set(corner["texts"])  # the axis titles, as drawn
+    assert plots >= 2  # the corner plot and the design history
+    assert corner["width"] > 1.8 * half  # the whole row for 4 x 4 panels, not a grid cell
+    assert corner["drawn_width"] >= 600  # plotly's 700 px: see Dashboard._show_corner

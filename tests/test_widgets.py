@@ -1,6 +1,7 @@
 """The dashboard, driven from Python without a browser."""
 
 import html
+import itertools
 import time
 
 import numpy as np
@@ -161,3 +162,90 @@ def test_step_runs_in_the_background_and_shows_the_training():
     assert during and all(shown == "visible" for _, _, shown, _ in during)
     assert f"epoch {during[0][0]}/{during[0][1]}" in during[0][3]
     assert seen[-1][0] == seen[-1][1] and board.training.layout.visibility == "hidden"
+
+
+def _corner_traces(figure):
+    """The diagonal (1-D marginal) and lower-triangle (contour) traces of a corner figure."""
+    lines = [t for t in figure.data if t.type == "scatter" and t.name != "truth"]
+    contours = [t for t in figure.data if t.type == "contour"]
+    return lines, contours
+
+
+def test_four_parameters_show_the_corner_plot_round_by_round():
+    """Location finding (4 parameters, a 2-D design): the posterior panel is the corner plot
+    of the prior, then of each round's posterior; the A_FB panel is Weinberg's only."""
+    task = asci.tasks.location_finding()
+    board = board_for(task, strategy="random", seed=0)
+    names = ["s1_x", "s1_y", "s2_x", "s2_y"]
+    labels = ["source 1 x", "source 1 y", "source 2 x", "source 2 y"]  # the task's labels
+    assert board.parameter_picker.layout.display == "none"  # the corner shows them all
+    assert board.afb_plot not in board._panels.children  # no A_FB for location finding
+    seen = []
+    for n in range(3):
+        figure = board.posterior_plot
+        assert figure in board._top.children  # full width, above the other panels
+        lines, contours = _corner_traces(figure)
+        assert [t.name for t in lines] == names
+        assert [t.name for t in contours] == [f"{a}|{b}" for i, a in enumerate(names)
+                                              for b in names[i + 1:]]  # fmt: skip
+        title = figure.layout.title.text
+        assert title.startswith("Prior") if n == 0 else f"after round {n}" in title
+        # the learner's numbers: the stored round (or, before one, the prior) as drawn
+        pairs = (board.learner.store.rounds()[-1]["pairs"] if n else
+                 board.learner.posterior.pair_marginals())  # fmt: skip
+        assert np.allclose(np.asarray(contours[0].z, dtype=float), pairs["s1_x|s1_y"]["density"])
+        axes = figure.layout.to_plotly_json()
+        across = [
+            a["title"]["text"] for k, a in axes.items() if k.startswith("xaxis") and "title" in a
+        ]
+        up = [a["title"]["text"] for k, a in axes.items() if k.startswith("yaxis") and "title" in a]
+        assert across == labels and up == labels[1:]  # the bottom row, the left column
+        seen.append(
+            [np.asarray(t.y, dtype=float) for t in lines]
+            + [np.asarray(t.z, dtype=float) for t in contours]
+        )
+        if n < 2:
+            board.step()
+    assert board.learner.round == 2 and "round 2" in board.round_label.value
+    for before, after in itertools.pairwise(seen):
+        assert all(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
+    assert len(board.design_plot.data) == 2  # xi_x and xi_y by round
+    assert not hasattr(board.eig_plot, "data")  # the random strategy evaluates no EIG
+    board.teaching.value = True  # the truth: a line per diagonal panel, a cross per pair
+    assert len(board.posterior_plot.layout.shapes) == 4
+    assert sum(t.name == "truth" for t in board.posterior_plot.data) == 6
+
+
+def test_a_two_dimensional_design_shows_the_evaluated_eig_as_a_scatter():
+    task = asci.tasks.location_finding()
+    options = {"exact": True, "n_calls": 3, "n_initial_points": 2, "n_samples": 8}
+    board = board_for(task, strategy="eig", strategy_options=options, seed=0)
+    state = board.step()
+    points, chosen = board.eig_plot.data
+    record = state.strategy_record
+    assert np.allclose(np.c_[points.x, points.y], record["evaluated"])
+    assert np.allclose(points.marker.color, record["eig"])
+    assert np.allclose([chosen.x[0], chosen.y[0]], state.design)
+    assert board.eig_plot.layout.xaxis.title.text == "xi_x"
+    assert board.eig_plot.layout.yaxis.title.text == "xi_y"
+
+
+def test_one_parameter_keeps_its_panels():
+    """Weinberg (one parameter): the round-by-round posterior, the EIG curve and A_FB, in
+    the 2 x 2 grid; no corner plot."""
+    task = asci.tasks.weinberg(luminosity=0.2)
+    board = board_for(task, strategy="eig", strategy_options={"exact": True, "n_calls": 4})
+    assert board.parameter_picker.layout.display is None and not board._top.children
+    assert (
+        board.posterior_plot.layout.title.text == "Prior of sin2w: press Step for the first round"
+    )
+    board.step()
+    board.step()
+    panels = board._panels.children
+    assert panels == (board.posterior_plot, board.eig_plot, board.design_plot, board.afb_plot)
+    assert board.posterior_plot.layout.title.text == "Posterior of sin2w, round by round"
+    assert [t.name for t in board.posterior_plot.data] == ["round 1", "round 2"]
+    assert not [t for t in board.posterior_plot.data if t.type == "contour"]
+    assert board.eig_plot.layout.title.text == "EIG before round 2"
+    assert any(t.name == "surrogate mean" for t in board.eig_plot.data)
+    assert any(t.name == "simulated data" for t in board.afb_plot.data)
