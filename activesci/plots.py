@@ -15,6 +15,7 @@ __all__ = [
     "corner_figure",
     "design_history_figure",
     "eig_figure",
+    "eig_scatter_figure",
     "posterior_figure",
     "posterior_rounds_figure",
 ]
@@ -405,5 +406,51 @@ def eig_figure(record: dict[str, Any], design_name: str, *, title: str = "") -> 
         title=title or "Expected information gain",
         xaxis_title=design_name,
         yaxis_title="EIG [nats]",
+    )
+    return fig
+
+
+def eig_scatter_figure(
+    record: dict[str, Any], design_names: list[str], chosen: Any, *, title: str
+) -> go.Figure:
+    """The designs an EIG strategy evaluated over a 2-D space, coloured by their EIG.
+
+    ``record`` is the strategy's record (``"evaluated"`` ``(n, 2)``, ``"eig"`` ``(n,)``);
+    ``chosen`` is the design the round ran, drawn as a star. There is no surrogate curve in
+    2-D: only the points the optimiser evaluated.
+    """
+    evaluated = np.asarray(record["evaluated"], dtype=float)
+    fig = go.Figure(
+        go.Scatter(
+            x=evaluated[:, 0],
+            y=evaluated[:, 1],
+            mode="markers",
+            marker={
+                "color": record["eig"],
+                "colorscale": "Viridis",
+                "size": 10,
+                "showscale": True,
+                "colorbar": {"title": {"text": "EIG [nats]"}},
+            },
+            name="EIG evaluations",
+            hovertemplate=f"{design_names[0]}=%{{x:.4g}}<br>{design_names[1]}=%{{y:.4g}}"
+            "<br>EIG=%{marker.color:.3g} nats<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[chosen[0]],
+            y=[chosen[1]],
+            mode="markers",
+            marker={"symbol": "star", "size": 16, "color": "red", "line": {"width": 1}},
+            name="chosen",
+        )
+    )
+    fig.update_layout(
+        template=_TEMPLATE,
+        title=title,
+        xaxis_title=design_names[0],
+        yaxis_title=design_names[1],
+        showlegend=False,
     )
     return fig

@@ -227,11 +227,14 @@ def _run_blocks(
         blocks.append(plots.design_history_figure(rounds, task.designs.names))
         with_eig = [r for r in rounds if r.get("strategy", {}).get("evaluated")]
         for r in with_eig[:: max(1, len(with_eig) // 3)][:3]:
-            blocks.append(
-                plots.eig_figure(
-                    r["strategy"], task.designs.names[0], title=f"EIG before round {r['round'] + 1}"
+            title = f"EIG before round {r['round'] + 1}"
+            if len(task.designs) == 1:
+                blocks.append(plots.eig_figure(r["strategy"], task.designs.names[0], title=title))
+            elif len(task.designs) == 2:  # no curve in 2-D: the evaluated designs, coloured
+                names = task.designs.names
+                blocks.append(
+                    plots.eig_scatter_figure(r["strategy"], names, r["design"], title=title)
                 )
-            )
     blocks += _trust_blocks(task, meta, rounds, observations)
     if task.parameters.names == ["sin2w"] and observations and rounds:  # data vs theory
         last = rounds[-1]

@@ -296,7 +296,7 @@ class Dashboard:
             if record.get("evaluated") and len(designs) == 1:
                 self._show("eig_plot", plots.eig_figure(record, designs[0], title=title))
             elif record.get("evaluated") and len(designs) == 2:
-                figure = _eig_scatter_figure(record, designs, last["design"], title=title)
+                figure = plots.eig_scatter_figure(record, designs, last["design"], title=title)
                 self._show("eig_plot", figure)
             elif record.get("evaluated"):
                 what = (
@@ -501,52 +501,6 @@ def _placeholder(what: str, after: str = " appears here after the first round") 
         f"<div style='color:#999;padding:2em;text-align:center'>{html.escape(what + after)}</div>",
         layout={"min_height": "120px"},
     )
-
-
-def _eig_scatter_figure(
-    record: dict[str, Any], design_names: list[str], chosen: Any, *, title: str
-) -> go.Figure:
-    """The designs an EIG strategy evaluated over a 2-D space, coloured by their EIG.
-
-    ``record`` is the strategy's record (``"evaluated"`` ``(n, 2)``, ``"eig"`` ``(n,)``);
-    ``chosen`` is the design the round ran, drawn as a star. There is no surrogate curve in
-    2-D: only the points the optimiser evaluated.
-    """
-    evaluated = np.asarray(record["evaluated"], dtype=float)
-    fig = go.Figure(
-        go.Scatter(
-            x=evaluated[:, 0],
-            y=evaluated[:, 1],
-            mode="markers",
-            marker={
-                "color": record["eig"],
-                "colorscale": "Viridis",
-                "size": 10,
-                "showscale": True,
-                "colorbar": {"title": {"text": "EIG [nats]"}},
-            },
-            name="EIG evaluations",
-            hovertemplate=f"{design_names[0]}=%{{x:.4g}}<br>{design_names[1]}=%{{y:.4g}}"
-            "<br>EIG=%{marker.color:.3g} nats<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[chosen[0]],
-            y=[chosen[1]],
-            mode="markers",
-            marker={"symbol": "star", "size": 16, "color": "red", "line": {"width": 1}},
-            name="chosen",
-        )
-    )
-    fig.update_layout(
-        template="plotly_white",
-        title=title,
-        xaxis_title=design_names[0],
-        yaxis_title=design_names[1],
-        showlegend=False,
-    )
-    return fig
 
 
 def _check_banner(summary: dict[str, Any]) -> str:
