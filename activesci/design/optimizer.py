@@ -187,6 +187,8 @@ class EIGStrategy:
     In the first round of a 1-D design space, ``n_first_grid`` evenly spaced designs play that
     role.
     ``exact=True`` uses the simulator's exact likelihood: the oracle of benchmarks.
+    ``n_contrast`` sets the contrastive draws of the particle posteriors' EIG (default
+    :data:`~activesci.design.utility.N_CONTRAST`; a grid posterior has none and refuses it).
     """
 
     n_calls: int = 12
@@ -194,6 +196,7 @@ class EIGStrategy:
     n_first_grid: int = 32
     n_samples: int = 24
     exact: bool = False
+    n_contrast: int | None = None
     name: str = "eig"
     record: dict[str, Any] = field(default_factory=dict)
 
@@ -220,6 +223,7 @@ class EIGStrategy:
                 exact=self.exact,
                 n_samples=self.n_samples,
                 rng=context.rng(2),
+                n_contrast=self.n_contrast,
             )
             seconds.append(time.perf_counter() - start)
             return estimate
