@@ -9,7 +9,7 @@ from the prior (``task.parameters.sample(1, default_rng(seed))``), shared by eve
 * ``eig-exact``: the oracle, skopt's Bayesian optimisation of the exact-likelihood contrastive
   EIG of the particle posterior (``strategy_options={"exact": True}``);
 * ``eig``: the learned loop, the same optimiser on the EIG of an amortised ratio estimator
-  (``--learned METHOD:SAMPLES``, default ``alices:1e5``) that also updates the particles.
+  (``--learned METHOD:SAMPLES``, default ``alices:3e5``) that also updates the particles.
   The estimator is trained once, before the seeds (amortised: one network serves every run),
   and its training time is reported apart. Several ``--learned`` entries give one row each.
 
@@ -71,8 +71,8 @@ def parse_args() -> argparse.Namespace:
         "--strategies", nargs="+", default=["random", "eig-exact", "eig"], help="(all three)"
     )
     parser.add_argument(
-        "--learned", nargs="+", default=["alices:1e5"], metavar="METHOD:SAMPLES",
-        help="the learned loop's estimator(s) (alices:1e5)",
+        "--learned", nargs="+", default=["alices:3e5"], metavar="METHOD:SAMPLES",
+        help="the learned loop's estimator(s) (alices:3e5)",
     )  # fmt: skip
     parser.add_argument(
         "--eig-options", nargs="*", default=[], metavar="KEY=VALUE",
