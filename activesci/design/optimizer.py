@@ -239,6 +239,9 @@ class EIGStrategy:
     simulated at the posterior mean: a believer in outcome space, as kriging believer and
     BoTorch's pending points are in utility space). A design may be chosen again where
     repeating it is worth most.
+
+    ``n_contrast`` sets the contrastive estimate's draws (default
+    :data:`~activesci.design.utility.N_CONTRAST`; the nested grid estimate has none).
     """
 
     n_calls: int = 12
@@ -248,6 +251,7 @@ class EIGStrategy:
     exact: bool = False
     method: str = "auto"
     batch_candidates: int = 8
+    n_contrast: int | None = None
     name: str = "eig"
     record: dict[str, Any] = field(default_factory=dict)
 
@@ -294,6 +298,7 @@ class EIGStrategy:
                 n_samples=self.n_samples,
                 rng=context.rng(2),
                 method=method,
+                n_contrast=self.n_contrast if method == "contrastive" else None,
             )
             seconds.append(time.perf_counter() - start)
             return estimate
@@ -362,6 +367,7 @@ def _batch(strategy: EIGStrategy, context: DesignContext, first: np.ndarray, q: 
                 n_samples=strategy.n_samples,
                 rng=context.rng(2),
                 method=record["eig_method"],
+                n_contrast=strategy.n_contrast if record["eig_method"] == "contrastive" else None,
             ).value
             for d in candidates
         ]
