@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
 
@@ -150,3 +151,15 @@ def test_excursion_notebook(tmp_path):
     # the 95% CL contour found from the learned statistic matches the exact one
     assert rec["contour_area_error"] <= 0.05
     assert 0.1 < rec["contour_inside"]["exact"] < 0.4
+
+
+@pytest.mark.slow
+def test_location_finding_notebook(tmp_path):
+    from activesci.notebook import run_notebook
+
+    _, rec = run_notebook("07", {"smoke": True}, out=tmp_path / "07.ipynb", progress=False)
+    # 4 measurements: the EIG's designs teach more than random ones (seed 0, exact likelihood),
+    # and land nearer a source than the prior's typical distance to one (about 1.4)
+    assert rec["spce"]["eig"] > rec["spce"]["random"] + 0.5
+    assert 0 < rec["spce"]["eig"] <= np.log(10_001)
+    assert rec["eig_distance"] < 2.0
