@@ -236,9 +236,6 @@ def _run_blocks(
                     plots.eig_scatter_figure(r["strategy"], names, r["design"], title=title)
                 )
     blocks += _trust_blocks(task, meta, rounds, observations)
-    if task.parameters.names == ["sin2w"] and observations and rounds:  # data vs theory
-        last = rounds[-1]
-        blocks.append(
-            plots.afb_data_figure(task.simulator, observations, last["mean"][0], last["std"][0])
-        )
+    if task.figures is not None and rounds:  # the task's own panels (Weinberg: A_FB)
+        blocks += task.figures(task, observations, rounds[-1])
     return blocks

@@ -93,6 +93,11 @@ class Task:
         ``cost(design (D,), previous (D,) or None) -> float``: what running ``design`` after
         ``previous`` costs (e.g. a run plus the hours to move a beam energy). Strategies
         maximise the information per unit cost, and ``iterate(max_cost=...)`` stops on it.
+    figures : callable, optional
+        ``figures(task, observations, summary) -> list of plotly figures``: the task's own
+        panels beside the generic ones (posterior or corner plot, designs, EIG, cost), drawn by
+        the dashboard and the run report from the observations and the last round's summary;
+        Weinberg's A_FB data against theory is one.
     factory : str, optional
         The registered name or ``"package.module:function"`` that builds this task from
         ``options``. Left out, it is found when a module-level function of an importable
@@ -107,6 +112,7 @@ class Task:
     options: dict[str, Any] = field(default_factory=dict)
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     cost: Callable[[Any, Any], float] | None = None
+    figures: Callable[[Task, list[Any], dict[str, Any]], list[Any]] | None = None
     factory: str | None = None
 
     def __post_init__(self) -> None:
@@ -196,7 +202,18 @@ def weinberg(
         | ({"move_cost": move_cost} if move_cost else {}),
         strategy_options=_Z_POLE_BASELINES,
         cost=moving_cost(move_cost) if move_cost else None,
+        figures=_afb_figures,
     )
+
+
+def _afb_figures(task: Task, observations: list[Any], summary: dict[str, Any]) -> list[Any]:
+    """Weinberg's own panel: the measured A_FB per energy against theory at the posterior."""
+    from activesci import plots
+
+    if not observations:
+        return []
+    mean, std = summary["mean"][0], summary["std"][0]
+    return [plots.afb_data_figure(task.simulator, observations, mean, std)]
 
 
 def moving_cost(per_unit: float, per_run: float = 1.0) -> Callable[[Any, Any], float]:

@@ -167,7 +167,7 @@ class Dashboard:
         grid = [self.eig_plot, self.design_plot]
         if not self._corner:
             grid.insert(0, self.posterior_plot)
-        if not self._corner or self._weinberg:
+        if not self._corner or self._task_panel:
             grid.append(self.afb_plot)
         self._top = w.GridBox(  # a grid cell, not a flex item: plotly takes its full width
             [self.posterior_plot] if self._corner else [],
@@ -205,9 +205,9 @@ class Dashboard:
         return isinstance(self.learner.experiment, ManualExperiment)
 
     @property
-    def _weinberg(self) -> bool:
-        """Whether the task is the one-parameter Weinberg one (its A_FB panel applies)."""
-        return self.learner.task.parameters.names == ["sin2w"]
+    def _task_panel(self) -> bool:
+        """Whether the task draws a panel of its own (``Task.figures``; Weinberg: A_FB)."""
+        return self.learner.task.figures is not None
 
     def _attach_workflow(self) -> None:
         """Show workflow step states and training progress of the learner in the widget."""
@@ -304,14 +304,11 @@ class Dashboard:
                     f"this one has {len(designs)} dimensions"
                 )
                 self._replace("eig_plot", _placeholder(what, after=""))
-            if self._weinberg:
-                figure = plots.afb_data_figure(
-                    learner.task.simulator,
-                    learner.posterior.observations,
-                    last["mean"][0],
-                    last["std"][0],
-                )
-                self._show("afb_plot", figure)
+            if self._task_panel:
+                task = learner.task
+                figures = task.figures(task, learner.posterior.observations, last)
+                if figures:
+                    self._show("afb_plot", figures[0])
         else:
             self.round_label.value = "<b>round 0</b> · no data yet: press Step"
             self.check_banner.value = ""
