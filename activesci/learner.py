@@ -851,9 +851,7 @@ class ActiveLearner:
     def _replay(self) -> None:
         """Rebuild the state after the observations already in the store (a resumed run)."""
         stored = self.store.observations()
-        pending = json.loads(self.store.load_checkpoint(_PENDING) or b"{}")
-        start, designs = pending.get("start", -1), pending.get("designs", [])
-        record = pending.get("record", {})
+        start, designs, record = self._stored_pending()
         if not stored:
             self._restore_pending(start, designs, record)
             return
@@ -882,6 +880,25 @@ class ActiveLearner:
             self.store.append_round(k, state.summary())
         self.round = len(stored)
         self._restore_pending(start, designs, record)
+
+    def _stored_pending(self) -> tuple[int, list[Any], dict[str, Any]]:
+        """The designs last asked, as stored (data: checked), with their start and record."""
+        data = self.store.load_checkpoint(_PENDING)
+        if data is None:
+            return -1, [], {}
+        where = getattr(self.store, "path", "the store")
+        try:
+            pending = json.loads(data)
+            start = check_count(pending["start"], "start")
+            designs = list(self.task.designs.validate(pending["designs"]))
+            record = pending["record"]
+            if not isinstance(record, dict):
+                raise TypeError(f"record is a {type(record).__name__}")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"{where}: the stored pending designs are malformed ({exc!r:.200})"
+            ) from None
+        return start, designs, record
 
     def _restore_pending(self, start: int, designs: list[Any], record: dict[str, Any]) -> None:
         """Designs asked (stored before they ran) and not told: ask returns them again."""

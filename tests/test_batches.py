@@ -149,3 +149,18 @@ def test_a_particle_batch_run_killed_with_sigkill_resumes_bit_identically(tmp_pa
     assert len(stored) == 6
     assert [r["design"] for r in stored] == [r["design"] for r in reference]
     assert stored == reference
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not json", b'{"start": -1, "designs": [], "record": {}}', b'{"start": 0}',
+     b'{"start": 0, "designs": [[5000.0]], "record": {}}',
+     b'{"start": 0, "designs": [[91.0]], "record": []}'],
+    ids=["not-json", "negative-start", "no-designs", "design-outside", "record-not-a-dict"],
+)  # fmt: skip
+def test_a_malformed_stored_batch_is_a_store_error(tmp_path, data):
+    learner = asci.ActiveLearner("weinberg", estimator="exact", strategy="fixed", store=tmp_path)
+    learner.store.save_checkpoint("pending_batch", data)
+    learner.close()
+    with pytest.raises(StoreError, match="stored pending designs are malformed"):
+        asci.ActiveLearner.resume(tmp_path, progress=False)
