@@ -429,7 +429,9 @@ class Dashboard:
         options = dict(old.task.options)
         if "luminosity" in options:
             options["luminosity"] = float(self.luminosity_slider.value)
-        task = tasks.load(old.task.ref, options, allow_plugins=True)  # the user's own task
+        task = old.task  # a task built by hand cannot be rebuilt: it is kept as it is
+        if task.factory is not None and options != task.options:
+            task = tasks.load(task.factory, options, allow_plugins=True)  # the user's own task
         experiment = old.experiment
         if isinstance(experiment, SimulatedExperiment):
             experiment = task.experiment(truth=experiment.truth, seed=experiment.seed)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _runs import kill_after
 
 import activesci as asci
 from activesci.design.optimizer import DesignContext, EIGStrategy
@@ -123,23 +122,7 @@ def test_a_particle_batch_run_killed_with_sigkill_resumes_bit_identically(tmp_pa
         [*cli, "run", *argv, "--out", str(run)], env=_env(), stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            n = 0
-            try:
-                with SQLiteRunStore.open(run, readonly=True) as store:
-                    n = len(store.observations())
-            except StoreError:
-                pass
-            if n >= 1 or proc.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-    with SQLiteRunStore.open(run, readonly=True) as store:
-        assert 1 <= len(store.observations()) < 6
+    assert 1 <= kill_after(proc, run, 1) < 6
     run_env = {"env": _env(), "capture_output": True, "text": True, "timeout": 300}
     resumed = subprocess.run([*cli, "resume", str(run)], **run_env)
     assert resumed.returncode == 0, resumed.stderr

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from _runs import kill_after
 
 import activesci as asci
-from activesci.errors import SpecError, StoreError, ValidationError
+from activesci.errors import SpecError, ValidationError
 from activesci.store import SQLiteRunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,32 +160,6 @@ def test_a_spec_naming_a_module_is_refused_unless_allowed(user_module):
 # -- end to end, from the command line ----------------------------------------------------------
 
 
-def _kill_after_two_rounds(proc: subprocess.Popen, run: Path) -> int:
-    """SIGKILL the run once it has stored 2 observations; return how many it had then."""
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            n = 0
-            try:
-                with SQLiteRunStore.open(run, readonly=True) as store:
-                    n = len(store.observations())
-            except StoreError:
-                pass  # not created yet
-            if n >= 2:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before it was killed: {proc.stderr.read().decode()}")
-            if time.monotonic() > deadline:
-                pytest.fail("the run did not store 2 rounds within 120 s")
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
-    with SQLiteRunStore.open(run, readonly=True) as store:
-        return len(store.observations())
-
-
 def _summaries(run: Path) -> list[dict]:
     with SQLiteRunStore.open(run, readonly=True) as store:
         return [{k: r[k] for k in ("design", "mean", "std", "n")} for r in store.rounds()]
@@ -212,7 +185,7 @@ def test_a_user_task_runs_is_killed_resumes_reports_and_benchmarks(user_module, 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    assert 2 <= _kill_after_two_rounds(proc, run) < 6
+    assert 2 <= kill_after(proc, run, 2) < 6
 
     refused = _cli(user_module, "resume", str(run), cwd=tmp_path)
     assert refused.returncode == 2
@@ -270,7 +243,7 @@ def test_a_particle_posterior_run_resumes_bit_identically_after_kill_9(tmp_path)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    assert 2 <= _kill_after_two_rounds(proc, run) < 4
+    assert 2 <= kill_after(proc, run, 2) < 4
     assert _cli(tmp_path, "resume", str(run), cwd=tmp_path).returncode == 0
     assert _cli(tmp_path, "run", *common, "--out", str(clean), cwd=tmp_path).returncode == 0
     assert _summaries(run) == _summaries(clean)

@@ -249,3 +249,14 @@ def test_one_parameter_keeps_its_panels():
     assert board.eig_plot.layout.title.text == "EIG before round 2"
     assert any(t.name == "surrogate mean" for t in board.eig_plot.data)
     assert any(t.name == "simulated data" for t in board.afb_plot.data)
+
+
+def test_reset_keeps_a_task_built_by_hand():
+    sim = asci.tasks.gaussian().simulator
+    task = asci.tasks.Task(name="by-hand", simulator=sim, truth={"mu0": 0.2})
+    assert task.factory is None  # nothing could rebuild it from a name
+    board = board_for(task, strategy="random")
+    board.step()
+    learner = board.reset()
+    assert learner.task is task and learner.round == 0
+    assert board.step().round == 0
