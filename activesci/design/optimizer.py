@@ -250,7 +250,7 @@ class EIGStrategy:
     n_samples: int = 24
     exact: bool = False
     method: str = "auto"
-    batch_candidates: int = 8
+    batch_candidates: int = 4
     n_contrast: int | None = None
     name: str = "eig"
     record: dict[str, Any] = field(default_factory=dict)
