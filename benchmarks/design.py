@@ -121,7 +121,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--training-samples", type=positive_int, default=100_000, help="eig's budget (1e5)"
     )
-    parser.add_argument("--refine-every", type=positive_int, default=2, help="eig (2)")
+    parser.add_argument(
+        "--refine-every",
+        type=int,
+        default=2,
+        help="eig's extra retraining period (2); 0: only where sequential inference calls for it",
+    )
     parser.add_argument("--resolution", type=positive_int, default=None, help="posterior grid")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 3 rounds")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
@@ -158,7 +163,7 @@ def main() -> None:
         rounds=args.rounds,
         target_std=settings["target"],
         training_samples=args.training_samples,
-        refine_every=args.refine_every,
+        refine_every=args.refine_every or None,
         strategy_options=options,
         resolution=args.resolution,
     )

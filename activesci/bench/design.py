@@ -141,7 +141,8 @@ class DesignBenchmark:
     target_std : float
         Every parameter's posterior std must fall below it to count as reached.
     training_samples, refine_every : int
-        Budget and refinement period of the learned ``eig`` estimator.
+        Budget and refinement period of the learned ``eig`` estimator; ``refine_every=None``
+        retrains only where sequential inference calls for it.
     strategy_options : dict
         Options per strategy name, e.g. ``{"oracle": {"designs": [[88.0], [91.0]]}}``.
     resolution : int, optional
@@ -156,7 +157,7 @@ class DesignBenchmark:
     rounds: int = 8
     target_std: float = 0.004
     training_samples: int = 100_000
-    refine_every: int = 2
+    refine_every: int | None = 2
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     resolution: int | None = None
 
@@ -167,6 +168,8 @@ class DesignBenchmark:
             if name not in known:
                 raise ValidationError(f"unknown strategy {name!r}; available: {sorted(known)}")
         for name in ("seeds", "rounds", "training_samples", "refine_every"):
+            if name == "refine_every" and self.refine_every is None:
+                continue  # retrain only where sequential inference calls for it
             setattr(self, name, check_count(getattr(self, name), name, minimum=1))
         self.target_std = check_positive(self.target_std, "target_std")
         if not isinstance(self.task_options, dict):
