@@ -28,6 +28,7 @@ from activesci.design.optimizer import DesignContext, Strategy, check_cost, make
 from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.inference import pretrained
+from activesci.inference.diagnostics import score_check
 from activesci.inference.posterior import (
     DEFAULT_RESOLUTION,
     ExactLikelihood,
@@ -175,7 +176,10 @@ class ActiveLearner:
         retrained when a design falls outside its designs, when the region has shrunk by
         ``SHRINK`` (2x), or when the posterior reaches the region's edge; every training is
         followed by a self-check stored with the round (``state.check``). ``"amortised"``:
-        the amortised estimator infers (refined every ``refine_every`` rounds if given).
+        the amortised estimator infers (refined every ``refine_every`` rounds if given), and
+        every round is checked for a learned score biased where the posterior lies
+        (:func:`~activesci.inference.diagnostics.score_check`, also ``state.check``; so is
+        an estimator object of your own).
     calibration_events : int
         Simulated events per calibration point of the sequential mode.
     local_ensemble : int, optional
@@ -531,6 +535,15 @@ class ActiveLearner:
             self._refine(n)
         else:
             self.posterior.update(observation, self.inference_estimator)
+        if self.inference == "amortised" or self._estimator_spec["kind"] == "object":
+            # no calibration to read: check the learned (or user-given) score
+            self.check = score_check(
+                self.posterior,
+                self.inference_estimator,
+                self.task.simulator,
+                self.posterior.observations,
+                rng=np.random.default_rng([self.seed, n, 13]),
+            )
 
     # -- sequential inference -----------------------------------------------------------------
     def _infer_sequential(self, n: int, observation: Observation) -> None:

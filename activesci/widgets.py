@@ -512,9 +512,14 @@ def _check_banner(summary: dict[str, Any]) -> str:
         return ""
     if check.get("ok"):
         shift = max(abs(v) for v in check.get("calibration_shift") or [0.0])
+        what = (
+            "the learned score's bias would move"
+            if check.get("kind") == "score"
+            else ("calibration moved")
+        )
         return (
             f"<span style='color:#2a7'>✔ self-check ok</span>"
-            f"<span style='color:#555'> · calibration moved the posterior by {shift:.2f} σ"
+            f"<span style='color:#555'> · {what} the posterior by {shift:.2f} σ"
             f"{retrained}</span>"
         )
     items = "".join(f"<li>{html.escape(text)}</li>" for text in check.get("warnings") or [])

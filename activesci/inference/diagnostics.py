@@ -5,6 +5,8 @@
   disagreement of the highest-density regions.
 - :func:`coverage` repeats "draw a truth from the prior, simulate, infer" and counts how often
   the credible intervals contain the truth; a calibrated posterior covers at the nominal rate.
+- :func:`score_check` asks, without an exact likelihood, whether a learned ratio's score is
+  biased where the posterior lies: the self-check of amortised inference (grid or particles).
 - :func:`closure_figure` and :func:`coverage_figure` draw them with plotly.
 """
 
@@ -19,7 +21,19 @@ from scipy import special
 from activesci.errors import ValidationError
 from activesci.inference.posterior import GridPosterior
 
-__all__ = ["closure", "closure_figure", "coverage", "coverage_figure", "rounds_against_exact"]
+__all__ = [
+    "MAX_SCORE_SHIFT",
+    "closure",
+    "closure_figure",
+    "coverage",
+    "coverage_figure",
+    "rounds_against_exact",
+    "score_check",
+]
+
+#: A learned posterior whose score bias would move its mean by more than this many posterior
+#: standard deviations (beyond twice the check's own Monte Carlo error) is flagged.
+MAX_SCORE_SHIFT = 0.3
 
 _TEMPLATE = "plotly_white"
 
@@ -164,6 +178,114 @@ def rounds_against_exact(
             }
         )
     return out
+
+
+def score_check(
+    posterior: Any,
+    estimator: Any,
+    simulator: Any,
+    observations: Sequence[Any],
+    *,
+    rng: np.random.Generator | int | None = None,
+    events: int = 2000,
+    max_shift: float = MAX_SCORE_SHIFT,
+) -> dict[str, Any]:
+    """Would the learned score's bias at the posterior move it? A check with no exact likelihood.
+
+    Under data simulated at ``theta``, the true score ``d/dtheta log p(x | theta)`` averages
+    to zero, whatever the model. So: simulate ``events`` events at the posterior mean at every
+    design run, take the learned score there (central differences of ``log_ratio``, steps of
+    1% of the posterior std), average it per design, and weigh each design by the events
+    observed there: ``g = sum_d n_d <s>_d`` is the bias of the summed learned score. To first
+    order (a Gaussian posterior dominated by these data) the learned posterior's mean sits
+    ``cov @ g`` from where the true score would put it; that shift, in posterior standard
+    deviations, is ``score_shift``, with its Monte Carlo error. The count's Poisson term is
+    exact and not checked. For a multimodal posterior (e.g. interchangeable sources) the mean
+    lies between the modes and the linearisation is rough: read the check as a warning light.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        The learned posterior (grid or particles) built from ``observations``.
+    estimator : LogRatioEstimator
+        The ratio estimator that built it.
+    simulator : Simulator
+        Simulates the events (``sample``).
+    observations : sequence of Observation
+        The data so far.
+    rng : numpy.random.Generator or int, optional
+        Seeds the simulated events.
+    events : int
+        Events simulated per design run.
+    max_shift : float
+        Flag when ``|score_shift| - 2 score_error`` exceeds it (posterior std).
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"score"``), ``score_shift`` and ``score_error`` (per parameter, posterior
+        std), ``calibration_shift`` (the same shift, under the key the reports read),
+        ``width_ratio`` (None: not measured), ``ok`` and ``warnings`` (sentences).
+
+    Examples
+    --------
+    >>> import activesci as asci
+    >>> from activesci.inference import ExactLikelihood, GridPosterior
+    >>> task = asci.tasks.gaussian()
+    >>> obs = [task.experiment(seed=1).run([3.0])]
+    >>> post = GridPosterior(task.parameters, simulator=task.simulator)
+    >>> post = post.update(obs[0], ExactLikelihood(task.simulator))
+    >>> check = score_check(post, ExactLikelihood(task.simulator), task.simulator, obs, rng=0)
+    >>> check["ok"], abs(check["score_shift"][0]) < 0.1
+    (True, True)
+    """
+    if not observations:
+        raise ValidationError("the score check needs at least one observation")
+    rng = np.random.default_rng(rng)
+    space = posterior.space
+    mean = np.clip(np.asarray(posterior.mean(), dtype=float), *space.bounds.T)
+    cov = np.atleast_2d(np.asarray(posterior.cov(), dtype=float))
+    std = np.sqrt(np.maximum(np.diag(cov), 1e-300))
+    lo, hi = space.bounds[:, 0], space.bounds[:, 1]
+    step = np.minimum(0.01 * std, 0.25 * (hi - lo))
+    centre = np.clip(mean, lo + step, hi - step)  # both sides of every step inside the prior
+    p = len(centre)
+    points = np.repeat(centre[None, :], 2 * p, axis=0)
+    points[np.arange(p), np.arange(p)] += step
+    points[p + np.arange(p), np.arange(p)] -= step
+    counts: dict[tuple[float, ...], tuple[np.ndarray, int]] = {}
+    for obs in observations:
+        key = tuple(np.round(np.asarray(obs.design, dtype=float), 12))
+        design, n = counts.get(key, (np.asarray(obs.design, dtype=float), 0))
+        counts[key] = (design, n + int(obs.n))
+    bias, variance = np.zeros(p), np.zeros(p)
+    for design, n in counts.values():
+        if n == 0:
+            continue
+        x = simulator.sample(centre, design, rng, n=int(events)).x
+        ratios = np.asarray(estimator.log_ratio(x, points, design), dtype=float)
+        scores = (ratios[:p] - ratios[p:]) / (2 * step[:, None])  # (P, events)
+        bias += n * scores.mean(axis=1)
+        variance += (n * scores.std(axis=1, ddof=1)) ** 2 / int(events)
+    shift = cov @ bias / std
+    error = np.sqrt(np.maximum(np.diag(cov @ np.diag(variance) @ cov), 0.0)) / std
+    worst = int(np.argmax(np.abs(shift) - 2 * error))
+    warnings = []
+    if abs(shift[worst]) - 2 * error[worst] > max_shift:
+        warnings.append(
+            f"the learned score is biased at the posterior: it would move "
+            f"{space.names[worst]} by {shift[worst]:+.2f} posterior std (± {error[worst]:.2f}); "
+            "retrain around the data (sequential inference) or with more samples"
+        )
+    return {
+        "kind": "score",
+        "score_shift": shift.tolist(),
+        "score_error": error.tolist(),
+        "calibration_shift": shift.tolist(),
+        "width_ratio": None,
+        "ok": not warnings,
+        "warnings": warnings,
+    }
 
 
 def _contains(intervals: Sequence[tuple[float, float]], value: float) -> bool:
