@@ -43,8 +43,11 @@ def test_the_check_predicts_the_shift_a_biased_score_causes(c):
         exact.update(obs, ExactLikelihood(sim))
         learned.update(obs, Biased(sim, c))
     actual = (learned.mean()[0] - exact.mean()[0]) / learned.std()[0]
-    check = score_check(learned, Biased(sim, c), sim, observations, rng=1, events=4000)
-    assert check["score_shift"][0] == pytest.approx(actual, abs=3 * check["score_error"][0] + 0.02)
+    check = score_check(learned, Biased(sim, c), sim, observations, rng=1)
+    # the size of the shift (the check reports sizes: a mode's sign is its own)
+    assert check["score_shift"][0] == pytest.approx(
+        abs(actual), abs=3 * check["score_error"][0] + 0.05
+    )
     assert check["ok"] == (abs(actual) < MAX_SCORE_SHIFT)
 
 
@@ -57,9 +60,9 @@ def test_particles_in_two_dimensions_flag_the_biased_parameter_only():
     for obs in observations:
         learned.update(obs, estimator)
     # exp(N c mu1) moves mu1 by N c var = 80 * 0.1 * (1 / 81) = 0.099, 1.0 posterior std
-    check = score_check(learned, estimator, sim, observations, rng=0, events=4000)
+    check = score_check(learned, estimator, sim, observations, rng=0)
     shift, error = check["score_shift"], check["score_error"]
-    assert abs(shift[0]) < 3 * error[0] + 0.05
+    assert shift[0] < 3 * error[0] + 0.05
     assert shift[1] == pytest.approx(80 * 0.1 / 81 * 9, abs=3 * error[1] + 0.1)
     assert not check["ok"] and "mu1" in check["warnings"][0]
 

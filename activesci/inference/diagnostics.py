@@ -187,21 +187,25 @@ def score_check(
     observations: Sequence[Any],
     *,
     rng: np.random.Generator | int | None = None,
-    events: int = 2000,
+    events: int | None = None,
+    draws: int = 4,
     max_shift: float = MAX_SCORE_SHIFT,
 ) -> dict[str, Any]:
-    """Would the learned score's bias at the posterior move it? A check with no exact likelihood.
+    """Would the learned score's bias move the posterior? A check with no exact likelihood.
 
-    Under data simulated at ``theta``, the true score ``d/dtheta log p(x | theta)`` averages
-    to zero, whatever the model. So: simulate ``events`` events at the posterior mean at every
-    design run, take the learned score there (central differences of ``log_ratio``, steps of
-    1% of the posterior std), average it per design, and weigh each design by the events
-    observed there: ``g = sum_d n_d <s>_d`` is the bias of the summed learned score. To first
-    order (a Gaussian posterior dominated by these data) the learned posterior's mean sits
-    ``cov @ g`` from where the true score would put it; that shift, in posterior standard
-    deviations, is ``score_shift``, with its Monte Carlo error. The count's Poisson term is
-    exact and not checked. For a multimodal posterior (e.g. interchangeable sources) the mean
-    lies between the modes and the linearisation is rough: read the check as a warning light.
+    Under data simulated at ``theta``, the true score ``d/dtheta log p(x | theta)`` averages to
+    zero, whatever the model. At each of ``draws`` points drawn from the posterior, simulate
+    events at every design run and take the learned score there (central
+    differences of ``log_ratio``, steps of 1% of the posterior std). Weighted by the events
+    observed at each design, the average gives the bias ``g`` of the data's summed learned
+    score, and the scores' covariance the data's Fisher information ``I``. With the prior's
+    precision ``L`` (from its variances), the mode's local posterior covariance is
+    ``C = (I + L)^-1``, and to first order the bias moves the posterior by ``C g``: in
+    posterior standard deviations, ``shift_j = (C g)_j / sqrt(C_jj)``. Each draw is a point of
+    one mode, so
+    multimodal posteriors (interchangeable sources) are checked mode by mode; the reported
+    shift is the median over the draws of its size. The count's Poisson term is exact and not
+    checked.
 
     Parameters
     ----------
@@ -214,17 +218,21 @@ def score_check(
     observations : sequence of Observation
         The data so far.
     rng : numpy.random.Generator or int, optional
-        Seeds the simulated events.
-    events : int
-        Events simulated per design run.
+        Draws the points and simulates the events.
+    events : int, optional
+        Events simulated per design and point; default ``100 n`` for a design observed with
+        ``n`` events, between 1,000 and 100,000: the check's error in posterior std is about
+        ``sqrt(n / events)``, 0.1.
+    draws : int
+        Points drawn from the posterior.
     max_shift : float
-        Flag when ``|score_shift| - 2 score_error`` exceeds it (posterior std).
+        Flag when ``|shift| - 2 error`` exceeds it (in posterior std).
 
     Returns
     -------
     dict
-        ``kind`` (``"score"``), ``score_shift`` and ``score_error`` (per parameter, posterior
-        std), ``calibration_shift`` (the same shift, under the key the reports read),
+        ``kind`` (``"score"``), ``score_shift`` and ``score_error`` (per parameter),
+        ``calibration_shift`` (the same shift, under the key the reports read),
         ``width_ratio`` (None: not measured), ``ok`` and ``warnings`` (sentences).
 
     Examples
@@ -236,45 +244,36 @@ def score_check(
     >>> post = GridPosterior(task.parameters, simulator=task.simulator)
     >>> post = post.update(obs[0], ExactLikelihood(task.simulator))
     >>> check = score_check(post, ExactLikelihood(task.simulator), task.simulator, obs, rng=0)
-    >>> check["ok"], abs(check["score_shift"][0]) < 0.1
+    >>> check["ok"], abs(check["score_shift"][0]) < 0.2
     (True, True)
     """
     if not observations:
         raise ValidationError("the score check needs at least one observation")
     rng = np.random.default_rng(rng)
     space = posterior.space
-    mean = np.clip(np.asarray(posterior.mean(), dtype=float), *space.bounds.T)
-    cov = np.atleast_2d(np.asarray(posterior.cov(), dtype=float))
-    std = np.sqrt(np.maximum(np.diag(cov), 1e-300))
     lo, hi = space.bounds[:, 0], space.bounds[:, 1]
+    std = np.sqrt(np.maximum(np.diag(np.atleast_2d(posterior.cov())), 1e-300))
     step = np.minimum(0.01 * std, 0.25 * (hi - lo))
-    centre = np.clip(mean, lo + step, hi - step)  # both sides of every step inside the prior
-    p = len(centre)
-    points = np.repeat(centre[None, :], 2 * p, axis=0)
-    points[np.arange(p), np.arange(p)] += step
-    points[p + np.arange(p), np.arange(p)] -= step
     counts: dict[tuple[float, ...], tuple[np.ndarray, int]] = {}
     for obs in observations:
         key = tuple(np.round(np.asarray(obs.design, dtype=float), 12))
         design, n = counts.get(key, (np.asarray(obs.design, dtype=float), 0))
         counts[key] = (design, n + int(obs.n))
-    bias, variance = np.zeros(p), np.zeros(p)
-    for design, n in counts.values():
-        if n == 0:
-            continue
-        x = simulator.sample(centre, design, rng, n=int(events)).x
-        ratios = np.asarray(estimator.log_ratio(x, points, design), dtype=float)
-        scores = (ratios[:p] - ratios[p:]) / (2 * step[:, None])  # (P, events)
-        bias += n * scores.mean(axis=1)
-        variance += (n * scores.std(axis=1, ddof=1)) ** 2 / int(events)
-    shift = cov @ bias / std
-    error = np.sqrt(np.maximum(np.diag(cov @ np.diag(variance) @ cov), 0.0)) / std
-    worst = int(np.argmax(np.abs(shift) - 2 * error))
+    prior = np.diag(1.0 / np.maximum(space.sample(4096, rng).var(axis=0), 1e-300))
+    shifts, errors = [], []
+    for point in posterior.sample(draws, rng):
+        centre = np.clip(point, lo + step, hi - step)
+        shift, error = _score_shift(centre, step, prior, counts, estimator, simulator, rng, events)
+        shifts.append(shift)
+        errors.append(error)
+    shift = np.median(np.abs(shifts), axis=0)
+    error = np.median(errors, axis=0)
+    worst = int(np.argmax(shift - 2 * error))
     warnings = []
-    if abs(shift[worst]) - 2 * error[worst] > max_shift:
+    if shift[worst] - 2 * error[worst] > max_shift:
         warnings.append(
-            f"the learned score is biased at the posterior: it would move "
-            f"{space.names[worst]} by {shift[worst]:+.2f} posterior std (± {error[worst]:.2f}); "
+            f"the learned score is biased where the posterior lies: it moves "
+            f"{space.names[worst]} by {shift[worst]:.2f} posterior std (± {error[worst]:.2f}); "
             "retrain around the data (sequential inference) or with more samples"
         )
     return {
@@ -286,6 +285,42 @@ def score_check(
         "ok": not warnings,
         "warnings": warnings,
     }
+
+
+def _score_shift(
+    centre: np.ndarray,
+    step: np.ndarray,
+    prior: np.ndarray,
+    counts: dict[tuple[float, ...], tuple[np.ndarray, int]],
+    estimator: Any,
+    simulator: Any,
+    rng: np.random.Generator,
+    events: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The learned score's bias at ``centre`` in local posterior std, and its MC error.
+
+    ``prior`` is the prior's precision ``(P, P)``.
+    """
+    p = len(centre)
+    points = np.repeat(centre[None, :], 2 * p, axis=0)
+    points[np.arange(p), np.arange(p)] += step
+    points[p + np.arange(p), np.arange(p)] -= step
+    bias, variance, fisher = np.zeros(p), np.zeros(p), np.zeros((p, p))
+    for design, n in counts.values():
+        if n == 0:
+            continue
+        m = int(events) if events is not None else int(np.clip(100 * n, 1_000, 100_000))
+        x = simulator.sample(centre, design, rng, n=m).x
+        ratios = np.asarray(estimator.log_ratio(x, points, design), dtype=float)
+        scores = (ratios[:p] - ratios[p:]) / (2 * step[:, None])  # (P, events)
+        bias += n * scores.mean(axis=1)
+        variance += n**2 * scores.var(axis=1, ddof=1) / m
+        fisher += n * np.atleast_2d(np.cov(scores))
+    inverse = np.linalg.inv(fisher + prior)
+    width = np.sqrt(np.maximum(np.diag(inverse), 1e-300))
+    shift = inverse @ bias / width
+    error = np.sqrt(np.maximum(np.diag(inverse @ np.diag(variance) @ inverse), 0.0)) / width
+    return shift, error
 
 
 def _contains(intervals: Sequence[tuple[float, float]], value: float) -> bool:
