@@ -473,7 +473,9 @@ def _calling_factory() -> tuple[str | None, dict[str, Any]]:
     module; it counts as a factory only if its module is importable (not ``__main__``) and
     the module's attribute of that name runs exactly that code, and returns the new Task
     directly (``return Task(...)``): a script's function that builds a task to run it is not
-    a factory, and must not be called again to rebuild it.
+    a factory, and must not be called again to rebuild it. The options are the arguments'
+    values as the task is built (``**kwargs`` spread out); positional-only or ``*args``
+    arguments cannot be passed by name, so such a function is not taken as a factory.
     """
     frame = inspect.currentframe()
     try:
@@ -493,13 +495,19 @@ def _calling_factory() -> tuple[str | None, dict[str, Any]]:
         options = {}
         for name, parameter in names.items():
             value = frame.f_locals.get(name)
-            try:
-                json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError):
-                if value is not parameter.default:
-                    return None, {}  # an option that cannot be stored: not rebuildable
+            if parameter.kind is parameter.VAR_POSITIONAL and not value:
                 continue
-            options[name] = value
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.POSITIONAL_ONLY):
+                return None, {}  # load passes options by name only
+            given = dict(value or {}) if parameter.kind is parameter.VAR_KEYWORD else {name: value}
+            for key, item in given.items():
+                try:
+                    json.dumps(item, allow_nan=False)
+                except (TypeError, ValueError):
+                    if item is not parameter.default:
+                        return None, {}  # an option that cannot be stored: not rebuildable
+                    continue
+                options[key] = item
         return _qualified(function), options
     finally:
         del frame

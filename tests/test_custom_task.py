@@ -279,3 +279,27 @@ def test_the_learner_holds_particles_where_a_grid_cannot_and_both_follow_the_pro
     mean, std = forced.task.simulator.posterior(forced.posterior.observations)  # analytic
     assert abs(state.posterior.mean()[0] - mean[0]) < 0.2 * std[0]
     assert abs(state.posterior.std()[0] / std[0] - 1) < 0.1
+
+
+def test_a_factory_taking_keywords_is_rebuilt_with_them(tmp_path, monkeypatch):
+    (tmp_path / "kwtheory.py").write_text(
+        "from activesci.tasks import Task, gaussian\n"
+        "def toy(**options):\n"
+        "    sim = gaussian(**options).simulator\n"
+        "    return Task(name='toy', simulator=sim, truth={})\n"
+        "def star(*dims):\n"
+        "    sim = gaussian(dim=len(dims)).simulator\n"
+        "    return Task(name='star', simulator=sim, truth={})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import kwtheory
+
+    task = kwtheory.toy(dim=2, events_per_experiment=3)
+    assert task.to_config() == {
+        "task": "kwtheory:toy",
+        "task_options": {"dim": 2, "events_per_experiment": 3},
+    }
+    again = asci.tasks.load(**task.to_config(), allow_plugins=True)
+    assert again.simulator.events_per_experiment == 3 and len(again.parameters) == 2
+    assert kwtheory.star(1, 2).factory is None  # *args cannot be passed by name
+    sys.modules.pop("kwtheory", None)
