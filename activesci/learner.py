@@ -339,7 +339,7 @@ class ActiveLearner:
         self._pending: list[np.ndarray] = []  # designs asked and not yet told, in order
         self._pending_record: dict[str, Any] = {}
         self._batch_start = 0
-        self._replayed_design: np.ndarray | None = None  # the last stored design, on resume
+        self._last_design: np.ndarray | None = None  # the design run last
         self._ask_seconds = 0.0
         self.states: list[RoundState] = []
         self.tracker = as_tracker(tracker)
@@ -415,12 +415,19 @@ class ActiveLearner:
             estimator=self.estimator,
             seed=self.seed,
             cost=self.cost,
-            previous=self._previous_design(),
+            previous=self._last_design,
         )
 
-    def _previous_design(self) -> np.ndarray | None:
-        """The design run last (None before the first run)."""
-        return self.states[-1].design if self.states else self._replayed_design
+    def _cost_of(self, design: np.ndarray) -> float | None:
+        """What running ``design`` after the last design costs (None without a cost model)."""
+        if self.cost is None:
+            return None
+        return check_cost(self.cost(design, self._last_design), design)
+
+    def _ran(self, design: np.ndarray, cost: float | None) -> None:
+        """``design`` was run at ``cost``: it is the last design, its cost in the total."""
+        self._last_design = design
+        self.total_cost += cost or 0.0
 
     def ask(self, q: int | None = None) -> np.ndarray:
         """The next design ``(D,)``, or with ``q`` the pending batch ``(q, D)``.
@@ -495,13 +502,10 @@ class ActiveLearner:
             )
         asked = next((i for i, d in enumerate(self._pending) if np.allclose(d, point)), None)
         first = asked is not None and self.round == self._batch_start
-        cost = None
-        if self.cost is not None:
-            cost = check_cost(self.cost(point, self._previous_design()), point)
+        cost = self._cost_of(point)  # a bad cost model fails before anything is stored
         self.store.append_observation(self.round, observation)
         self._absorb(self.round + 1, observation)
-        if cost is not None:
-            self.total_cost += cost
+        self._ran(point, cost)
         record = self._pending_record if first else {}
         seconds = time.perf_counter() - start
         if first:
@@ -535,8 +539,16 @@ class ActiveLearner:
             self._refine(n)
         else:
             self.posterior.update(observation, self.inference_estimator)
+        self._score_check(n)
+
+    def _score_check(self, n: int) -> None:
+        """The self-check after ``n`` observations where no calibration gives one.
+
+        The learned (or user-given) score at the posterior
+        (:func:`~activesci.inference.diagnostics.score_check`), seeded by ``(seed, n)`` so a
+        resumed run repeats it.
+        """
         if self.inference == "amortised" or self._estimator_spec["kind"] == "object":
-            # no calibration to read: check the learned (or user-given) score
             self.check = score_check(
                 self.posterior,
                 self.inference_estimator,
@@ -876,13 +888,12 @@ class ActiveLearner:
                 self._absorb(n, obs)  # trainings come from their checkpoints
         else:
             self._replay_amortised(len(stored))
-        run = [obs.design for _, obs in stored]
-        self._replayed_design = run[-1]
+        if self.inference != "sequential":
+            self._score_check(len(stored))  # the last round's, as it was stored
         cost = None
-        if self.cost is not None:
-            costs = [check_cost(self.cost(d, run[i - 1] if i else None), d) for i, d in
-                     enumerate(run)]  # fmt: skip
-            cost, self.total_cost = costs[-1], float(sum(costs))
+        for _, obs in stored:
+            cost = self._cost_of(obs.design)
+            self._ran(obs.design, cost)
         if stored[-1][0] not in {r["round"] for r in self.store.rounds()}:
             k, obs = stored[-1]  # killed between storing the data and its summary
             state = RoundState(

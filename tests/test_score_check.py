@@ -85,3 +85,23 @@ def test_the_learner_checks_every_round_of_an_estimator_it_did_not_calibrate():
     assert not any(c["ok"] for c in flagged)  # 50 events x 0.2: a shift of ~1.4 std
     assert all(c["kind"] == "score" for c in flagged)
     assert all(s.check is None for s in exact.iterate(1))  # the exact likelihood needs none
+
+
+def test_a_resumed_run_stores_the_check_it_would_have_stored(tmp_path):
+    """Killed between storing an observation and its summary: the summary written on resume
+    carries the same self-check as the uninterrupted run's."""
+    task = asci.tasks.gaussian(events_per_experiment=50)
+    options = {"strategy": "fixed", "seed": 0, "progress": False}
+    clean = asci.ActiveLearner(task, estimator=Biased(task.simulator, 0.2), **options)
+    states = list(clean.iterate(2))
+    learner = asci.ActiveLearner(
+        task, estimator=Biased(task.simulator, 0.2), store=tmp_path / "run", **options
+    )
+    learner.run(1)
+    learner.store.append_observation(1, states[1].observation)  # the kill: no summary
+    learner.close()
+    resumed = asci.ActiveLearner(
+        task, estimator=Biased(task.simulator, 0.2), store=tmp_path / "run", **options
+    )
+    assert resumed.round == 2
+    assert resumed.store.rounds()[1]["check"] == states[1].check
