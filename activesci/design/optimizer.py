@@ -261,6 +261,20 @@ class EIGStrategy:
         on_grid = isinstance(posterior, GridPosterior)
         return "grid" if on_grid and (self.exact or len(posterior.space) == 1) else "contrastive"
 
+    def _eig(self, context: DesignContext, posterior: Any, design: Any, method: str) -> Any:
+        """The EIG estimate of ``design`` on ``posterior``, with this round's common numbers."""
+        return expected_information_gain(
+            posterior,
+            context.simulator,
+            design,
+            estimator=None if self.exact else context.estimator,
+            exact=self.exact,
+            n_samples=self.n_samples,
+            rng=context.rng(2),
+            method=method,
+            n_contrast=self.n_contrast if method == "contrastive" else None,
+        )
+
     def propose_batch(self, context: DesignContext, q: int) -> np.ndarray:
         """``q`` designs ``(q, D)``, greedily on fantasised posteriors (see the class)."""
         return _batch(self, context, self.propose(context), q)
@@ -289,17 +303,7 @@ class EIGStrategy:
 
         def eig(design: np.ndarray) -> Any:
             start = time.perf_counter()
-            estimate = expected_information_gain(
-                context.posterior,
-                context.simulator,
-                design,
-                estimator=None if self.exact else context.estimator,
-                exact=self.exact,
-                n_samples=self.n_samples,
-                rng=context.rng(2),
-                method=method,
-                n_contrast=self.n_contrast if method == "contrastive" else None,
-            )
+            estimate = self._eig(context, context.posterior, design, method)
             seconds.append(time.perf_counter() - start)
             return estimate
 
@@ -358,18 +362,7 @@ def _batch(strategy: EIGStrategy, context: DesignContext, first: np.ndarray, q: 
         )
         posterior.update(fantasy, estimator)
         values = [
-            expected_information_gain(
-                posterior,
-                context.simulator,
-                d,
-                estimator=None if strategy.exact else context.estimator,
-                exact=strategy.exact,
-                n_samples=strategy.n_samples,
-                rng=context.rng(2),
-                method=record["eig_method"],
-                n_contrast=strategy.n_contrast if record["eig_method"] == "contrastive" else None,
-            ).value
-            for d in candidates
+            strategy._eig(context, posterior, d, record["eig_method"]).value for d in candidates
         ]
         prices = [context.cost_of(d, chosen[-1]) for d in candidates]
         best = int(np.argmax(np.asarray(values) / prices))
