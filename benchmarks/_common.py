@@ -137,6 +137,13 @@ def write_quoted(
     return path
 
 
+def write_results(path: Path, record: dict[str, Any]) -> None:
+    """Write a run's JSON record to ``path`` (folders made) and print where it went."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps({"results": str(path)}))
+
+
 def positive_int(text: str) -> int:
     """Argparse type: an integer >= 1, written as digits or as a float like ``1e5``."""
     value = float(text)

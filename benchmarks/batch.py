@@ -21,7 +21,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import machine_facts, positive_int
+from _common import machine_facts, positive_int, write_results
 
 import activesci as asci
 from activesci.inference import pretrained
@@ -124,9 +123,7 @@ def main() -> None:
         "wall_ratio_per_seed": ratios,
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps({"results": str(args.out)}))
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

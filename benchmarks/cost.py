@@ -20,7 +20,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int
+from _common import machine_facts, positive_int, write_results
 
 import activesci as asci
 from activesci.inference import pretrained
@@ -118,9 +117,7 @@ def main() -> None:
         "summary": summary,
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps({"results": str(args.out)}))
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

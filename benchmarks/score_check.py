@@ -17,12 +17,11 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine_facts, positive_int
+from _common import machine_facts, positive_int, write_results
 
 import activesci as asci
 from activesci.inference import ExactLikelihood, RatioEstimator, SamplePosterior
@@ -84,9 +83,7 @@ def main() -> None:
             print(f"{seed:>4} {state.round:>5} {verdict:>6} {row['predicted']:>9.2f} "
                   f"{shift:>7.2f} {width:>6.2f}", flush=True)  # fmt: skip
     record = {**facts, "torch_threads": 1, "samples": args.samples, "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps({"results": str(args.out)}))
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

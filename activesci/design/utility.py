@@ -36,9 +36,9 @@ _BLOCK = 4_000_000  # grid cells x events per log_ratio call (~32 MB of float64)
 _SUPPORT = 30.0
 #: Default contrastive draws of :func:`contrastive_information_gain`. With the default 32
 #: experiments, K = 64 points: the PCE saturates at log 64 = 4.2 nats, and a learned estimator
-#: costs 122-150 ms per candidate at the Z pole on the three-parameter line shape (0.2 pb^-1,
-#: ~325 events an experiment; 1 thread, load 1.5, ``benchmarks/eig_cost.py`` at 696b6e8),
-#: inside the 250 ms target. The cost grows as (32 + L) x 32 x events.
+#: costs 40-225 ms per candidate on the three-parameter line shape, the most at the Z pole
+#: (0.2 pb^-1, ~325 events an experiment; 1 thread, ``benchmarks/eig_cost.py`` at b7e6cce, as
+#: the README quotes), inside the 250 ms target. The cost grows as (32 + L) x 32 x events.
 N_CONTRAST = 32
 _METHODS = ("auto", "grid", "contrastive")
 
