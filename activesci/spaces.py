@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from activesci.errors import OutOfSpaceError, ShapeError, ValidationError
 
@@ -139,6 +138,8 @@ class Real(Dimension):
         return np.where(inside, out, -np.inf)
 
     def _truncated_normal(self) -> Any:
+        from scipy import stats  # here: scipy.stats costs 0.4 s to import, a workflow step's half
+
         mu, sd = self.prior.mean, self.prior.std
         return stats.truncnorm((self.low - mu) / sd, (self.high - mu) / sd, loc=mu, scale=sd)
 
