@@ -9,8 +9,10 @@ from activesci.design.optimizer import (
 )
 from activesci.design.utility import (
     EIGEstimate,
+    SimulatedExperiments,
     contrastive_information_gain,
     expected_information_gain,
+    simulate_experiments,
 )
 
 __all__ = [
@@ -18,8 +20,10 @@ __all__ = [
     "DesignContext",
     "DesignOptimizer",
     "EIGEstimate",
+    "SimulatedExperiments",
     "contrastive_information_gain",
     "expected_information_gain",
     "make_strategy",
     "register_strategy",
+    "simulate_experiments",
 ]

@@ -17,7 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from activesci.design.surrogate import eig_surrogate
-from activesci.design.utility import expected_information_gain
+from activesci.design.utility import (
+    SimulatedExperiments,
+    expected_information_gain,
+    simulate_experiments,
+)
 from activesci.errors import ValidationError
 from activesci.inference.posterior import ExactLikelihood, GridPosterior
 from activesci.spaces import Space
@@ -238,7 +242,10 @@ class EIGStrategy:
     updated with a fantasised observation at every design chosen before it (the experiment
     simulated at the posterior mean: a believer in outcome space, as kriging believer and
     BoTorch's pending points are in utility space). A design may be chosen again where
-    repeating it is worth most.
+    repeating it is worth most. With the grid method the re-scoring reuses the search's
+    simulated experiments, reweighted to each fantasy
+    (:meth:`~activesci.design.utility.SimulatedExperiments.eig_on`), so a batch costs little
+    more than one design.
 
     ``n_contrast`` sets the contrastive estimate's draws (default
     :data:`~activesci.design.utility.N_CONTRAST`; the nested grid estimate has none).
@@ -261,26 +268,57 @@ class EIGStrategy:
         on_grid = isinstance(posterior, GridPosterior)
         return "grid" if on_grid and (self.exact or len(posterior.space) == 1) else "contrastive"
 
-    def _eig(self, context: DesignContext, posterior: Any, design: Any, method: str) -> Any:
-        """The EIG estimate of ``design`` on ``posterior``, with this round's common numbers."""
-        return expected_information_gain(
+    def _eig(
+        self,
+        context: DesignContext,
+        posterior: Any,
+        design: Any,
+        method: str,
+        keep: dict[tuple[float, ...], SimulatedExperiments] | None = None,
+    ) -> Any:
+        """The EIG estimate of ``design`` on ``posterior``, with this round's common numbers.
+
+        With ``keep``, the grid method's simulated experiments are kept there by design, for
+        a batch's fantasised re-scoring.
+        """
+        if method != "grid" or keep is None:
+            return expected_information_gain(
+                posterior,
+                context.simulator,
+                design,
+                estimator=None if self.exact else context.estimator,
+                exact=self.exact,
+                n_samples=self.n_samples,
+                rng=context.rng(2),
+                method=method,
+                n_contrast=self.n_contrast if method == "contrastive" else None,
+            )
+        experiments = simulate_experiments(
             posterior,
             context.simulator,
             design,
-            estimator=None if self.exact else context.estimator,
-            exact=self.exact,
+            estimator=ExactLikelihood(context.simulator) if self.exact else context.estimator,
             n_samples=self.n_samples,
             rng=context.rng(2),
-            method=method,
-            n_contrast=self.n_contrast if method == "contrastive" else None,
         )
+        keep[_key(design)] = experiments
+        return experiments.eig()
 
     def propose_batch(self, context: DesignContext, q: int) -> np.ndarray:
         """``q`` designs ``(q, D)``, greedily on fantasised posteriors (see the class)."""
-        return _batch(self, context, self.propose(context), q)
+        kept: dict[tuple[float, ...], SimulatedExperiments] = {}
+        return _batch(self, context, self._search(context, kept), q, kept)
 
     def propose(self, context: DesignContext) -> np.ndarray:
         """Maximise the EIG over the design space."""
+        return self._search(context, None)
+
+    def _search(
+        self,
+        context: DesignContext,
+        keep: dict[tuple[float, ...], SimulatedExperiments] | None,
+    ) -> np.ndarray:
+        """:meth:`propose`'s search; ``keep`` as in :meth:`_eig`."""
         opt = DesignOptimizer(
             context.space,
             n_initial_points=min(self.n_initial_points, self.n_calls),
@@ -303,7 +341,7 @@ class EIGStrategy:
 
         def eig(design: np.ndarray) -> Any:
             start = time.perf_counter()
-            estimate = self._eig(context, context.posterior, design, method)
+            estimate = self._eig(context, context.posterior, design, method, keep)
             seconds.append(time.perf_counter() - start)
             return estimate
 
@@ -348,22 +386,41 @@ class EIGStrategy:
         return best
 
 
-def _batch(strategy: EIGStrategy, context: DesignContext, first: np.ndarray, q: int) -> np.ndarray:
-    """The ``q`` designs of :meth:`EIGStrategy.propose_batch`, ``first`` already chosen."""
+def _batch(
+    strategy: EIGStrategy,
+    context: DesignContext,
+    first: np.ndarray,
+    q: int,
+    kept: dict[tuple[float, ...], SimulatedExperiments],
+) -> np.ndarray:
+    """The ``q`` designs of :meth:`EIGStrategy.propose_batch`, ``first`` already chosen.
+
+    A candidate whose simulated experiments the search kept (the grid method) is re-scored on
+    each fantasy by reweighting them (:meth:`SimulatedExperiments.eig_on`): no simulation and
+    no network evaluation. It is simulated anew only where the weights degenerate (a fantasy
+    far narrower than the posterior, as in the first round), and a contrastive one always.
+    """
     record = strategy.record
     evaluated, values = np.array(record["evaluated"]), np.array(record["eig"])
     best = evaluated[np.argsort(-values, kind="stable")[: strategy.batch_candidates]]
     candidates = np.unique(np.concatenate([first[None, :], best]), axis=0)
     estimator = ExactLikelihood(context.simulator) if strategy.exact else context.estimator
     posterior, chosen, gains = context.posterior.copy(), [first], [record["chosen_eig"]]
+    reweighted = 0
     for i in range(1, q):
         fantasy = context.simulator.run_experiment(
             posterior.mean(), chosen[-1], context.rng(10 + i)
         )
         posterior.update(fantasy, estimator)
-        values = [
-            strategy._eig(context, posterior, d, record["eig_method"]).value for d in candidates
-        ]
+        values = []
+        for d in candidates:
+            experiments = kept.get(_key(d))
+            estimate = None if experiments is None else experiments.eig_on(posterior)
+            if estimate is None:
+                estimate = strategy._eig(context, posterior, d, record["eig_method"])
+            else:
+                reweighted += 1
+            values.append(estimate.value)
         prices = [context.cost_of(d, chosen[-1]) for d in candidates]
         best = int(np.argmax(np.asarray(values) / prices))
         chosen.append(candidates[best])
@@ -372,8 +429,13 @@ def _batch(strategy: EIGStrategy, context: DesignContext, first: np.ndarray, q: 
         "batch": [c.tolist() for c in chosen],
         "batch_eig": gains,
         "batch_candidates": candidates.tolist(),
+        "batch_reweighted": reweighted,
     }
     return np.array(chosen)
+
+
+def _key(design: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.asarray(design, dtype=float).reshape(-1))
 
 
 def _curve_points(space: Space, n: int = 200) -> np.ndarray | None:

@@ -26,7 +26,13 @@ from scipy import special
 from activesci.errors import ValidationError
 from activesci.inference.posterior import ExactLikelihood, GridPosterior
 
-__all__ = ["EIGEstimate", "contrastive_information_gain", "expected_information_gain"]
+__all__ = [
+    "EIGEstimate",
+    "SimulatedExperiments",
+    "contrastive_information_gain",
+    "expected_information_gain",
+    "simulate_experiments",
+]
 
 _BLOCK = 4_000_000  # grid cells x events per log_ratio call (~32 MB of float64)
 #: Grid cells whose posterior density is below ``exp(-_SUPPORT)`` times the mode's are left out
@@ -149,6 +155,128 @@ def expected_information_gain(
         estimator = ExactLikelihood(simulator)
     if estimator is None:
         raise ValidationError("give an estimator, or exact=True to use the exact likelihood")
+    experiments = simulate_experiments(
+        posterior, simulator, design, estimator=estimator, n_samples=n_samples, rng=rng
+    )
+    return experiments.eig()
+
+
+#: :meth:`SimulatedExperiments.eig` reweights for a fantasised posterior only while the
+#: importance weights keep an effective sample size of at least this fraction of the draws.
+MIN_ESS_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class SimulatedExperiments:
+    """One design's hypothetical experiments, each scored on a grid posterior's support.
+
+    The nested grid estimate of :func:`expected_information_gain` before its average:
+    ``thetas`` drawn from ``log_posterior`` (their grid ``cells``), one experiment simulated at
+    each, and its log likelihood on every ``support`` cell. :meth:`eig` averages the entropy
+    drops; :meth:`eig_on` does so on a *fantasised* posterior on the same grid (this one
+    updated with data not yet observed, as a batch's pending designs are), reweighting the
+    same experiments by ``p_fantasy(theta) / p(theta)`` instead of simulating and scoring
+    them anew: no network evaluation.
+
+    Attributes
+    ----------
+    log_posterior : ndarray
+        ``(n_cells,)`` the posterior the ``thetas`` were drawn from (unnormalised).
+    entropy : float
+        Its entropy in nats.
+    cell_volume : float
+        The grid's cell volume.
+    shape : tuple of int
+        The grid's cells per parameter.
+    support : ndarray
+        ``(n_cells,)`` bool: the cells the experiments were scored on.
+    cells : ndarray
+        ``(N,)`` the cell of each simulated experiment's ``theta``.
+    loglik : ndarray
+        ``(N, n_support)`` each experiment's log likelihood on the support cells.
+    """
+
+    log_posterior: np.ndarray
+    entropy: float
+    cell_volume: float
+    shape: tuple[int, ...]
+    support: np.ndarray
+    cells: np.ndarray
+    loglik: np.ndarray
+
+    def _gains(self, log_posterior: np.ndarray, entropy: float) -> np.ndarray:
+        """Each experiment's entropy drop ``(N,)`` from a posterior on this grid."""
+        log_post = log_posterior[self.support]
+        return entropy - np.array(
+            [_entropy(log_post + row, self.cell_volume) for row in self.loglik]
+        )
+
+    def eig(self) -> EIGEstimate:
+        """The EIG estimate on the posterior the experiments were simulated from."""
+        gain = self._gains(self.log_posterior, self.entropy)
+        n = len(gain)
+        return EIGEstimate(
+            value=float(gain.mean()), stderr=float(gain.std(ddof=1) / math.sqrt(n)), n_samples=n
+        )
+
+    def eig_on(self, posterior: GridPosterior) -> EIGEstimate | None:
+        """The EIG estimate on ``posterior``, a fantasy on the same grid, by reweighting.
+
+        Self-normalised importance weights ``p_fantasy(theta_i) / p(theta_i)``; the standard
+        error is their delta-method one.
+
+        Parameters
+        ----------
+        posterior : GridPosterior
+            A posterior on the same grid, e.g. the original updated with fantasised data.
+
+        Returns
+        -------
+        EIGEstimate or None
+            None where the weights leave an effective sample size below
+            :data:`MIN_ESS_FRACTION` of the draws (a fantasy much narrower than the original):
+            simulate anew there.
+
+        Raises
+        ------
+        ValidationError
+            ``posterior`` is on another grid.
+        """
+        if not isinstance(posterior, GridPosterior) or posterior.shape != self.shape:
+            raise ValidationError(
+                f"a fantasised posterior must be on the grid the experiments were scored on "
+                f"({self.shape} cells), got {type(posterior).__name__} "
+                f"{getattr(posterior, 'shape', '')}"
+            )
+        fantasy = posterior.log_posterior
+        log_w = fantasy[self.cells] - self.log_posterior[self.cells]
+        w = np.exp(log_w - log_w.max())
+        w /= w.sum()
+        n = len(w)
+        if 1.0 / float(np.sum(w**2)) < MIN_ESS_FRACTION * n:
+            return None
+        gain = self._gains(fantasy, posterior.entropy())
+        value = float(w @ gain)
+        return EIGEstimate(
+            value=value, stderr=float(math.sqrt(np.sum(w**2 * (gain - value) ** 2))), n_samples=n
+        )
+
+
+def simulate_experiments(
+    posterior: GridPosterior,
+    simulator: Any,
+    design: Any,
+    *,
+    estimator: Any,
+    n_samples: int,
+    rng: np.random.Generator | int | None = None,
+) -> SimulatedExperiments:
+    """Simulate ``n_samples`` experiments at ``design`` and score them on ``posterior``'s grid.
+
+    The nested grid estimate's simulations (see :class:`SimulatedExperiments`); cells whose
+    density is below ``exp(-_SUPPORT)`` of the mode's are left out. ``rng`` is consumed as
+    :func:`expected_information_gain` consumes it: the same seed gives the same estimate.
+    """
     if not (isinstance(n_samples, int) and n_samples >= 2):
         raise ValidationError(f"n_samples must be an integer >= 2, got {n_samples!r}")
     rng = np.random.default_rng(rng)
@@ -157,7 +285,7 @@ def expected_information_gain(
         raise ValidationError(f"give one design, got {len(d)}")
     log_post = posterior.log_posterior
     support = log_post >= log_post.max() - _SUPPORT
-    grid, log_post = posterior.grid[support], log_post[support]
+    grid = posterior.grid[support]
     thetas = posterior.sample(n_samples, rng)
     observations = [simulator.run_experiment(t, d, rng) for t in thetas]
     counts = np.array([o.n for o in observations])
@@ -169,12 +297,14 @@ def expected_information_gain(
         with np.errstate(divide="ignore"):
             loglik += special.xlogy(counts[:, None], nu[None, :]) - nu[None, :]
     _add_log_ratios(loglik, observations, estimator, grid, d)
-    entropies = np.array([_entropy(log_post + row, posterior.cell_volume) for row in loglik])
-    gain = posterior.entropy() - entropies
-    return EIGEstimate(
-        value=float(gain.mean()),
-        stderr=float(gain.std(ddof=1) / math.sqrt(n_samples)),
-        n_samples=n_samples,
+    return SimulatedExperiments(
+        log_posterior=log_post,
+        entropy=posterior.entropy(),
+        cell_volume=posterior.cell_volume,
+        shape=posterior.shape,
+        support=support,
+        cells=posterior.cell_of(thetas),
+        loglik=loglik,
     )
 
 

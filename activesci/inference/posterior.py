@@ -859,6 +859,17 @@ class GridPosterior(_Posterior):
         idx = rng.choice(len(self._grid), size=int(n), p=self.probabilities)
         return self._grid[idx] + (rng.random((int(n), len(self.space))) - 0.5) * self.widths
 
+    def cell_of(self, theta: Any) -> np.ndarray:
+        """The flat index ``(n,)`` of the cell holding each point of ``theta`` ``(n, P)``.
+
+        Points outside the bounds get the nearest edge cell.
+        """
+        points = _as_points(self.space, theta)
+        lows = self.space.bounds[:, 0]
+        index = np.floor((points - lows) / self.widths).astype(np.int64)
+        index = np.clip(index, 0, np.array(self.resolution) - 1)
+        return np.ravel_multi_index(tuple(index.T), self.resolution)
+
     def log_density(self, theta: Any) -> np.ndarray:
         """Normalised log density at points ``(n, P)``: shape ``(n,)``.
 
