@@ -281,3 +281,38 @@ def test_score_term_weighs_each_parameter_by_the_log_ratio_change_it_causes():
     one = RatioEstimator(tasks.gaussian().simulator, method="alices", hidden=(8,))
     one._prepare({"score": score[:, :1], "theta": theta[:, :1], "y": torch.ones(4000)})
     assert one.inv_score_var.tolist() == pytest.approx([1 / score[:, 0].var().item()], rel=1e-6)
+
+
+def test_chebyshev_table_reproduces_polynomials_and_converges_on_smooth_functions():
+    from activesci.inference.ratio import _TABLE_MIN_EVENTS, _TABLE_NODES, _chebyshev_table
+
+    x = np.random.default_rng(0).uniform(-0.9, 0.95, size=(1000, 1))
+    x[:3, 0] = [-0.9, 0.95, 0.2]  # the two end nodes exactly, and an interior point
+    nodes, matrix = _chebyshev_table(x)
+    assert nodes.shape == (_TABLE_NODES, 1) and matrix.shape == (1000, _TABLE_NODES)
+    assert nodes.min() == -0.9 and nodes.max() == 0.95
+    cubic = lambda v: 3 * v**3 - v + 0.5  # noqa: E731
+    np.testing.assert_allclose(matrix @ cubic(nodes[:, 0]), cubic(x[:, 0]), atol=1e-12)
+    smooth = lambda v: np.sin(2 * v) * np.exp(v) + np.log1p(v**2 / 4)  # noqa: E731
+    assert np.abs(matrix @ smooth(nodes[:, 0]) - smooth(x[:, 0])).max() < 1e-9
+    assert _chebyshev_table(x[:_TABLE_MIN_EVENTS]) is None  # too few events to pay
+    assert _chebyshev_table(np.zeros((1000, 1))) is None  # all equal
+    assert _chebyshev_table(np.zeros((1000, 2))) is None  # two features
+
+
+@pytest.mark.parametrize("method", ["alices", "carl"])
+def test_tabulated_evaluation_of_many_events_matches_the_direct_one(method):
+    """Above the table's threshold, one-feature events are read off a Chebyshev table of the
+    network; below it the network is evaluated at each event. The two agree to float32's
+    precision, for every member, the ensemble mean and the score."""
+    sim = tasks.gaussian().simulator
+    est = RatioEstimator(sim, method=method, hidden=(16, 16), ensemble=2)
+    est.train(seed=0, **TINY)
+    x = np.random.default_rng(2).normal(0.5, 2.0, size=(700, 1))
+    theta = np.linspace(-0.8, 0.8, 5)[:, None]
+    chunks = range(0, len(x), 100)  # 100 events a call: below the threshold, evaluated directly
+    direct = np.concatenate([est._evaluate(x[i : i + 100], theta, [1.0]) for i in chunks], axis=2)
+    np.testing.assert_allclose(est._evaluate(x, theta, [1.0]), direct, atol=2e-5)
+    np.testing.assert_allclose(est.log_ratio(x, theta, [1.0]), direct.mean(axis=0), atol=2e-5)
+    score = np.concatenate([est.score(x[i : i + 100], theta[2], [1.0]) for i in chunks])
+    np.testing.assert_allclose(est.score(x, theta[2], [1.0]), score, atol=2e-5)
