@@ -90,7 +90,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, DaskExecutor(workers=2) as executor:
         for seed in range(args.seeds):
             runs["1"].append(run(seed, 1, args.rounds, args.exact, executor, Path(tmp)))
-            runs[str(args.q)].append(run(seed, args.q, args.rounds, args.exact, executor, Path(tmp)))
+            runs[str(args.q)].append(
+                run(seed, args.q, args.rounds, args.exact, executor, Path(tmp))
+            )
             print(f"seed {seed}: done", flush=True)
     summary = {}
     for key, seeds in runs.items():
