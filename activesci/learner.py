@@ -52,6 +52,9 @@ from activesci.inference.sequential import (
     training_region,
     truncation_region,
 )
+from activesci.inference.sequential import (
+    calibration_events as default_calibration_events,
+)
 from activesci.tasks import Task
 from activesci.threads import configure_threads
 from activesci.tracking import as_tracker, metrics_from_summary
@@ -180,8 +183,10 @@ class ActiveLearner:
         every round is checked for a learned score biased where the posterior lies
         (:func:`~activesci.inference.diagnostics.score_check`, also ``state.check``; so is
         an estimator object of your own).
-    calibration_events : int
-        Simulated events per calibration point of the sequential mode.
+    calibration_events : int, optional
+        Simulated events per calibration point of the sequential mode (default:
+        :func:`~activesci.inference.sequential.calibration_events`, 50,000 for one parameter,
+        the same simulations per design spread over the more points of several).
     local_ensemble : int, optional
         Networks per local estimator of the sequential mode (default: 1 for one parameter,
         3 for more: in several dimensions a single network's score bias is too uneven for
@@ -249,7 +254,7 @@ class ActiveLearner:
         strategy_options: dict[str, Any] | None = None,
         refine_every: int | None = None,
         inference: str = "sequential",
-        calibration_events: int = CALIBRATION_EVENTS,
+        calibration_events: int | None = None,
         local_ensemble: int | None = None,
         tracker: Any = None,
         progress: Progress = True,
@@ -313,6 +318,8 @@ class ActiveLearner:
         self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
         if self.inference == "sequential" and posterior == "particles":
             self.inference = "amortised"
+        if calibration_events is None:
+            calibration_events = default_calibration_events(len(self.task.parameters))
         self._calibration_events = check_count(calibration_events, "calibration_events", minimum=1)
         if local_ensemble is None:
             local_ensemble = 1 if len(self.task.parameters) == 1 else LOCAL_ENSEMBLE

@@ -117,21 +117,31 @@ def test_baseline_strategies():
         make_strategy("grid", spacing=3)
 
 
-def test_eig_support_cut_changes_nothing(monkeypatch):
-    """Leaving out cells below exp(-30) of the mode must not change the estimate."""
+def test_negligible_cells_cut_changes_nothing(monkeypatch):
+    """Leaving out cells below exp(-30) of the mode, in the updates and in the EIG's
+    hypothetical ones, must change neither the posterior nor the estimate."""
     from activesci.design import utility
+    from activesci.inference import posterior as posterior_module
 
     task = tasks.weinberg(luminosity=0.2)
     sim = task.simulator
-    post = GridPosterior(task.parameters, 201, simulator=sim)
-    rng = np.random.default_rng(3)
-    for _ in range(4):
-        post.update(sim.run_experiment([[0.2315]], [[91.19]], rng), ExactLikelihood(sim))
-    assert (post.log_posterior < -30).mean() > 0.5  # the cut really drops most cells
-    kwargs = {"exact": True, "n_samples": 8, "rng": 4}
-    cut = expected_information_gain(post, sim, [89.0], **kwargs)
-    monkeypatch.setattr(utility, "_SUPPORT", np.inf)
-    full = expected_information_gain(post, sim, [89.0], **kwargs)
+
+    def run():
+        post = GridPosterior(task.parameters, 201, simulator=sim)
+        rng = np.random.default_rng(3)
+        for _ in range(4):
+            post.update(sim.run_experiment([[0.2315]], [[91.19]], rng), ExactLikelihood(sim))
+        eig = expected_information_gain(post, sim, [89.0], exact=True, n_samples=8, rng=4)
+        return post, eig
+
+    post, cut = run()
+    assert np.isinf(post.log_posterior).mean() > 0.5  # the cut really drops most cells
+    monkeypatch.setattr(posterior_module, "NEGLIGIBLE", np.inf)
+    monkeypatch.setattr(utility, "NEGLIGIBLE", np.inf)
+    full_post, full = run()
+    assert np.isfinite(full_post.log_posterior).all()
+    np.testing.assert_allclose(post.mean(), full_post.mean(), rtol=1e-12)
+    np.testing.assert_allclose(post.std(), full_post.std(), rtol=1e-9)
     assert cut.value == pytest.approx(full.value, abs=1e-9)
     assert cut.stderr == pytest.approx(full.stderr, abs=1e-9)
 

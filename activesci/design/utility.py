@@ -24,7 +24,7 @@ import numpy as np
 from scipy import special
 
 from activesci.errors import ValidationError
-from activesci.inference.posterior import ExactLikelihood, GridPosterior
+from activesci.inference.posterior import NEGLIGIBLE, ExactLikelihood, GridPosterior
 
 __all__ = [
     "EIGEstimate",
@@ -35,11 +35,6 @@ __all__ = [
 ]
 
 _BLOCK = 4_000_000  # grid cells x events per log_ratio call (~32 MB of float64)
-#: Grid cells whose posterior density is below ``exp(-_SUPPORT)`` times the mode's are left out
-#: of the hypothetical updates: together they hold less than ``cells * 1e-13`` of the mass, and
-#: data simulated from the posterior cannot move the mass there. Late rounds, whose posterior
-#: fills a few percent of the grid, get cheaper by that factor.
-_SUPPORT = 30.0
 #: Default contrastive draws of :func:`contrastive_information_gain`. With the default 32
 #: experiments, K = 64 points: the PCE saturates at log 64 = 4.2 nats, and a learned estimator
 #: costs 40-225 ms per candidate on the three-parameter line shape, the most at the Z pole
@@ -274,7 +269,7 @@ def simulate_experiments(
     """Simulate ``n_samples`` experiments at ``design`` and score them on ``posterior``'s grid.
 
     The nested grid estimate's simulations (see :class:`SimulatedExperiments`); cells whose
-    density is below ``exp(-_SUPPORT)`` of the mode's are left out. ``rng`` is consumed as
+    density is below ``exp(-NEGLIGIBLE)`` of the mode's are left out. ``rng`` is consumed as
     :func:`expected_information_gain` consumes it: the same seed gives the same estimate.
     """
     if not (isinstance(n_samples, int) and n_samples >= 2):
@@ -284,7 +279,7 @@ def simulate_experiments(
     if len(d) != 1:
         raise ValidationError(f"give one design, got {len(d)}")
     log_post = posterior.log_posterior
-    support = log_post >= log_post.max() - _SUPPORT
+    support = log_post >= log_post.max() - NEGLIGIBLE
     grid = posterior.grid[support]
     thetas = posterior.sample(n_samples, rng)
     observations = [simulator.run_experiment(t, d, rng) for t in thetas]

@@ -105,7 +105,9 @@ def closure(exact: GridPosterior, learned: GridPosterior, *, level: float = 0.68
     lp_l = learned.log_posterior - special.logsumexp(learned.log_posterior)
     p_e = np.exp(lp_e)
     with np.errstate(invalid="ignore"):
-        terms = np.where(p_e > 0, p_e * (lp_e - lp_l), 0.0)
+        # a cell the learned update dropped as negligible (below exp(-NEGLIGIBLE) of its
+        # mode, -inf) adds p_e (lp_e - lp_l) with p_e that small: it is left out, not infinite
+        terms = np.where((p_e > 0) & np.isfinite(lp_l), p_e * (lp_e - lp_l), 0.0)
     mean_e, std_e = exact.mean(), exact.std()
     hdr_e, hdr_l = exact.hdr(level), learned.hdr(level)
     mismatch = [
