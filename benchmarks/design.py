@@ -127,6 +127,12 @@ def parse_args() -> argparse.Namespace:
         default=2,
         help="eig's extra retraining period (2); 0: only where sequential inference calls for it",
     )
+    parser.add_argument(
+        "--local-ensemble", type=positive_int, default=None, help="eig's networks per local one"
+    )
+    parser.add_argument(
+        "--calibration-events", type=positive_int, default=None, help="eig's per calibration point"
+    )
     parser.add_argument("--resolution", type=positive_int, default=None, help="posterior grid")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds, 3 rounds")
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
@@ -164,6 +170,8 @@ def main() -> None:
         target_std=settings["target"],
         training_samples=args.training_samples,
         refine_every=args.refine_every or None,
+        local_ensemble=args.local_ensemble,
+        calibration_events=args.calibration_events,
         strategy_options=options,
         resolution=args.resolution,
     )

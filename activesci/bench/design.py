@@ -143,6 +143,9 @@ class DesignBenchmark:
     training_samples, refine_every : int
         Budget and refinement period of the learned ``eig`` estimator; ``refine_every=None``
         retrains only where sequential inference calls for it.
+    local_ensemble, calibration_events : int, optional
+        The learned ``eig``'s sequential inference: networks per local estimator and
+        simulated events per calibration point (default: the learner's).
     strategy_options : dict
         Options per strategy name, e.g. ``{"oracle": {"designs": [[88.0], [91.0]]}}``.
     resolution : int, optional
@@ -158,6 +161,8 @@ class DesignBenchmark:
     target_std: float = 0.004
     training_samples: int = 100_000
     refine_every: int | None = 2
+    local_ensemble: int | None = None
+    calibration_events: int | None = None
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     resolution: int | None = None
 
@@ -167,9 +172,10 @@ class DesignBenchmark:
         for name in self.strategies:
             if name not in known:
                 raise ValidationError(f"unknown strategy {name!r}; available: {sorted(known)}")
-        for name in ("seeds", "rounds", "training_samples", "refine_every"):
-            if name == "refine_every" and self.refine_every is None:
-                continue  # retrain only where sequential inference calls for it
+        optional = ("refine_every", "local_ensemble", "calibration_events")
+        for name in ("seeds", "rounds", "training_samples", *optional):
+            if name in optional and getattr(self, name) is None:
+                continue  # the learner's default (refine_every: only where inference calls)
             setattr(self, name, check_count(getattr(self, name), name, minimum=1))
         self.target_std = check_positive(self.target_std, "target_std")
         if not isinstance(self.task_options, dict):
@@ -191,6 +197,8 @@ class DesignBenchmark:
                 "strategy": "eig",
                 "refine_every": self.refine_every,
                 "training_samples": self.training_samples,
+                "local_ensemble": self.local_ensemble,
+                "calibration_events": self.calibration_events,
                 "strategy_options": options,
             }
         if name == "eig-exact":
@@ -265,6 +273,10 @@ def summarise(
             statistics.fmean(math.log(max(v, 1e-300)) for v in r["volume"]) for r in runs
         ),
         "median_round_seconds": statistics.median(seconds),
+        # all a run cost, its estimator's training included, over its rounds (median of seeds)
+        "median_wall_per_round": statistics.median(
+            ((r["training_seconds"] or 0.0) + sum(r["round_seconds"])) / rounds for r in runs
+        ),
         "max_round_seconds": max(seconds),
         "median_training_seconds": statistics.median(training) if training else None,
         "median_eig_seconds": statistics.median(eig) if eig else None,

@@ -117,6 +117,8 @@ def _run_design(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dict[s
         target_std=spec["metrics"]["target_std"],
         training_samples=estimator.get("training_samples", 100_000),
         refine_every=estimator.get("refine_every", 2),
+        local_ensemble=estimator.get("local_ensemble"),
+        calibration_events=estimator.get("calibration_events"),
         strategy_options=spec["strategy_options"],
         resolution=spec.get("resolution"),
     )

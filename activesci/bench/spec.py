@@ -113,6 +113,8 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "training_samples": {"type": "integer", "minimum": 1},
                 "refine_every": {"type": "integer", "minimum": 1},
+                "local_ensemble": {"type": "integer", "minimum": 1},
+                "calibration_events": {"type": "integer", "minimum": 100},
             },
         },
         "resolution": {"type": "integer", "minimum": 3},
