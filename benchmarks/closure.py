@@ -12,6 +12,7 @@ Cases (``--cases``):
 * ``a``: flagship Weinberg, 0.2 pb^-1 per round, 8 rounds, ``eig``;
 * ``b``: Weinberg, 2 pb^-1 per round, 50 rounds (~1.6e5 events), ``fixed`` at 91.19 GeV;
 * ``lineshape``: sin2w, M_Z, Gamma_Z; 0.5 pb^-1 per round, 8 rounds, the LEP-style ``scan``;
+* ``lineshape-eig``: the same at 0.2 pb^-1 per round, designed by the learned ``eig`` (issue 12);
 * ``informative``: ``examples/informative_measurement.py``, one Gaussian measurement per round
   with an error of 1/250 of the prior range, 8 rounds, ``fixed``.
 
@@ -53,6 +54,7 @@ TARGETS = {
     "a": {"shift": 0.2, "width": 0.1},
     "b": {"shift": 0.2, "width": 0.1},
     "lineshape": {"shift": 0.3, "width": 0.1, "volume": 0.15},
+    "lineshape-eig": {"shift": 0.3, "width": 0.1, "volume": 0.15},
     "informative": {"shift": 0.2, "width": 0.1},
 }
 
@@ -75,9 +77,16 @@ def case_setup(case: str) -> tuple[Any, dict[str, Any], int]:
         return asci.tasks.weinberg(luminosity=2.0), {"strategy": "fixed"}, 50
     if case == "lineshape":
         return asci.tasks.weinberg_lineshape(luminosity=0.5), {"strategy": "scan"}, 8
+    if case == "lineshape-eig":
+        return asci.tasks.weinberg_lineshape(luminosity=0.2), {"strategy": "eig"}, 8
     if case == "informative":
         return _informative_task(), {"strategy": "fixed"}, 8
     raise SystemExit(f"unknown case {case!r}; expected one of {sorted(TARGETS)}")
+
+
+def _volume(post: Any) -> float:
+    """``sqrt(det cov)``: the design benchmark's posterior volume."""
+    return float(np.sqrt(max(np.linalg.det(np.atleast_2d(post.cov())), 0.0)))
 
 
 def _hdr_volume(post: GridPosterior, level: float = 0.68) -> float:
@@ -106,9 +115,13 @@ class _ExactOnGrid:
         return post
 
 
-def run_case(case: str, seed: int, samples: int) -> list[dict[str, Any]]:
-    """One learner run; a record per round."""
+def run_case(
+    case: str, seed: int, samples: int, learner_options: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One learner run; a record per round (``seconds``: since the learner was created)."""
     task, options, rounds = case_setup(case)
+    options = {**options, **(learner_options or {})}
+    created = time.perf_counter()
     learner = asci.ActiveLearner(
         task,
         experiment=task.experiment(seed=seed + 100),
@@ -118,6 +131,7 @@ def run_case(case: str, seed: int, samples: int) -> list[dict[str, Any]]:
         progress=False,
         **options,
     )
+    training = time.perf_counter() - created
     referee = _ExactOnGrid(task)
     out = []
     start = time.perf_counter()
@@ -135,6 +149,9 @@ def run_case(case: str, seed: int, samples: int) -> list[dict[str, Any]]:
                 "warnings": state.check["warnings"] if state.check else [],
                 "trainings": len(state.trainings),
                 "seconds": time.perf_counter() - start,
+                "estimator_training_seconds": training,
+                "volume": _volume(state.posterior),
+                "exact_volume": _volume(exact),
             }
         )
     return out
@@ -164,6 +181,12 @@ def summarise(case: str, runs: dict[int, list[dict[str, Any]]]) -> dict[str, Any
         "flagged_rounds": sum(1 for r in rows if r["check_ok"] is False),
         "rounds": len(rows),
         "median_run_seconds": statistics.median(per[-1]["seconds"] for per in runs.values()),
+        # the amortised estimator's training included, over the rounds
+        "median_wall_per_round": statistics.median(
+            (per[-1]["seconds"] + per[-1]["estimator_training_seconds"]) / len(per)
+            for per in runs.values()
+        ),
+        "median_final_volume": statistics.median(per[-1]["volume"] for per in runs.values()),
         "meets_targets": passed,
     }
 
@@ -221,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=positive_int, default=5)
     parser.add_argument("--samples", type=positive_int, default=100_000)
     parser.add_argument("--threads", type=positive_int, default=1)
+    parser.add_argument("--local-ensemble", type=positive_int, help="(the learner's default)")
+    parser.add_argument("--calibration-events", type=positive_int, help="(the learner's default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "closure.json"))
     parser.add_argument(
         "--requote", metavar="RESULTS", help="only rebuild the quoted table from this JSON"
@@ -247,7 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     for case in args.cases:
-        runs = {seed: run_case(case, seed, args.samples) for seed in range(args.seeds)}
+        options = {
+            key: value
+            for key, value in (
+                ("local_ensemble", args.local_ensemble),
+                ("calibration_events", args.calibration_events),
+            )
+            if value is not None
+        }
+        runs = {seed: run_case(case, seed, args.samples, options) for seed in range(args.seeds)}
         s = summarise(case, runs)
         results["cases"][case] = {"summary": s, "runs": runs}
         print(
@@ -255,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['worst_shift_round']:>5} {s['worst_width_ratio']:>11.3f} "
             f"{s['worst_width_round']:>5} {s['worst_volume_ratio']:>8.3f} "
             f"{s['flagged_rounds']:>3}/{s['rounds']:<4} {s['median_run_seconds']:>7.1f} "
+            f"{s['median_wall_per_round']:>6.1f} s/round "
             f"{'yes' if s['meets_targets'] else 'NO':>4}",
             flush=True,
         )
