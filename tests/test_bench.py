@@ -143,6 +143,8 @@ def test_bad_specs_are_rejected_with_the_path_of_the_bad_field(tmp_path):
         ({"budget": {"evaluations": 3}}, r"at budget: 'rounds' is a required property"),
         ({"seedz": 3}, r"'seedz' was unexpected"),
         ({"strategy_options": {"eigg": {}}}, r"options for \['eigg'\], which are not in"),
+        ({"estimator": {"local_ensemble": 0}}, r"at estimator.local_ensemble: 0 is less than"),
+        ({"estimator": {"calibration_events": 10}}, r"at estimator.calibration_events: 10 is"),
     ):
         with pytest.raises(SpecError, match=message):
             load_spec(base | change)
@@ -150,6 +152,15 @@ def test_bad_specs_are_rejected_with_the_path_of_the_bad_field(tmp_path):
         load_spec("weinberg-sin2")
     with pytest.raises(SpecError, match="unknown strategy 'nope'"):
         run_spec(base | {"strategies": ["nope"], "strategy_options": {}})
+
+
+def test_the_learned_eig_takes_its_sequential_inference_settings_from_the_benchmark():
+    bench = DesignBenchmark(task="gaussian", local_ensemble=2, calibration_events=5000)
+    options = bench.learner_options("eig")
+    assert (options["local_ensemble"], options["calibration_events"]) == (2, 5000)
+    assert DesignBenchmark(task="gaussian").learner_options("eig")["local_ensemble"] is None
+    with pytest.raises(ValidationError, match="local_ensemble must be"):
+        DesignBenchmark(task="gaussian", local_ensemble=0)
 
 
 def test_participants_plug_in_strategies_by_module_path_or_entry_point(tmp_path, monkeypatch):
