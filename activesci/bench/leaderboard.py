@@ -125,7 +125,7 @@ def _run_design(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dict[s
     result = run_design_benchmark(bench, progress=progress)
     timing_keys = (
         "median_round_seconds", "max_round_seconds", "median_training_seconds",
-        "median_eig_seconds",
+        "median_eig_seconds", "median_wall_per_round",
     )  # fmt: skip
     summaries = []
     for summary in result["summaries"]:
