@@ -47,6 +47,7 @@ import torch
 from _common import machine_facts, positive_int, write_quoted
 
 import activesci as asci
+from activesci.bench.design import posterior_volume
 from activesci.inference import ExactLikelihood, GridPosterior, closure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,11 +83,6 @@ def case_setup(case: str) -> tuple[Any, dict[str, Any], int]:
     if case == "informative":
         return _informative_task(), {"strategy": "fixed"}, 8
     raise SystemExit(f"unknown case {case!r}; expected one of {sorted(TARGETS)}")
-
-
-def _volume(post: Any) -> float:
-    """``sqrt(det cov)``: the design benchmark's posterior volume."""
-    return float(np.sqrt(max(np.linalg.det(np.atleast_2d(post.cov())), 0.0)))
 
 
 def _hdr_volume(post: GridPosterior, level: float = 0.68) -> float:
@@ -150,8 +146,8 @@ def run_case(
                 "trainings": len(state.trainings),
                 "seconds": time.perf_counter() - start,
                 "estimator_training_seconds": training,
-                "volume": _volume(state.posterior),
-                "exact_volume": _volume(exact),
+                "volume": posterior_volume(state.posterior),
+                "exact_volume": posterior_volume(exact),
             }
         )
     return out

@@ -210,6 +210,11 @@ class DesignBenchmark:
         return {"estimator": "exact", "strategy": name, "strategy_options": options}
 
 
+def posterior_volume(posterior: Any) -> float:
+    """``sqrt(det cov)`` of a posterior: the volume the design benchmarks compare."""
+    return float(math.sqrt(max(np.linalg.det(np.atleast_2d(posterior.cov())), 0.0)))
+
+
 def run_seed(bench: DesignBenchmark, name: str, seed: int) -> dict[str, Any]:
     """One learner run: designs, means, stds, volumes and timings, round by round."""
     from activesci.learner import ActiveLearner
@@ -232,7 +237,7 @@ def run_seed(bench: DesignBenchmark, name: str, seed: int) -> dict[str, Any]:
         run["designs"].append(state.design.tolist())
         run["mean"].append(post.mean().tolist())
         run["std"].append(post.std().tolist())
-        run["volume"].append(float(math.sqrt(max(np.linalg.det(np.atleast_2d(post.cov())), 0))))
+        run["volume"].append(posterior_volume(post))
         run["round_seconds"].append(state.seconds)
         run["eig_seconds"] += state.strategy_record.get("eig_seconds", [])
     learner.close()

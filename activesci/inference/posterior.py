@@ -815,7 +815,7 @@ class GridPosterior(_Posterior):
     def _absorb(
         self, observation: Observation, estimator: Any, design: np.ndarray
     ) -> dict[str, Any]:
-        alive = self._log_post >= np.max(self._log_post) - NEGLIGIBLE
+        alive = self._log_post >= -NEGLIGIBLE  # the log posterior peaks at 0
         new = np.full(len(self._log_post), -np.inf)
         new[alive] = self._log_post[alive] + self._log_likelihood(
             observation, estimator, self._grid[alive], design
