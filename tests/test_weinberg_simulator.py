@@ -168,6 +168,19 @@ def test_acceptance_moments_equal_numerical_integrals():
             assert det.acceptance_moments[k] == pytest.approx(value, abs=1e-12)
 
 
+@pytest.mark.parametrize(
+    "det",
+    [AngularDetector(), AngularDetector(0.7, 0.1, 0.03), AngularDetector(0.9, 0.0, 0.01)],
+    ids=["default", "wide-smearing", "no-smearing"],
+)
+def test_forward_backward_moment_is_the_integral_of_the_recorded_density(det):
+    # the closed form against 2 * int_0^a B_1(x) dx done numerically on the recorded density
+    value, _ = integrate.quad(
+        lambda x: det.basis(np.array([x]))[0, 1], 0.0, det.acceptance, epsabs=1e-13, epsrel=1e-12
+    )
+    assert det.forward_backward_moment == pytest.approx(2.0 * value, abs=1e-12)
+
+
 def test_expected_count_and_poisson_experiments():
     sim = WeinbergSimulator(luminosity=0.5)
     nu = sim.expected_count({"sin2w": 0.2315}, {"sqrt_s": 91.1876})[0]

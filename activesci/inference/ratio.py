@@ -120,13 +120,15 @@ def _chebyshev_table(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     nodes[[0, -1]] = hi, lo  # exactly: the extreme events sit on them
     weights = (-1.0) ** j
     weights[[0, -1]] *= 0.5
-    diff = x[:, :1] - nodes[None, :]
-    on_node = diff == 0.0
-    with np.errstate(divide="ignore"):
-        matrix = weights / np.where(on_node, 1.0, diff)
-    hit = on_node.any(axis=1)
-    matrix[hit] = on_node[hit]
-    matrix /= matrix.sum(axis=1, keepdims=True)
+    matrix = x[:, :1] - nodes[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(weights, matrix, out=matrix)
+        total = matrix.sum(axis=1)
+        matrix /= total[:, None]
+    # an event on a node made its row infinite: it takes that node's value exactly
+    hit = ~np.isfinite(total)
+    if hit.any():
+        matrix[hit] = x[hit, :1] == nodes[None, :]
     return nodes[:, None], matrix
 
 

@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import integrate, special
 
 from activesci.errors import ValidationError
 
@@ -33,7 +32,7 @@ def _phi(t: np.ndarray) -> np.ndarray:
 
 def _cdf_moment_antiderivatives(u: float) -> np.ndarray:
     """Antiderivatives of ``u^j Phi(u)`` for ``j = 0, 1, 2`` at ``u``."""
-    cdf, pdf = special.ndtr(u), _phi(np.float64(u))
+    cdf, pdf = 0.5 * math.erfc(-u / math.sqrt(2.0)), _phi(np.float64(u))
     return np.array(
         [
             u * cdf + pdf,
@@ -133,6 +132,8 @@ class AngularDetector:
         a, s = self.acceptance, self.resolution
         if s == 0.0:
             return (np.abs(z) <= a).astype(float)
+        from scipy import special  # densities only: a simulation step runs without scipy
+
         return special.ndtr((a - z) / s) - special.ndtr((-a - z) / s)
 
     @property
@@ -140,19 +141,23 @@ class AngularDetector:
         """``A_k = int_{-1}^{1} z^k P(acc | z) dz`` for ``k = 0..2``, shape ``(3,)``."""
         return self._moments.copy()
 
-    def _compute_moments(self) -> np.ndarray:
-        a, s = self.acceptance, self.resolution
+    def _cdf_moments(self, c: float) -> np.ndarray:
+        """``int_{-1}^{1} z^k P(x_smeared <= c | z) dz`` for ``k = 0..2``, shape ``(3,)``.
+
+        The smeared ``x ~ N(z, resolution^2)``; with ``u = (c - z) / s`` each is a sum of the
+        antiderivatives of ``u^j Phi(u)``, in closed form.
+        """
+        s = self.resolution
         if s == 0.0:
-            return np.array([(a ** (k + 1) - (-a) ** (k + 1)) / (k + 1) for k in range(3)])
+            top = min(max(c, -1.0), 1.0)
+            return np.array([(top ** (k + 1) - (-1.0) ** (k + 1)) / (k + 1) for k in range(3)])
+        j = _cdf_moment_antiderivatives((c + 1) / s) - _cdf_moment_antiderivatives((c - 1) / s)
+        return s * np.array(
+            [j[0], c * j[0] - s * j[1], c * c * j[0] - 2 * c * s * j[1] + s * s * j[2]]
+        )
 
-        def integral(c: float) -> np.ndarray:
-            # int_{-1}^{1} z^k Phi((c - z)/s) dz with u = (c - z)/s.
-            j = _cdf_moment_antiderivatives((c + 1) / s) - _cdf_moment_antiderivatives((c - 1) / s)
-            return s * np.array(
-                [j[0], c * j[0] - s * j[1], c * c * j[0] - 2 * c * s * j[1] + s * s * j[2]]
-            )
-
-        return integral(a) - integral(-a)
+    def _compute_moments(self) -> np.ndarray:
+        return self._cdf_moments(self.acceptance) - self._cdf_moments(-self.acceptance)
 
     @property
     def forward_backward_moment(self) -> float:
@@ -164,11 +169,9 @@ class AngularDetector:
         return self._odd
 
     def _compute_odd_moment(self) -> float:
-        a = self.acceptance
-        value, _ = integrate.quad(
-            lambda x: self.basis(np.array([x]))[0, 1], 0.0, a, epsabs=1e-13, epsrel=1e-12
-        )
-        return 2.0 * value
+        # int_0^a B_1(x) dx = (1 - 2 misid) int z [P(x <= a | z) - P(x <= 0 | z)] dz
+        forward = self._cdf_moments(self.acceptance)[1] - self._cdf_moments(0.0)[1]
+        return 2.0 * (1.0 - 2.0 * self.misid) * float(forward)
 
     def basis(self, x: np.ndarray) -> np.ndarray:
         """Density of the recorded ``x`` for each truth monomial ``z^k``, shape ``(n, 3)``.
@@ -182,6 +185,8 @@ class AngularDetector:
             inside = np.abs(x) <= 1.0
             b = np.stack([np.ones_like(x), x, x * x], axis=1) * inside[:, None]
         else:
+            from scipy import special
+
             t_lo, t_hi = (-1.0 - x) / s, (1.0 - x) / s
             pdf_lo, pdf_hi = _phi(t_lo), _phi(t_hi)
             m0 = special.ndtr(t_hi) - special.ndtr(t_lo)

@@ -74,6 +74,15 @@ def _convention(convention: str) -> Convention:
     return convention  # type: ignore[return-value]
 
 
+def _collapsed(rows: np.ndarray) -> np.ndarray:
+    """``rows`` ``(m, k)``, or its first row ``(1, k)`` where all rows are equal.
+
+    A calibration asks for the joint score of many events at one ``theta`` and design, in
+    repeated rows; the coefficients are then computed once and broadcast.
+    """
+    return rows[:1] if (rows == rows[:1]).all() else rows
+
+
 def born_coefficients(
     sin2w: Any,
     sqrt_s: Any,
@@ -436,7 +445,7 @@ class WeinbergSimulator(SimulatorBase):
         """Gradient of :meth:`joint_log_prob` in the free parameters, shape ``(n, P)``."""
         th, de, n = self.rows(theta, design)
         zz = self._latent(z, n)
-        b, db = self._b_and_grad(th, de)
+        b, db = self._b_and_grad(_collapsed(th), _collapsed(de))
         truth = 0.375 * (1.0 + zz * zz) + 0.75 * b * zz
         moments = self.detector.acceptance_moments
         p_acc = self._truth_polynomial(b) @ moments
