@@ -46,8 +46,10 @@ estimator is then evaluated at ``centre + S (theta - centre)``.
 
 **Self-check** (:func:`self_check`). From the same simulations and the posterior: the shift the
 calibration made (in posterior standard deviations: large means the estimator was far off),
-the Monte Carlo uncertainty of the calibration, the width ratio implied by the learned score's
-scale (``E[t_hat t_joint] / E[t_hat^2]``, gold only) and the edge mass. ``ok`` is False with
+the Monte Carlo uncertainty of the calibration, the width ratios implied by the learned score's
+moments (gold only: its curvature ``E[t_hat t_joint^T]`` against the information its best
+linear function carries, as matrices, so that errors mixing correlated parameters show) and
+the edge mass. ``ok`` is False with
 readable ``warnings`` when the learned posterior should not be trusted.
 """
 
@@ -454,6 +456,10 @@ class CalibratedEstimator:
         ``information`` = ``E[t t_joint]`` ``(P,)``: for a score ``a`` times the true one,
         ``a`` times the Fisher information of an event, which is the curvature per event of
         the calibrated log ratio (the bias correction adds ``a (1 - a)`` to ``a^2``).
+        ``information_matrix`` = ``E[t t_joint^T]`` ``(P, P)`` is the same in full: the
+        expected curvature per event of the calibrated log ratio, whatever the score's
+        errors (differentiate ``E[t(x | theta) | theta] = 0``). ``score_covariance``
+        ``(P, P)`` is ``t``'s covariance; :func:`self_check` compares the two.
         """
         key = self._key(design)
         if key in self.records:
@@ -482,6 +488,7 @@ class CalibratedEstimator:
             )
         grad, err = [], []
         cross, square, raw_cross, raw_square = (np.zeros(p) for _ in range(4))
+        cross_matrix, score_cov = np.zeros((p, p)), np.zeros((p, p))
         for theta, (x, t_hat, t_joint) in zip(points, samples, strict=True):
             raw = t_hat
             if not np.allclose(score_map, np.eye(p)):
@@ -495,6 +502,8 @@ class CalibratedEstimator:
                 square += (t_hat**2).mean(axis=0)
                 raw_cross += (raw * t_joint).mean(axis=0)
                 raw_square += (raw**2).mean(axis=0)
+                cross_matrix += t_hat.T @ t_joint / len(t_hat)
+                score_cov += np.atleast_2d(np.cov(t_hat, rowvar=False, bias=True))
             grad.append(residual.mean(axis=0))
             err.append(residual.std(axis=0) / math.sqrt(self.events))
         gradient, error = np.array(grad), np.array(err)
@@ -521,6 +530,8 @@ class CalibratedEstimator:
             "scale": _ratio(cross, square) if self.gold else None,
             "raw_scale": _ratio(raw_cross, raw_square) if self.gold else None,
             "information": cross / len(points) if self.gold else None,
+            "information_matrix": cross_matrix / len(points) if self.gold else None,
+            "score_covariance": score_cov / len(points) if self.gold else None,
         }
         self.records[key] = record
         return record
@@ -642,6 +653,26 @@ def _centre_index(u: np.ndarray) -> int:
 
 
 # -- the self-check ----------------------------------------------------------------------------
+def _implied_widths(cov: np.ndarray, learned: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """Learned / right marginal width of each parameter ``(P,)``, from the score's moments.
+
+    The calibrated log ratio's curvature is ``learned`` = ``sum_d n_d E[t t_joint^T]`` (the
+    events' part of the posterior precision ``cov^-1``). What the learned score ``t`` does
+    carry is ``linear`` = ``sum_d n_d C^T Cov(t)^-1 C`` (``C = E[t t_joint^T]``), the Fisher
+    information of the best linear function of ``t``: for a score ``A`` times the true one
+    it is the true information, and a score with noise gets less (its posterior scatters
+    more than its width says). Comparing the two as matrices, not parameter by parameter,
+    sees a score whose errors mix parameters: with correlated parameters (the line shape's
+    sin^2 theta_W and Gamma_Z) a small error in the correlation moves a marginal a lot.
+    """
+    precision = np.linalg.inv(cov)
+    right = precision - learned + 0.5 * (linear + linear.T)
+    values, vectors = np.linalg.eigh(0.5 * (right + right.T))
+    floor = 1e-9 * max(float(np.max(np.linalg.eigvalsh(precision))), 1e-300)
+    right_cov = (vectors / np.maximum(values, floor)) @ vectors.T
+    return np.sqrt(np.diag(cov) / np.diag(right_cov))
+
+
 def self_check(
     posterior: Any,
     estimator: CalibratedEstimator,
@@ -670,7 +701,7 @@ def self_check(
         ``calibration_shift`` (how far the calibration moved the posterior mean, in posterior
         std, per parameter), ``calibration_error`` (its Monte Carlo uncertainty, same units),
         ``width_ratios`` (learned / true width of each parameter implied by the learned
-        score's scale, gold only, else None), ``width_ratio`` (the one farthest from 1),
+        score's moments, compared as matrices: :func:`_implied_widths`; gold only, else None), ``width_ratio`` (the one farthest from 1),
         ``edge_mass``, ``ok`` and ``warnings`` (sentences).
     """
     mean, cov = posterior.mean(), posterior.cov()
@@ -680,6 +711,8 @@ def self_check(
     slope_var = np.zeros(len(mean))
     misfit = np.zeros(len(mean))
     scale_num, scale_den = np.zeros(len(mean)), np.zeros(len(mean))
+    learned_info, linear_info = np.zeros((len(mean), len(mean))), np.zeros((len(mean), len(mean)))
+    matrices = True
     counts: dict[tuple[float, ...], int] = {}
     for obs in observations:
         key = CalibratedEstimator._key(obs.design)
@@ -698,6 +731,13 @@ def self_check(
             weight = n * np.maximum(np.asarray(info, dtype=float), 0.0)
             scale_num += weight * np.asarray(rec["scale"], dtype=float)
             scale_den += weight
+            if rec.get("information_matrix") is None or rec.get("score_covariance") is None:
+                matrices = False  # a record from before they were kept
+                continue
+            c = np.asarray(rec["information_matrix"], dtype=float)
+            m = np.asarray(rec["score_covariance"], dtype=float)
+            learned_info += n * 0.5 * (c + c.T)
+            linear_info += n * c.T @ np.linalg.pinv(m, rcond=1e-10, hermitian=True) @ c
     # the posterior without calibration is this one times exp(+total): its mean, by reweighting
     log_w = np.log(np.maximum(weights, 1e-300)) + total
     raw = np.exp(log_w - log_w.max())
@@ -709,7 +749,9 @@ def self_check(
     excess = np.sqrt(np.maximum(misfit**2 - slope_var, 0.0))
     residual = np.abs(cov @ excess) / std
     widths = None
-    if scale_den.sum() > 0:
+    if scale_den.sum() > 0 and matrices:
+        widths = _implied_widths(cov, learned_info, linear_info)
+    elif scale_den.sum() > 0:
         # a calibrated score a * t has curvature a * I per event (the record's information):
         # of the posterior's precision 1/var, the learned part is n a I, the true one n I, so
         # the width changes only as far as the learned part dominates (the prior and an
