@@ -488,7 +488,7 @@ class CalibratedEstimator:
             )
         grad, err = [], []
         cross, square, raw_cross, raw_square = (np.zeros(p) for _ in range(4))
-        cross_matrix, score_cov = np.zeros((p, p)), np.zeros((p, p))
+        cross_matrix, score_cov = [], []
         for theta, (x, t_hat, t_joint) in zip(points, samples, strict=True):
             raw = t_hat
             if not np.allclose(score_map, np.eye(p)):
@@ -502,8 +502,8 @@ class CalibratedEstimator:
                 square += (t_hat**2).mean(axis=0)
                 raw_cross += (raw * t_joint).mean(axis=0)
                 raw_square += (raw**2).mean(axis=0)
-                cross_matrix += t_hat.T @ t_joint / len(t_hat)
-                score_cov += np.atleast_2d(np.cov(t_hat, rowvar=False, bias=True))
+                cross_matrix.append(t_hat.T @ t_joint / len(t_hat))
+                score_cov.append(np.atleast_2d(np.cov(t_hat, rowvar=False, bias=True)))
             grad.append(residual.mean(axis=0))
             err.append(residual.std(axis=0) / math.sqrt(self.events))
         gradient, error = np.array(grad), np.array(err)
@@ -530,8 +530,10 @@ class CalibratedEstimator:
             "scale": _ratio(cross, square) if self.gold else None,
             "raw_scale": _ratio(raw_cross, raw_square) if self.gold else None,
             "information": cross / len(points) if self.gold else None,
-            "information_matrix": cross_matrix / len(points) if self.gold else None,
-            "score_covariance": score_cov / len(points) if self.gold else None,
+            # where the posterior is: weighted like the fit (the information varies across
+            # the region, and the check compares it with the posterior's curvature)
+            "information_matrix": _weighted(cross_matrix, weights) if self.gold else None,
+            "score_covariance": _weighted(score_cov, weights) if self.gold else None,
         }
         self.records[key] = record
         return record
@@ -647,6 +649,11 @@ def _score_map(
     return np.diag(np.clip(scale, 0.0, np.minimum(largest, MAX_SCALE)))
 
 
+def _weighted(matrices: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """The ``weights``-weighted mean ``(P, P)`` of one matrix per calibration point."""
+    return np.tensordot(weights, np.asarray(matrices), axes=1) / weights.sum()
+
+
 def _centre_index(u: np.ndarray) -> int:
     """Index of the calibration point nearest the region's centre."""
     return int(np.argmin((u**2).sum(axis=1)))
@@ -701,8 +708,9 @@ def self_check(
         ``calibration_shift`` (how far the calibration moved the posterior mean, in posterior
         std, per parameter), ``calibration_error`` (its Monte Carlo uncertainty, same units),
         ``width_ratios`` (learned / true width of each parameter implied by the learned
-        score's moments, compared as matrices: :func:`_implied_widths`; gold only, else None), ``width_ratio`` (the one farthest from 1),
-        ``edge_mass``, ``ok`` and ``warnings`` (sentences).
+        score's moments, compared as matrices: :func:`_implied_widths`; gold only, else
+        None), ``width_ratio`` (the one farthest from 1), ``edge_mass``, ``ok`` and
+        ``warnings`` (sentences).
     """
     mean, cov = posterior.mean(), posterior.cov()
     std = np.sqrt(np.diag(cov))
