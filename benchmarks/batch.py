@@ -80,18 +80,17 @@ def run(seed: int, q: int, rounds: int, exact: bool, executor: Any, folder: Path
 def components(folder: Path, repeats: int = 5) -> dict[str, float]:
     """What a batch multiplies by q: one workflow step, one calibration at a new design [s].
 
-    Medians over ``repeats``: ``activesci simulate`` run as the experiment's step (a
-    subprocess, inline), and :class:`CalibratedEstimator` on the shipped ALICES estimator at
-    designs not calibrated before (its default 7 points x 50,000 events).
+    Medians over ``repeats``: one run of the experiment (its ``activesci simulate`` step in a
+    subprocess, on the inline executor, and the events read back), and
+    :class:`CalibratedEstimator` on the shipped ALICES estimator at designs not calibrated
+    before (its default 7 points x 50,000 events).
     """
     task = asci.tasks.weinberg(luminosity=0.2)
     experiment = WorkflowExperiment(task, seed=0, workdir=folder / "components")
-    folder.joinpath("components").mkdir(parents=True, exist_ok=True)
     steps = []
-    for k in range(repeats):
-        step = experiment._step(k, np.array([91.0]))
+    for _ in range(repeats):
         start = time.perf_counter()
-        step.run(folder / "components")
+        experiment.run([91.0])
         steps.append(time.perf_counter() - start)
     estimator = pretrained.find(task.simulator, "alices", 100_000, 0)
     cal = CalibratedEstimator(estimator, task.simulator, [[0.2, 0.26]], focus=[[0.225, 0.235]])

@@ -452,14 +452,12 @@ class CalibratedEstimator:
         Monte Carlo ``gradient_error``, the fitted quadratic's ``coefficients``, the
         ``score_map`` ``S`` ``(P, P)`` (the identity without gold), and, with gold,
         ``scale`` = ``E[t t_joint] / E[t^2]`` per parameter of the mapped score ``t`` (1 for a
-        score of the right size), ``raw_scale``, the same before the map, and
-        ``information`` = ``E[t t_joint]`` ``(P,)``: for a score ``a`` times the true one,
-        ``a`` times the Fisher information of an event, which is the curvature per event of
-        the calibrated log ratio (the bias correction adds ``a (1 - a)`` to ``a^2``).
-        ``information_matrix`` = ``E[t t_joint^T]`` ``(P, P)`` is the same in full: the
-        expected curvature per event of the calibrated log ratio, whatever the score's
-        errors (differentiate ``E[t(x | theta) | theta] = 0``). ``score_covariance``
-        ``(P, P)`` is ``t``'s covariance; :func:`self_check` compares the two.
+        score of the right size), ``raw_scale``, the same before the map,
+        ``information_matrix`` = ``E[t t_joint^T]`` ``(P, P)``, the expected curvature per
+        event of the calibrated log ratio whatever the score's errors (differentiate
+        ``E[t(x | theta) | theta] = 0``; for a score ``a`` times the true one it is ``a``
+        times the Fisher information), and ``score_covariance`` ``(P, P)``, ``t``'s
+        covariance; :func:`self_check` compares the two.
         """
         key = self._key(design)
         if key in self.records:
@@ -498,7 +496,6 @@ class CalibratedEstimator:
             residual = t_hat
             if t_joint is not None:
                 residual = t_hat - t_joint
-                cross += (t_hat * t_joint).mean(axis=0)
                 square += (t_hat**2).mean(axis=0)
                 raw_cross += (raw * t_joint).mean(axis=0)
                 raw_square += (raw**2).mean(axis=0)
@@ -507,6 +504,8 @@ class CalibratedEstimator:
             grad.append(residual.mean(axis=0))
             err.append(residual.std(axis=0) / math.sqrt(self.events))
         gradient, error = np.array(grad), np.array(err)
+        if self.gold:
+            cross = np.einsum("kii->i", np.asarray(cross_matrix))  # E[t_i t_joint_i], summed
         u = (points - self.centre) / self.half
         weights = np.ones(len(u)) if p == 1 else _calibration_weights(u)
         # gradient in u-space is the theta-space gradient times the half-widths
@@ -529,7 +528,6 @@ class CalibratedEstimator:
             "score_map": score_map,
             "scale": _ratio(cross, square) if self.gold else None,
             "raw_scale": _ratio(raw_cross, raw_square) if self.gold else None,
-            "information": cross / len(points) if self.gold else None,
             # where the posterior is: weighted like the fit (the information varies across
             # the region, and the check compares it with the posterior's curvature)
             "information_matrix": _weighted(cross_matrix, weights) if self.gold else None,
@@ -718,34 +716,26 @@ def self_check(
     total = np.zeros(len(grid))
     slope_var = np.zeros(len(mean))
     misfit = np.zeros(len(mean))
-    scale_num, scale_den = np.zeros(len(mean)), np.zeros(len(mean))
     learned_info, linear_info = np.zeros((len(mean), len(mean))), np.zeros((len(mean), len(mean)))
-    matrices = True
+    # without gold (or from a stored record that predates the matrices) there is no width check
+    moments = True
     counts: dict[tuple[float, ...], int] = {}
     for obs in observations:
         key = CalibratedEstimator._key(obs.design)
         counts[key] = counts.get(key, 0) + obs.n
-    n_total = sum(counts.values())
     for key, n in counts.items():
         rec = estimator.calibrate(np.asarray(key))
         total += n * estimator.correction(grid, np.asarray(key))
         centre_err = np.asarray(rec["gradient_error"])[int(rec["centre_index"])]
         slope_var += (n * centre_err) ** 2
         misfit += n * np.asarray(rec["fit_residual"])
-        if rec["scale"] is not None:
-            info = rec.get("information")
-            if info is None:  # a record from before it was kept: assume all is learned
-                info = np.full(len(mean), 1.0 / max(n_total, 1)) / np.diag(cov)
-            weight = n * np.maximum(np.asarray(info, dtype=float), 0.0)
-            scale_num += weight * np.asarray(rec["scale"], dtype=float)
-            scale_den += weight
-            if rec.get("information_matrix") is None or rec.get("score_covariance") is None:
-                matrices = False  # a record from before they were kept
-                continue
-            c = np.asarray(rec["information_matrix"], dtype=float)
-            m = np.asarray(rec["score_covariance"], dtype=float)
-            learned_info += n * 0.5 * (c + c.T)
-            linear_info += n * c.T @ np.linalg.pinv(m, rcond=1e-10, hermitian=True) @ c
+        c, m = rec.get("information_matrix"), rec.get("score_covariance")
+        if c is None or m is None:
+            moments = False
+            continue
+        c, m = np.asarray(c, dtype=float), np.asarray(m, dtype=float)
+        learned_info += n * 0.5 * (c + c.T)
+        linear_info += n * c.T @ np.linalg.pinv(m, rcond=1e-10, hermitian=True) @ c
     # the posterior without calibration is this one times exp(+total): its mean, by reweighting
     log_w = np.log(np.maximum(weights, 1e-300)) + total
     raw = np.exp(log_w - log_w.max())
@@ -756,16 +746,7 @@ def self_check(
     # what the fit leaves unexplained, beyond its Monte Carlo noise, moves the mean like a slope
     excess = np.sqrt(np.maximum(misfit**2 - slope_var, 0.0))
     residual = np.abs(cov @ excess) / std
-    widths = None
-    if scale_den.sum() > 0 and matrices:
-        widths = _implied_widths(cov, learned_info, linear_info)
-    elif scale_den.sum() > 0:
-        # a calibrated score a * t has curvature a * I per event (the record's information):
-        # of the posterior's precision 1/var, the learned part is n a I, the true one n I, so
-        # the width changes only as far as the learned part dominates (the prior and an
-        # extended likelihood's counts are exact)
-        learned = np.clip(scale_den * np.diag(cov), 0.0, 1.0)
-        widths = np.sqrt((1.0 - learned) + learned * _ratio(scale_num, scale_den))
+    widths = _implied_widths(cov, learned_info, linear_info) if moments and counts else None
     width = None if widths is None else float(widths[np.argmax(np.abs(widths - 1.0))])
     edge = edge_mass(posterior, bounds, prior)
     warnings = []
@@ -786,7 +767,7 @@ def self_check(
         )
     if width is not None and abs(width - 1.0) > WIDTH_TOLERANCE:
         warnings.append(
-            f"the learned score's scale implies a posterior width {width:.2f} times the true one"
+            f"the learned score's moments imply a posterior width {width:.2f} times the true one"
         )
     if edge > MAX_EDGE_MASS:
         warnings.append(
