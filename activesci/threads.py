@@ -64,6 +64,7 @@ from activesci.errors import ValidationError
 __all__ = [
     "ENV",
     "USER_ENV",
+    "WORKERS_ENV",
     "available_cpus",
     "configure_threads",
     "cpu_quota",
@@ -72,10 +73,13 @@ __all__ = [
     "policy_threads",
     "requested_threads",
     "set_threads",
+    "training_workers",
 ]
 
 #: The override: a positive integer, the torch and BLAS threads of every activesci entry point.
 ENV = "ACTIVESCI_THREADS"
+#: The override of :func:`training_workers`: a positive integer, networks trained at once.
+WORKERS_ENV = "ACTIVESCI_TRAINING_WORKERS"
 #: Variables by which a user already chose threads for torch or BLAS; the policy keeps them.
 USER_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: Where the cgroup file systems are mounted.
@@ -196,11 +200,16 @@ def requested_threads(environ: Mapping[str, str] | None = None) -> int | None:
     ValidationError
         If the variable is set to anything but a positive integer.
     """
-    text = (os.environ if environ is None else environ).get(ENV, "").strip()
+    return _env_count(environ, ENV, "threads")
+
+
+def _env_count(environ: Mapping[str, str] | None, name: str, unit: str) -> int | None:
+    """The positive integer in the variable ``name``, or None if it is unset or empty."""
+    text = (os.environ if environ is None else environ).get(name, "").strip()
     if not text:
         return None
     if not text.isdecimal() or int(text) < 1:
-        raise ValidationError(f"{ENV} must be a positive integer (threads), got {text!r}")
+        raise ValidationError(f"{name} must be a positive integer ({unit}), got {text!r}")
     return int(text)
 
 
@@ -292,3 +301,30 @@ def _physical_cores() -> int | None:
             return None
         cores.add((package.strip(), core.strip()))
     return len(cores) or None
+
+
+def training_workers(
+    environ: Mapping[str, str] | None = None, root: str | os.PathLike[str] = CGROUP_ROOT
+) -> int:
+    """How many ensemble members to train at once: the CPUs granted per torch thread.
+
+    Members are independent, so unlike a second intra-op thread (which stalls every operation
+    when a core is busy), a second member on a busy core at worst shares it: training takes
+    about as long as training in turn. ``ACTIVESCI_TRAINING_WORKERS`` overrides the count.
+
+    Returns
+    -------
+    int
+        ``max(1, available_cpus() // torch threads)``, or the override.
+
+    Raises
+    ------
+    ValidationError
+        If ``ACTIVESCI_TRAINING_WORKERS`` is not a positive integer.
+    """
+    requested = _env_count(environ, WORKERS_ENV, "networks")
+    if requested is not None:
+        return requested
+    import torch
+
+    return max(1, available_cpus(root) // max(1, torch.get_num_threads()))

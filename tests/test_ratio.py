@@ -118,6 +118,28 @@ def test_ensemble_spread_is_reported():
     np.testing.assert_allclose(est.log_ratio(X, THETA, [1.0]), members.mean(axis=0))
 
 
+@pytest.mark.parametrize("method", ["carl", "alices"])
+def test_members_trained_at_once_equal_members_trained_in_turn(method, monkeypatch):
+    """Threads share torch's RNG and the progress; each member must still own its draws."""
+    from activesci.threads import WORKERS_ENV
+
+    weights, calls = {}, {}
+    for workers in ("1", "3"):
+        monkeypatch.setenv(WORKERS_ENV, workers)
+        seen = []
+        est = RatioEstimator(
+            tasks.gaussian(dim=2).simulator, method=method, hidden=(8,), ensemble=3
+        )
+        est.train(seed=4, n_samples=600, epochs=3, progress=lambda *a, seen=seen: seen.append(a))
+        weights[workers] = [torch.cat([p.flatten() for p in m.parameters()]) for m in est.members]
+        calls[workers] = seen
+    for a, b in zip(weights["1"], weights["3"], strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(weights["3"][0], weights["3"][1])  # members differ from each other
+    assert calls["3"][-1][1:] == (9, 9)  # one bar for the three members, ended at its total
+    assert len({c[0] for c in calls["1"]}) == 3 and len({c[0] for c in calls["3"]}) == 1
+
+
 def test_carl_trains_on_a_simulator_without_gold():
     sim = NoGoldSimulator()
     est = RatioEstimator(sim, method="carl", hidden=(8,))

@@ -175,3 +175,18 @@ def test_learner_applies_the_policy(monkeypatch):
     monkeypatch.setenv(threads.ENV, "3")
     asci.ActiveLearner("gaussian", estimator="exact", strategy="random", seed=0, progress=False)
     assert torch.get_num_threads() == 3
+
+
+def test_training_workers_are_the_cpus_per_torch_thread(tmp_path, monkeypatch):
+    monkeypatch.delenv(threads.WORKERS_ENV, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    torch.set_num_threads(1)
+    assert threads.training_workers({}, tmp_path) == 4
+    torch.set_num_threads(3)
+    assert threads.training_workers({}, tmp_path) == 1  # 4 // 3
+    (tmp_path / "cpu.max").write_text("100000 100000\n")
+    torch.set_num_threads(1)
+    assert threads.training_workers({}, tmp_path) == 1  # a quota of one CPU
+    assert threads.training_workers({threads.WORKERS_ENV: "3"}, tmp_path) == 3
+    with pytest.raises(ValidationError, match=rf"{threads.WORKERS_ENV} .*positive.*'0'"):
+        threads.training_workers({threads.WORKERS_ENV: "0"}, tmp_path)

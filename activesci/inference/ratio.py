@@ -48,8 +48,10 @@ import itertools
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,7 @@ from activesci.inference.methods import (
     resolve_method,
 )
 from activesci.spaces import Space
+from activesci.threads import training_workers
 from activesci.typing import Progress, Simulator, check_count, check_positive
 
 __all__ = [
@@ -467,8 +470,8 @@ class _NeuralEstimator:
             val_ref = {k: val[k][val["y"] < 0.5] for k in ("x", "design")}
             nodes = train["theta"][~ref][:_NORM_NODES]
         start = time.perf_counter()
-        history, used, best = [], [], []
-        for k, _ in enumerate(self.members):
+        nets = []
+        for k, _ in enumerate(self.members):  # initialised in turn: torch's global RNG is shared
             if warm_start:
                 net = copy.deepcopy(self.members[k])
             else:
@@ -477,17 +480,28 @@ class _NeuralEstimator:
                     net = self._new_member()
                 net.shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
                 net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+            nets.append(net)
+
+        def fit_member(k: int, bar: Any) -> tuple[MLP, dict[str, list[float]]]:
             gen = torch.Generator().manual_seed(seed + 7919 * k)
-            with _transient_bar(
-                progress,
-                total=epochs,
-                desc=f"{self.method} member {k + 1}/{len(self.members)}",
-                unit="epoch",
-            ) as bar:
-                net, record = _train_member(
-                    net, train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
-                    patience, bar, **carl,
-                )  # fmt: skip
+            return _train_member(
+                nets[k], train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
+                patience, bar, **carl,
+            )  # fmt: skip
+
+        workers = min(len(nets), training_workers())
+        if workers > 1:
+            results = _fit_concurrently(
+                fit_member, len(nets), workers, progress, epochs, self.method
+            )
+        else:
+            results = []
+            for k in range(len(nets)):
+                desc = f"{self.method} member {k + 1}/{len(nets)}"
+                with _transient_bar(progress, total=epochs, desc=desc, unit="epoch") as bar:
+                    results.append(fit_member(k, bar))
+        history, used, best = [], [], []
+        for k, (net, record) in enumerate(results):
             self.members[k] = net
             self.normalisers[k] = (
                 _Normaliser.fit(net, self.n_features, val_ref, nodes) if carl else None
@@ -862,22 +876,26 @@ class RatioEstimator(_NeuralEstimator):
         tt = torch.tensor(th, dtype=torch.float32, device=self.device)
         dt = torch.tensor(de, dtype=torch.float32, device=self.device)
         rows = max(1, _EVAL_ROWS // n_x)
-        with torch.no_grad():
-            for k, (net, norm) in enumerate(zip(self.members, self.normalisers, strict=True)):
-                for lo in range(0, n_t, rows):
-                    t = tt[lo : lo + rows]
-                    inp = torch.cat(
-                        [
-                            xt.expand(len(t), n_x, -1),
-                            t[:, None, :].expand(-1, n_x, -1),
-                            dt.expand(len(t), n_x, -1),
-                        ],
-                        dim=-1,
-                    )
-                    block = net(inp)[..., 0].double()
-                    if norm is not None:
-                        block = block - norm(t, dt)[:, None]
-                    out[k, lo : lo + len(t)] = block.cpu().numpy()
+
+        def evaluate(k: int, lo: int) -> None:
+            net, norm = self.members[k], self.normalisers[k]
+            t = tt[lo : lo + rows]
+            inp = torch.cat(
+                [
+                    xt.expand(len(t), n_x, -1),
+                    t[:, None, :].expand(-1, n_x, -1),
+                    dt.expand(len(t), n_x, -1),
+                ],
+                dim=-1,
+            )
+            with torch.no_grad():
+                block = net(inp)[..., 0].double()
+                if norm is not None:
+                    block = block - norm(t, dt)[:, None]
+            out[k, lo : lo + len(t)] = block.cpu().numpy()
+
+        blocks = [(k, lo) for k in range(len(self.members)) for lo in range(0, n_t, rows)]
+        _in_parallel(evaluate, blocks)
         return out
 
     def log_ratio(self, x: Any, theta: Any, design: Any) -> np.ndarray:
@@ -1134,6 +1152,60 @@ def _transient_bar(progress: Progress, **options: Any) -> Iterator[Any]:
         bar.close()
         if handle is not None:
             handle.update(HTML(""))
+
+
+def _in_parallel(work: Callable[..., None], jobs: list[tuple[Any, ...]]) -> None:
+    """``work(*job)`` for every job, on :func:`training_workers` threads when there are several.
+
+    For independent blocks of torch work (each job writes its own output): torch releases the
+    GIL inside its operations, so the threads use as many cores.
+    """
+    workers = min(len(jobs), training_workers())
+    if workers <= 1:
+        for job in jobs:
+            work(*job)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate") as pool:
+        for future in [pool.submit(work, *job) for job in jobs]:
+            future.result()
+
+
+class _SharedBar:
+    """One bar for members trained at once: updates from several threads, under a lock."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar, self.lock = bar, threading.Lock()
+
+    def update(self, k: int = 1) -> None:
+        with self.lock:
+            self.bar.update(k)
+
+    def set_postfix(self, **values: Any) -> None:
+        with self.lock:
+            self.bar.set_postfix(**values)
+
+
+def _fit_concurrently(
+    fit_member: Callable[[int, Any], tuple[MLP, dict[str, list[float]]]],
+    members: int,
+    workers: int,
+    progress: Progress,
+    epochs: int,
+    method: str,
+) -> list[tuple[MLP, dict[str, list[float]]]]:
+    """Train ``members`` networks on ``workers`` threads; the results in member order.
+
+    Each member owns its network and random generator, and torch runs each operation on the
+    calling thread (one intra-op thread), so the weights are those of training in turn; the
+    threads only overlap in time. torch releases the GIL inside its operations, so two
+    threads keep two cores busy.
+    """
+    desc = f"{method}: {members} members, {workers} at once"
+    with _transient_bar(progress, total=epochs * members, desc=desc, unit="epoch") as bar:
+        shared = _SharedBar(bar)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="member") as pool:
+            futures = [pool.submit(fit_member, k, shared) for k in range(members)]
+            return [f.result() for f in futures]
 
 
 def _train_member(
