@@ -35,6 +35,11 @@ one thread up to 2 CPUs, half the CPUs above, so that a neighbour (or numpy's BL
 other half without stalling torch; one inter-op thread. Above 2 CPUs the halving is a
 judgement, not a measurement (no larger machine was at hand); ``ACTIVESCI_THREADS`` overrides it.
 
+Coarser parallelism is safe where the fine kind is not: the members of an ensemble share no
+operation, so :func:`training_workers` (the CPUs granted per torch thread, override
+``ACTIVESCI_TRAINING_WORKERS``) of them train and evaluate at once on Python threads; torch
+releases the GIL inside each operation. A member whose core is busy only waits its turn.
+
 The CPUs granted (:func:`available_cpus`) are the fewest of the CPU affinity
 (``os.sched_getaffinity``) and the cgroup quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` /
 ``cpu.cfs_period_us``), rounded up. Unreadable or malformed cgroup files are ignored.
