@@ -576,6 +576,7 @@ class ActiveLearner:
         observations = [obs for _, obs in self.store.observations()][:n]
         if self.region is not None:
             self.posterior.update(observation, self.inference_estimator)
+        step = MAX_TRAININGS_PER_ROUND
         for k in range(MAX_TRAININGS_PER_ROUND):
             action, reason, train, grid = self._next_step(n, observations)
             if action == "train":
@@ -584,9 +585,21 @@ class ActiveLearner:
             elif action == "regrid":
                 self._regrid(n, k, grid, observations, reason)
             else:
+                step = k
                 break
         assert self.region is not None
-        self.check = self_check(
+        self.check = self._self_check(observations)
+        if self.check["retrain"] is not None:
+            # act on the check, once a round: a fresh ensemble makes fresh errors, and a score
+            # bias no smooth correction removes is such an error (the next check reports)
+            reason = f"the self-check found that {self.check['retrain']}"
+            self._train_local(n, step, self.region, observations, reason)
+            self._regrid(n, step, self.posterior.space.bounds, observations, None)
+            self.check = self._self_check(observations)
+
+    def _self_check(self, observations: list[Observation]) -> dict[str, Any]:
+        """:func:`~activesci.inference.sequential.self_check` of the posterior now."""
+        return self_check(
             self.posterior,
             self.inference_estimator,
             observations,

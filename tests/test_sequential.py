@@ -180,6 +180,7 @@ def test_the_self_check_predicts_each_parameters_width_error_from_the_score_scal
     assert check["width_ratios"] == pytest.approx(truth, rel=0.05)
     assert check["width_ratio"] == pytest.approx(truth[0], rel=0.05)  # the farthest from 1
     assert not check["ok"] and any("width" in w for w in check["warnings"])
+    assert check["retrain"] == next(w for w in check["warnings"] if "width" in w)  # retrain
 
 
 @pytest.mark.parametrize(
@@ -327,3 +328,32 @@ def test_cli_prints_the_self_check_verdict_of_every_round(tmp_path, capsys):
     assert main([*args, "1000", "--out", str(tmp_path / "starved"), "--seed", "0"]) == 0
     out, err = capsys.readouterr()
     assert out.count(" WARNING") == 2 and err.count("warning: round") >= 2
+
+
+def test_the_learner_retrains_once_a_round_on_a_finding_a_training_can_fix(tmp_path, monkeypatch):
+    """The check's ``retrain`` finding is acted on once per round (even if the next check
+    still finds it), recorded with its reason, and a resumed run takes the same path."""
+    import activesci.learner as learner_module
+
+    real = learner_module.self_check
+
+    def flagging(*args):
+        return {**real(*args), "ok": False, "retrain": "a planted bias", "warnings": ["planted"]}
+
+    monkeypatch.setattr(learner_module, "self_check", flagging)
+    options = {"estimator": "alices", "strategy": "fixed", "seed": 3, "progress": False}
+    options |= {"training_samples": 2000}
+    learner = asci.ActiveLearner("gaussian", store=tmp_path / "run", **options)
+    for state in learner.iterate(2):
+        reasons = [t["reason"] for t in state.trainings]
+        assert reasons[-1] == "the self-check found that a planted bias"
+        assert sum(r.startswith("the self-check") for r in reasons) == 1
+        assert state.check["retrain"] == "a planted bias"  # the check after the retraining
+    resumed = asci.ActiveLearner.resume(tmp_path / "run", progress=False)
+    assert resumed.posterior.mean() == pytest.approx(learner.posterior.mean(), rel=1e-12)
+    assert resumed.posterior.std() == pytest.approx(learner.posterior.std(), rel=1e-12)
+    monkeypatch.setattr(
+        learner_module, "self_check", lambda *args: {**real(*args), "ok": True, "retrain": None}
+    )
+    state = asci.ActiveLearner("gaussian", **options).run(1)
+    assert [t["reason"] for t in state.trainings] == ["first data"]  # nothing to act on

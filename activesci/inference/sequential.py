@@ -707,8 +707,10 @@ def self_check(
         std, per parameter), ``calibration_error`` (its Monte Carlo uncertainty, same units),
         ``width_ratios`` (learned / true width of each parameter implied by the learned
         score's moments, compared as matrices: :func:`_implied_widths`; gold only, else
-        None), ``width_ratio`` (the one farthest from 1), ``edge_mass``, ``ok`` and
-        ``warnings`` (sentences).
+        None), ``width_ratio`` (the one farthest from 1), ``edge_mass``, ``ok``,
+        ``warnings`` (sentences) and ``retrain``: the finding a fresh training can fix (a
+        bias no smooth correction removes, a wrong width), else None; the learner then
+        retrains once.
     """
     mean, cov = posterior.mean(), posterior.cov()
     std = np.sqrt(np.diag(cov))
@@ -749,7 +751,7 @@ def self_check(
     widths = _implied_widths(cov, learned_info, linear_info) if moments and counts else None
     width = None if widths is None else float(widths[np.argmax(np.abs(widths - 1.0))])
     edge = edge_mass(posterior, bounds, prior)
-    warnings = []
+    warnings, retrain = [], None
     if np.max(np.abs(shift)) > MAX_CALIBRATION_SHIFT:
         warnings.append(
             f"the learned estimator was biased by {np.max(np.abs(shift)):.1f} posterior std "
@@ -761,14 +763,16 @@ def self_check(
             f"simulations (calibration events)"
         )
     if np.max(residual) > MAX_FIT_RESIDUAL:
-        warnings.append(
+        retrain = (
             f"the learned score's bias varies more than a smooth correction can remove "
-            f"({np.max(residual):.2f} posterior std): retrain with more samples"
+            f"({np.max(residual):.2f} posterior std)"
         )
+        warnings.append(f"{retrain}: retrain with more samples")
     if width is not None and abs(width - 1.0) > WIDTH_TOLERANCE:
         warnings.append(
             f"the learned score's moments imply a posterior width {width:.2f} times the true one"
         )
+        retrain = retrain or warnings[-1]
     if edge > MAX_EDGE_MASS:
         warnings.append(
             f"{edge:.1e} of the posterior lies at the edge of the truncation region: the "
@@ -783,4 +787,5 @@ def self_check(
         "edge_mass": edge,
         "ok": not warnings,
         "warnings": warnings,
+        "retrain": retrain,
     }
