@@ -178,8 +178,9 @@ class ActiveLearner:
         posterior and at the designs run (their range +-0.5%), and score-calibrated design by
         design (:mod:`activesci.inference.sequential`), infers from the first round on. It is
         retrained when a design falls outside its designs, when the region has shrunk by
-        ``SHRINK`` (2x), or when the posterior reaches the region's edge; every training is
-        followed by a self-check stored with the round (``state.check``). ``"amortised"``:
+        ``SHRINK`` (2x), or when the posterior reaches the region's edge; every round ends
+        with a self-check stored with the round (``state.check``), and a finding a fresh
+        training can fix (its ``retrain``) retrains once that round. ``"amortised"``:
         the amortised estimator infers (refined every ``refine_every`` rounds if given), and
         every round is checked for a learned score biased where the posterior lies
         (:func:`~activesci.inference.diagnostics.score_check`, also ``state.check``; so is
