@@ -138,6 +138,12 @@ def test_members_trained_at_once_equal_members_trained_in_turn(method, monkeypat
     assert not torch.equal(weights["3"][0], weights["3"][1])  # members differ from each other
     assert calls["3"][-1][1:] == (9, 9)  # one bar for the three members, ended at its total
     assert len({c[0] for c in calls["1"]}) == 3 and len({c[0] for c in calls["3"]}) == 1
+    # a grid large enough to be evaluated on threads: the same numbers as in turn
+    theta = np.random.default_rng(2).uniform(-1.0, 1.0, (40_000, 2))
+    x = np.random.default_rng(3).normal(size=(2, 2))
+    serial = est._evaluate(x, theta, [1.0])
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    assert np.array_equal(est._evaluate(x, theta, [1.0]), serial)
 
 
 def test_carl_trains_on_a_simulator_without_gold():

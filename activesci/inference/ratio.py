@@ -90,6 +90,7 @@ __all__ = [
 FORMAT = "activesci.estimator/1"
 _CLAMP = 15.0  # |log r| above this is clamped in the ratio regression (exp overflows otherwise)
 _EVAL_ROWS = 1 << 17  # rows per forward pass when evaluating on a grid
+_PARALLEL_MIN_ROWS = 1 << 14  # rows per block from which the members' blocks run on threads
 _AVERAGE_STEPS = 200  # carl: horizon (optimiser steps) of the moving average of the weights
 _NORM_NODES = 128  # carl: parameter points the normaliser is fitted at, shared among designs
 _NORM_MIN_NODES = 16  # carl: ... but at least this many at each design
@@ -489,7 +490,7 @@ class _NeuralEstimator:
                 patience, bar, **carl,
             )  # fmt: skip
 
-        workers = min(len(nets), training_workers())
+        workers = training_workers() if len(nets) > 1 else 1
         if workers > 1:
             results = _fit_concurrently(
                 fit_member, len(nets), workers, progress, epochs, self.method
@@ -895,7 +896,9 @@ class RatioEstimator(_NeuralEstimator):
             out[k, lo : lo + len(t)] = block.cpu().numpy()
 
         blocks = [(k, lo) for k in range(len(self.members)) for lo in range(0, n_t, rows)]
-        _in_parallel(evaluate, blocks)
+        # threads only for blocks whose work outweighs starting them (~0.3 ms)
+        large = len(blocks) > 1 and min(rows, n_t) * n_x >= _PARALLEL_MIN_ROWS
+        _run_jobs(evaluate, blocks, training_workers() if large else 1)
         return out
 
     def log_ratio(self, x: Any, theta: Any, design: Any) -> np.ndarray:
@@ -1154,20 +1157,16 @@ def _transient_bar(progress: Progress, **options: Any) -> Iterator[Any]:
             handle.update(HTML(""))
 
 
-def _in_parallel(work: Callable[..., None], jobs: list[tuple[Any, ...]]) -> None:
-    """``work(*job)`` for every job, on :func:`training_workers` threads when there are several.
+def _run_jobs(work: Callable[..., Any], jobs: list[tuple[Any, ...]], workers: int) -> list[Any]:
+    """``[work(*job) for job in jobs]``, on up to ``workers`` threads when there are several.
 
-    For independent blocks of torch work (each job writes its own output): torch releases the
-    GIL inside its operations, so the threads use as many cores.
+    For independent torch work (each job owns its output): torch releases the GIL inside its
+    operations, so the threads use as many cores.
     """
-    workers = min(len(jobs), training_workers())
-    if workers <= 1:
-        for job in jobs:
-            work(*job)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate") as pool:
-        for future in [pool.submit(work, *job) for job in jobs]:
-            future.result()
+    if workers <= 1 or len(jobs) <= 1:
+        return [work(*job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return [future.result() for future in [pool.submit(work, *job) for job in jobs]]
 
 
 class _SharedBar:
@@ -1200,12 +1199,11 @@ def _fit_concurrently(
     threads only overlap in time. torch releases the GIL inside its operations, so two
     threads keep two cores busy.
     """
+    workers = min(workers, members)
     desc = f"{method}: {members} members, {workers} at once"
     with _transient_bar(progress, total=epochs * members, desc=desc, unit="epoch") as bar:
         shared = _SharedBar(bar)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="member") as pool:
-            futures = [pool.submit(fit_member, k, shared) for k in range(members)]
-            return [f.result() for f in futures]
+        return _run_jobs(fit_member, [(k, shared) for k in range(members)], workers)
 
 
 def _train_member(
