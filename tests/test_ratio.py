@@ -344,3 +344,31 @@ def test_tabulated_evaluation_of_many_events_matches_the_direct_one(method):
     np.testing.assert_allclose(est.log_ratio(x, theta, [1.0]), direct.mean(axis=0), atol=2e-5)
     score = np.concatenate([est.score(x[i : i + 100], theta[2], [1.0]) for i in chunks])
     np.testing.assert_allclose(est.score(x, theta[2], [1.0]), score, atol=2e-5)
+
+
+@pytest.mark.parametrize("method", ["alices", "rascal", "cascal"])
+def test_the_score_term_is_the_masked_regression_on_rows_drawn_at_theta(method):
+    """The loss takes d/dtheta only at rows with y = 1; it must equal the textbook loss (the
+    ratio loss on every row plus the score regression masked by y), value and gradient."""
+    from activesci.inference.ratio import ratio_loss, score_loss
+
+    est = RatioEstimator(estimator_simulator(), method=method, hidden=(8,), alpha=0.7)
+    data = simulate_training_data(
+        estimator_simulator(), 96, theta_ref=est.theta_ref, seed=5
+    ).arrays()
+    batch = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in data.items()}
+    assert 0 < batch["y"].sum() < len(batch["y"])  # both kinds of rows, interleaved
+    est._prepare(batch)
+    net = est._new_member()
+    loss = est._batch_loss(net, batch, True)
+    got = torch.autograd.grad(loss, list(net.parameters()))
+    theta = batch["theta"].clone().requires_grad_(True)
+    log_r = est._forward(net, batch["x"], theta, batch["design"])
+    (t_hat,) = torch.autograd.grad(log_r.sum(), theta, create_graph=True)
+    ratio = METHODS[method].ratio
+    want = ratio_loss(ratio, log_r, batch["y"], batch.get("log_r")) + 0.7 * score_loss(
+        t_hat, batch["score"], batch["y"], est.inv_score_var
+    )
+    assert loss.item() == pytest.approx(want.item(), rel=1e-5)
+    for g, w in zip(got, torch.autograd.grad(want, list(net.parameters())), strict=True):
+        assert torch.allclose(g, w, rtol=1e-4, atol=1e-7)

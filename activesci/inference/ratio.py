@@ -750,17 +750,25 @@ class RatioEstimator(_NeuralEstimator):
 
     def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
         m = self._method
-        theta = batch["theta"]
-        if m.score:
-            theta = theta.detach().requires_grad_(True)
-        log_r = self._forward(net, batch["x"], theta, batch["design"])
-        loss = ratio_loss(m.ratio, log_r, batch["y"], batch.get("log_r"))
-        if m.score and self.alpha > 0:
-            (t_hat,) = torch.autograd.grad(log_r.sum(), theta, create_graph=train)
-            loss = loss + self.alpha * score_loss(
-                t_hat, batch["score"], batch["y"], self.inv_score_var
-            )
-        return loss
+        if not (m.score and self.alpha > 0):
+            log_r = self._forward(net, batch["x"], batch["theta"], batch["design"])
+            return ratio_loss(m.ratio, log_r, batch["y"], batch.get("log_r"))
+        # the joint score is regressed on the rows drawn at theta (y = 1) only, so only they
+        # need d/dtheta: a double backward through the network, most of a step's cost
+        order = torch.argsort(batch["y"], descending=True, stable=True)
+        rows = {k: v[order] for k, v in batch.items()}
+        drawn = int((rows["y"] > 0.5).sum())
+        theta = rows["theta"][:drawn].detach().requires_grad_(True)
+        at_theta = self._forward(net, rows["x"][:drawn], theta, rows["design"][:drawn])
+        at_ref = self._forward(
+            net, rows["x"][drawn:], rows["theta"][drawn:], rows["design"][drawn:]
+        )
+        log_r = torch.cat([at_theta, at_ref])
+        loss = ratio_loss(m.ratio, log_r, rows["y"], rows.get("log_r"))
+        (t_hat,) = torch.autograd.grad(at_theta.sum(), theta, create_graph=train)
+        return loss + self.alpha * score_loss(
+            t_hat, rows["score"][:drawn], rows["y"][:drawn], self.inv_score_var
+        )
 
     def train(
         self,
