@@ -357,3 +357,28 @@ def test_the_learner_retrains_once_a_round_on_a_finding_a_training_can_fix(tmp_p
     )
     state = asci.ActiveLearner("gaussian", **options).run(1)
     assert [t["reason"] for t in state.trainings] == ["first data"]  # nothing to act on
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_the_local_estimator_trains_ahead_of_the_designs_with_several_parameters(dim):
+    """With several parameters a training covers DESIGN_HORIZON of the design range beyond the
+    designs run, so a next design nearby needs none; with one it keeps the narrow band."""
+    from activesci.learner import _BAND, DESIGN_HORIZON
+
+    task = asci.tasks.gaussian(dim=dim)
+    learner = asci.ActiveLearner(
+        task, estimator="alices", seed=1, training_samples=2000, progress=False
+    )
+    exp = task.experiment(seed=4)
+    span = 2 * np.pi  # the phase's range
+    horizon = DESIGN_HORIZON if dim > 1 else _BAND
+    first = learner.tell([2.0], exp.run([2.0]))
+    box = [2 - horizon * span, 2 + horizon * span]
+    assert first.trainings[0]["designs"][0] == pytest.approx(box)
+    near = 2.0 + 0.5 * DESIGN_HORIZON * span
+    reasons = [t["reason"] for t in learner.tell([near], exp.run([near])).trainings]
+    assert ("a design outside the trained designs" in reasons) == (dim == 1)
+    far = 2.0 + 2.5 * DESIGN_HORIZON * span
+    (training, *_) = learner.tell([far], exp.run([far])).trainings
+    assert training["reason"] == "a design outside the trained designs"
+    assert training["designs"][0][1] == pytest.approx(far + horizon * span)
