@@ -328,6 +328,29 @@ def test_chebyshev_table_reproduces_polynomials_and_converges_on_smooth_function
     assert _chebyshev_table(np.zeros((1000, 2))) is None  # two features
 
 
+def test_a_table_is_used_only_where_its_chebyshev_coefficients_have_died_out(monkeypatch):
+    """An unresolved table (a function too wiggly for its points) is never interpolated:
+    the evaluation takes twice the points, then every event."""
+    import activesci.inference.ratio as ratio
+
+    x = np.linspace(-1.0, 1.0, 1000)[:, None]
+    coarse, _ = ratio._chebyshev_table(x, ratio._TABLE_NODES)
+    fine, _ = ratio._chebyshev_table(x, 2 * ratio._TABLE_NODES)
+    assert ratio._resolved(3 * coarse**3 - coarse, axis=0)  # a cubic needs 4 points
+    wiggly = lambda v: np.sin(12 * v)  # noqa: E731 - Chebyshev coefficients ~ J_k(12)
+    assert not ratio._resolved(wiggly(coarse), axis=0)
+    assert ratio._resolved(wiggly(fine), axis=0)
+    sim = tasks.gaussian().simulator
+    est = RatioEstimator(sim, method="alices", hidden=(16, 16))
+    est.train(seed=0, **TINY)
+    theta = np.linspace(-0.8, 0.8, 5)[:, None]
+    events = np.random.default_rng(2).normal(0.5, 2.0, size=(700, 1))
+    monkeypatch.setattr(ratio, "_TABLE_TOLERANCE", 0.0)  # no table is ever resolved
+    assert np.array_equal(
+        est._evaluate(events, theta, [1.0]), est._members_log_ratio(events, theta, [1.0])
+    )
+
+
 @pytest.mark.parametrize("method", ["alices", "carl"])
 def test_tabulated_evaluation_of_many_events_matches_the_direct_one(method):
     """Above the table's threshold, one-feature events are read off a Chebyshev table of the

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -97,30 +98,50 @@ _NORM_MIN_NODES = 16  # carl: ... but at least this many at each design
 _NORM_MIN_EVENTS = 256  # carl: held-out reference events a design needs to be normalised at
 _NORM_LENGTH = 0.5  # carl: kernel length of the normaliser, in standardised units
 #: Events with one feature: a call with more than ``_TABLE_MIN_EVENTS`` of them evaluates the
-#: network at ``_TABLE_NODES`` Chebyshev points spanning them and interpolates (barycentric).
-#: The networks are smooth (SiLU), so the interpolation is spectrally accurate: within 2e-5 of
-#: the direct evaluation (tests/test_ratio.py asserts it), and the network runs at 32 points
-#: instead of at every event.
-_TABLE_NODES = 32
-_TABLE_MIN_EVENTS = 4 * _TABLE_NODES
+#: network at ``_TABLE_NODES`` Chebyshev points spanning them and interpolates (barycentric);
+#: where that table is not resolved, at twice as many points, and then at every event. The
+#: networks are smooth (SiLU), so the interpolation converges geometrically; a table is
+#: resolved when its last two Chebyshev coefficients are below ``_TABLE_TOLERANCE`` nats (the
+#: test chebfun uses), and its error is then of that size: within 2e-5 of the direct
+#: evaluation (tests/test_ratio.py asserts it; 6e-7 on the line shape, as with 32 points).
+_TABLE_NODES = 16
+_TABLE_MIN_EVENTS = 8 * _TABLE_NODES
+_TABLE_TOLERANCE = 1e-5
 
 
-def _chebyshev_table(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Chebyshev points ``(K, 1)`` spanning events ``x`` ``(n, 1)``, and interpolation to them.
+def _tables(x: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The Chebyshev tables to try for events ``x`` ``(n, X)``, coarse first (none may pay)."""
+    for k in (_TABLE_NODES, 2 * _TABLE_NODES):
+        table = _chebyshev_table(x, k)
+        if table is None:
+            return
+        yield table
 
-    The matrix ``(n, K)`` interpolates values at the points to the events. None where a
+
+def _resolved(values: np.ndarray, axis: int) -> bool:
+    """Whether values at a table's points (along ``axis``) have negligible last coefficients."""
+    k = values.shape[axis]
+    coef = scipy.fft.dct(values, type=1, axis=axis) / (k - 1)  # Chebyshev coefficients
+    tail = np.abs(np.take(coef, [k - 2, k - 1], axis=axis))
+    return bool(np.all(tail <= _TABLE_TOLERANCE))
+
+
+def _chebyshev_table(x: np.ndarray, k: int = _TABLE_NODES) -> tuple[np.ndarray, np.ndarray] | None:
+    """``k`` Chebyshev points ``(k, 1)`` spanning events ``x`` ``(n, 1)``, and interpolation.
+
+    The matrix ``(n, k)`` interpolates values at the points to the events. None where a
     table would not pay: several features, at most ``_TABLE_MIN_EVENTS`` events, or all
     events equal. Barycentric interpolation at Chebyshev points of the second kind (Berrut
     & Trefethen 2004): stable, and for analytic functions its error falls geometrically with
-    ``K``.
+    ``k``.
     """
     if x.shape[1] != 1 or len(x) <= _TABLE_MIN_EVENTS:
         return None
     lo, hi = float(x.min()), float(x.max())
     if not hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi)):
         return None
-    j = np.arange(_TABLE_NODES)
-    nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * j / (_TABLE_NODES - 1))
+    j = np.arange(k)
+    nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * np.cos(np.pi * j / (k - 1))
     nodes[[0, -1]] = hi, lo  # exactly: the extreme events sit on them
     weights = (-1.0) ** j
     weights[[0, -1]] *= 0.5
@@ -871,10 +892,10 @@ class RatioEstimator(_NeuralEstimator):
         xx = self._check_x(x)
         th = self.parameters.validate(theta)
         de = self._check_design(design)
-        table = _chebyshev_table(xx)
-        if table is not None:
-            nodes, interpolate = table
-            return self._members_log_ratio(nodes, th, de) @ interpolate.T
+        for nodes, interpolate in _tables(xx):
+            values = self._members_log_ratio(nodes, th, de)
+            if _resolved(values, axis=-1):
+                return values @ interpolate.T
         return self._members_log_ratio(xx, th, de)
 
     def _members_log_ratio(self, xx: np.ndarray, th: np.ndarray, de: np.ndarray) -> np.ndarray:
@@ -940,10 +961,10 @@ class RatioEstimator(_NeuralEstimator):
         if len(th) != 1:
             raise ShapeError(f"score takes one theta, got {len(th)}")
         de = self._check_design(design)
-        table = _chebyshev_table(xx)
-        if table is not None:
-            nodes, interpolate = table
-            return interpolate @ self._score_at(nodes, th, de)
+        for nodes, interpolate in _tables(xx):
+            values = self._score_at(nodes, th, de)
+            if _resolved(values, axis=0):
+                return interpolate @ values
         return self._score_at(xx, th, de)
 
     def _score_at(self, xx: np.ndarray, th: np.ndarray, de: np.ndarray) -> np.ndarray:
