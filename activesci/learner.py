@@ -184,16 +184,17 @@ class ActiveLearner:
         How a trained estimator turns data into the posterior (ignored for ``"exact"`` and
         estimator objects). ``"sequential"`` (default): the amortised estimator only chooses
         designs; a local one, trained on the prior truncated to a region that holds the
-        posterior and at the designs run (their range +-0.5%), and score-calibrated design by
-        design (:mod:`activesci.inference.sequential`), infers from the first round on. It is
-        retrained when a design falls outside its designs, when the region has shrunk by
-        ``SHRINK`` (2x), or when the posterior reaches the region's edge; every round ends
-        with a self-check stored with the round (``state.check``), and a finding a fresh
-        training can fix (its ``retrain``) retrains once that round. ``"amortised"``:
-        the amortised estimator infers (refined every ``refine_every`` rounds if given), and
-        every round is checked for a learned score biased where the posterior lies
-        (:func:`~activesci.inference.diagnostics.score_check`, also ``state.check``; so is
-        an estimator object of your own).
+        posterior and at the designs run (their range +-0.5%; with several parameters, while
+        the posterior spans the prior, +-``DESIGN_HORIZON`` of the design range), and
+        score-calibrated design by design (:mod:`activesci.inference.sequential`), infers from
+        the first round on. It is retrained when a design falls outside its designs, when the
+        region has shrunk by ``SHRINK`` (2x), or when the posterior reaches the region's edge;
+        every round ends with a self-check stored with the round (``state.check``), and a
+        finding a fresh training can fix (its ``retrain``) retrains once that round.
+        ``"amortised"``: the amortised estimator infers (refined every ``refine_every``
+        rounds if given), and every round is checked for a learned score biased where the
+        posterior lies (:func:`~activesci.inference.diagnostics.score_check`, also
+        ``state.check``; so is an estimator object of your own).
     calibration_events : int, optional
         Simulated events per calibration point of the sequential mode (default:
         :func:`~activesci.inference.sequential.calibration_events`, 50,000 for one parameter,

@@ -361,8 +361,9 @@ def test_the_learner_retrains_once_a_round_on_a_finding_a_training_can_fix(tmp_p
 
 @pytest.mark.parametrize("dim", [1, 2])
 def test_the_local_estimator_trains_ahead_of_the_designs_with_several_parameters(dim):
-    """With several parameters a training covers DESIGN_HORIZON of the design range beyond the
-    designs run, so a next design nearby needs none; with one it keeps the narrow band."""
+    """With several parameters, while the posterior spans the prior, a training covers
+    DESIGN_HORIZON of the design range beyond the designs run, so a next design nearby needs
+    none; with one parameter, or a narrowed posterior, it keeps the narrow band."""
     from activesci.learner import _BAND, DESIGN_HORIZON
 
     task = asci.tasks.gaussian(dim=dim)
@@ -382,3 +383,10 @@ def test_the_local_estimator_trains_ahead_of_the_designs_with_several_parameters
     (training, *_) = learner.tell([far], exp.run([far])).trainings
     assert training["reason"] == "a design outside the trained designs"
     assert training["designs"][0][1] == pytest.approx(far + horizon * span)
+    # once the posterior is narrower than the prior, trainings keep to the designs run
+    narrowed = task.parameters.bounds * 0.5
+    observations = [obs for _, obs in learner.store.observations()]
+    learner._train_local(3, 9, narrowed, observations, "a narrowed posterior")
+    assert learner._round_trainings[-1]["designs"][0] == pytest.approx(
+        [2.0 - _BAND * span, far + _BAND * span]
+    )
