@@ -474,10 +474,17 @@ def _from_arrays(
     counts = a["counts"]
     if counts.shape != (k,):
         raise fail(f"'counts' has shape {counts.shape}, expected ({k},) like 'design'")
+    events = a["x"].shape[0] if a["x"].ndim else 0
     if not (
-        np.isfinite(counts).all() and (counts >= 0).all() and (counts == np.round(counts)).all()
+        np.isfinite(counts).all()
+        and (counts >= 0).all()
+        and (counts == np.round(counts)).all()
+        and (counts <= events).all()  # before the cast: 9.3e18 would overflow int64
     ):
-        raise fail(f"'counts' must be non-negative integers, got {counts.tolist()}")
+        raise fail(
+            f"'counts' must be non-negative integers, each at most the {events} rows of 'x', "
+            f"got {counts.tolist()}"
+        )
     counts = counts.astype(np.int64)
     x = a["x"].astype(float)
     if x.ndim != 2 or x.shape[1] == 0 or x.shape[0] != counts.sum():

@@ -217,6 +217,7 @@ def good_arrays() -> dict[str, np.ndarray]:
         ({"counts": np.array([3])}, r"'counts' has shape \(1,\), expected \(2,\)"),
         ({"counts": np.array([2.5, 0.5])}, r"'counts' must be non-negative integers"),
         ({"counts": np.array([4, -1])}, r"'counts' must be non-negative integers"),
+        ({"counts": np.array([2.0**63, 1.0])}, r"each at most the 3 rows of 'x', got \[9\.2"),
         ({"counts": np.array([1, 1])}, r"'x' has shape \(3, 1\), expected \(2, X\): sum of 'co"),
         ({"x": np.array([[0.1], [np.nan], [0.3]])}, r"'x' contains NaN"),
         ({"luminosity": np.array([1.0])}, r"'luminosity' has shape \(1,\), expected \(2,\)"),
