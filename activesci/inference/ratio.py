@@ -92,10 +92,7 @@ FORMAT = "activesci.estimator/1"
 _CLAMP = 15.0  # |log r| above this is clamped in the ratio regression (exp overflows otherwise)
 _EVAL_ROWS = 1 << 17  # rows per forward pass when evaluating on a grid
 _PARALLEL_MIN_ROWS = 1 << 14  # rows per block from which the members' blocks run on threads
-#: Horizon (optimiser steps) of the moving average of the weights every method validates and
-#: keeps: it averages out the last steps' noise (line-shape closure, 5 seeds: worst width
-#: 1.078 -> 1.052, flagged rounds 3 -> 1).
-_AVERAGE_STEPS = 200
+_AVERAGE_STEPS = 200  # carl: horizon (optimiser steps) of the moving average of the weights
 _NORM_NODES = 128  # carl: parameter points the normaliser is fitted at, shared among designs
 _NORM_MIN_NODES = 16  # carl: ... but at least this many at each design
 _NORM_MIN_EVENTS = 256  # carl: held-out reference events a design needs to be normalised at
@@ -511,7 +508,7 @@ class _NeuralEstimator:
             gen = torch.Generator().manual_seed(seed + 7919 * k)
             return _train_member(
                 nets[k], train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
-                patience, bar, **({"average": _AVERAGE_STEPS} | carl),
+                patience, bar, **carl,
             )  # fmt: skip
 
         workers = training_workers() if len(nets) > 1 else 1
@@ -831,11 +828,11 @@ class RatioEstimator(_NeuralEstimator):
             weights of the epoch with the best validation loss are kept. ``patience`` (default
             off) stops after that many epochs without improvement. Annealing to the end
             matters: per-event errors add up over thousands of events in a posterior, and a
-            network stopped early, at a high learning rate, is biased. The weights validated
-            and kept are a moving average over about 200 steps. For ``carl`` (module
+            network stopped early, at a high learning rate, is biased. For ``carl`` (module
             docstring) the split and the batches keep each ``(theta, design)`` pair together,
             the reference events are re-paired among the pairs of their design every epoch,
-            and each network is then normalised with the held-out reference events at every training
+            the weights validated and kept are a moving average over about 200 steps, and each
+            network is then normalised with the held-out reference events at every training
             design that has at least 256 of them (a list of designs, not a continuum), at 128
             parameter points shared among those designs (at least 16 each).
         warm_start : bool
