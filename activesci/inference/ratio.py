@@ -103,7 +103,7 @@ _NORM_LENGTH = 0.5  # carl: kernel length of the normaliser, in standardised uni
 #: networks are smooth (SiLU), so the interpolation converges geometrically; a table is
 #: resolved when its last two Chebyshev coefficients are below ``_TABLE_TOLERANCE`` nats (the
 #: test chebfun uses), and its error is then of that size: within 2e-5 of the direct
-#: evaluation (tests/test_ratio.py asserts it; 6e-7 on the line shape, as with 32 points).
+#: evaluation (tests/test_ratio.py asserts it).
 _TABLE_NODES = 16
 _TABLE_MIN_EVENTS = 8 * _TABLE_NODES
 _TABLE_TOLERANCE = 1e-5
