@@ -136,14 +136,63 @@ def test_members_trained_at_once_equal_members_trained_in_turn(method, monkeypat
     for a, b in zip(weights["1"], weights["3"], strict=True):
         assert torch.equal(a, b)
     assert not torch.equal(weights["3"][0], weights["3"][1])  # members differ from each other
-    assert calls["3"][-1][1:] == (9, 9)  # one bar for the three members, ended at its total
-    assert len({c[0] for c in calls["1"]}) == 3 and len({c[0] for c in calls["3"]}) == 1
+    for workers in ("1", "3"):  # one bar for the three members, ended at its total
+        assert calls[workers][-1][1:] == (9, 9) and len({c[0] for c in calls[workers]}) == 1
     # a grid large enough to be evaluated on threads: the same numbers as in turn
     theta = np.random.default_rng(2).uniform(-1.0, 1.0, (40_000, 2))
     x = np.random.default_rng(3).normal(size=(2, 2))
     serial = est._evaluate(x, theta, [1.0])
     monkeypatch.setenv(WORKERS_ENV, "1")
     assert np.array_equal(est._evaluate(x, theta, [1.0]), serial)
+
+
+@pytest.mark.parametrize("method", ["carl", "alices", "rolr"])
+def test_members_trained_in_a_stack_equal_members_trained_alone(method, monkeypatch):
+    """A stack shares each operation among its members, never their numbers: each member's
+    weights and losses are those of training it alone, up to float rounding."""
+    from activesci.inference import ratio
+
+    trained_as = {}
+    for size in (1, 2):
+        monkeypatch.setattr(ratio, "_STACK", size)
+        est = RatioEstimator(
+            tasks.gaussian(dim=2).simulator, method=method, hidden=(8, 8), ensemble=3
+        )
+        summary = est.train(seed=4, n_samples=2000, epochs=4, batch_size=128, progress=False)
+        weights = [torch.cat([p.flatten() for p in m.parameters()]) for m in est.members]
+        trained_as[size] = (weights, summary.history)
+    (alone, alone_history), (stacked, stacked_history) = trained_as[1], trained_as[2]
+    for a, b in zip(alone, stacked, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(alone_history, stacked_history, strict=True):
+        np.testing.assert_allclose(a["val"], b["val"], rtol=1e-5)
+    assert not torch.allclose(stacked[0], stacked[1])  # and the members differ
+
+
+def test_a_stacked_member_stops_on_its_own_patience(monkeypatch):
+    """Patience is per member: a stack keeps training while one of them still improves, and
+    each member keeps the weights of its own best epoch."""
+    from activesci.inference import ratio
+
+    monkeypatch.setattr(ratio, "_STACK", 2)
+    est = RatioEstimator(tasks.gaussian(dim=2).simulator, method="alice", hidden=(8,), ensemble=2)
+    summary = est.train(
+        seed=3,
+        n_samples=1000,
+        epochs=40,
+        batch_size=32,
+        learning_rate=0.05,
+        patience=2,
+        progress=False,
+    )
+    assert len(set(summary.epochs)) == 2 and max(summary.epochs) < 40  # stopped, each its own
+    for used, record, best in zip(
+        summary.epochs, summary.history, summary.best_val_loss, strict=True
+    ):
+        assert used == len(record["val"]) == len(record["train"]) <= 40
+        assert best == min(record["val"])
+        last_best = int(np.argmin(record["val"]))
+        assert used == last_best + 3  # stopped two epochs after its best
 
 
 def test_carl_trains_on_a_simulator_without_gold():

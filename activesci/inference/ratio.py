@@ -93,6 +93,10 @@ _CLAMP = 15.0  # |log r| above this is clamped in the ratio regression (exp over
 _EVAL_ROWS = 1 << 17  # rows per forward pass when evaluating on a grid
 _PARALLEL_MIN_ROWS = 1 << 14  # rows per block from which the members' blocks run on threads
 _AVERAGE_STEPS = 200  # carl: horizon (optimiser steps) of the moving average of the weights
+#: Members trained as one stack (:class:`_Stack`); stacks train at once on the workers' threads.
+#: The line shape's local training (4 members, 1e5 samples) on 2 CPUs: 17.2 s with each member
+#: its own network, two on threads at once; 10.9 s as two stacks of two (benchmarks/training.py)
+_STACK = 2
 _NORM_NODES = 128  # carl: parameter points the normaliser is fitted at, shared among designs
 _NORM_MIN_NODES = 16  # carl: ... but at least this many at each design
 _NORM_MIN_EVENTS = 256  # carl: held-out reference events a design needs to be normalised at
@@ -260,37 +264,43 @@ def _kernel(u: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
 def ratio_loss(
     kind: str, log_r_hat: torch.Tensor, y: torch.Tensor, log_r_joint: torch.Tensor | None
 ) -> torch.Tensor:
-    """Mean ratio loss of a batch.
+    """Mean ratio loss of a batch: a scalar, or one per member ``(M,)`` for stacked members.
 
     Parameters
     ----------
     kind : {"carl", "rolr", "alice"}
         Which loss.
     log_r_hat : torch.Tensor
-        Estimated ``log r(x | theta)``, shape ``(N,)``.
+        Estimated ``log r(x | theta)``, shape ``(N,)`` or ``(M, N)``.
     y : torch.Tensor
-        1 for events drawn at ``theta``, 0 for events drawn at ``theta_ref``, shape ``(N,)``.
+        1 for events drawn at ``theta``, 0 for events drawn at ``theta_ref``, like
+        ``log_r_hat``.
     log_r_joint : torch.Tensor or None
-        Joint log ratio ``log p(z | theta) / p(z | theta_ref)``, shape ``(N,)`` (rolr, alice).
+        Joint log ratio ``log p(z | theta) / p(z | theta_ref)``, like ``log_r_hat`` (rolr,
+        alice).
     """
     if kind == "carl":
-        return F.binary_cross_entropy_with_logits(log_r_hat, y)
+        return F.binary_cross_entropy_with_logits(log_r_hat, y, reduction="none").mean(dim=-1)
     assert log_r_joint is not None
     if kind == "alice":
-        return F.binary_cross_entropy_with_logits(log_r_hat, torch.sigmoid(log_r_joint))
+        target = torch.sigmoid(log_r_joint)
+        return F.binary_cross_entropy_with_logits(log_r_hat, target, reduction="none").mean(-1)
     # rolr: E[r(x,z) | x] = r(x) under theta_ref, E[1/r(x,z) | x] = 1/r(x) under theta
     hat = log_r_hat.clamp(-_CLAMP, _CLAMP)
     joint = log_r_joint.clamp(-_CLAMP, _CLAMP)
     sign = 1.0 - 2.0 * y  # +1 at theta_ref: regress r; -1 at theta: regress 1/r
-    return ((torch.exp(sign * hat) - torch.exp(sign * joint)) ** 2).mean()
+    return ((torch.exp(sign * hat) - torch.exp(sign * joint)) ** 2).mean(dim=-1)
 
 
 def score_loss(
     t_hat: torch.Tensor, t_joint: torch.Tensor, mask: torch.Tensor, inv_var: torch.Tensor
 ) -> torch.Tensor:
-    """Score regression ``sum_p (t_hat - t_joint)^2 / var_p`` averaged over masked rows."""
+    """Score regression ``sum_p (t_hat - t_joint)^2 / var_p`` averaged over masked rows.
+
+    Scores ``(..., N, P)`` and mask ``(..., N)``: a scalar, or one per member ``(M,)``.
+    """
     sq = ((t_hat - t_joint) ** 2 * inv_var).sum(dim=-1)
-    return (sq * mask).sum() / mask.sum().clamp(min=1.0)
+    return (sq * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1.0)
 
 
 @dataclass
@@ -504,24 +514,23 @@ class _NeuralEstimator:
                 net.scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
             nets.append(net)
 
-        def fit_member(k: int, bar: Any) -> tuple[MLP, dict[str, list[float]]]:
-            gen = torch.Generator().manual_seed(seed + 7919 * k)
-            return _train_member(
-                nets[k], train, val, self._batch_loss, gen, epochs, batch_size, learning_rate,
-                patience, bar, **carl,
+        def fit_stack(members: list[int], bar: Any) -> list[tuple[MLP, dict[str, list[float]]]]:
+            gens = [torch.Generator().manual_seed(seed + 7919 * k) for k in members]
+            return _train_stack(
+                [nets[k] for k in members], train, val, self._batch_loss, gens, epochs,
+                batch_size, learning_rate, patience, bar, **carl,
             )  # fmt: skip
 
-        workers = training_workers() if len(nets) > 1 else 1
-        if workers > 1:
-            results = _fit_concurrently(
-                fit_member, len(nets), workers, progress, epochs, self.method
-            )
-        else:
-            results = []
-            for k in range(len(nets)):
-                desc = f"{self.method} member {k + 1}/{len(nets)}"
-                with _transient_bar(progress, total=epochs, desc=desc, unit="epoch") as bar:
-                    results.append(fit_member(k, bar))
+        # stacks of a fixed size whatever the workers, so the weights do not depend on them
+        stacks = [list(range(k, min(k + _STACK, len(nets)))) for k in range(0, len(nets), _STACK)]
+        workers = min(training_workers(), len(stacks)) if len(stacks) > 1 else 1
+        desc = f"{self.method}: {len(nets)} member(s)" + (
+            f", {workers} stacks at once" if workers > 1 else ""
+        )
+        with _transient_bar(progress, total=epochs * len(nets), desc=desc, unit="epoch") as bar:
+            shared = _SharedBar(bar)
+            done = _run_jobs(fit_stack, [(members, shared) for members in stacks], workers)
+        results = [pair for stack in done for pair in stack]
         history, used, best = [], [], []
         for k, (net, record) in enumerate(results):
             self.members[k] = net
@@ -775,21 +784,26 @@ class RatioEstimator(_NeuralEstimator):
             log_r = self._forward(net, batch["x"], batch["theta"], batch["design"])
             return ratio_loss(m.ratio, log_r, batch["y"], batch.get("log_r"))
         # the joint score is regressed on the rows drawn at theta (y = 1) only, so only they
-        # need d/dtheta: a double backward through the network, most of a step's cost
-        order = torch.argsort(batch["y"], descending=True, stable=True)
-        rows = {k: v[order] for k, v in batch.items()}
-        drawn = int((rows["y"] > 0.5).sum())
-        theta = rows["theta"][:drawn].detach().requires_grad_(True)
-        at_theta = self._forward(net, rows["x"][:drawn], theta, rows["design"][:drawn])
-        at_ref = self._forward(
-            net, rows["x"][drawn:], rows["theta"][drawn:], rows["design"][drawn:]
-        )
-        log_r = torch.cat([at_theta, at_ref])
+        # need d/dtheta: a double backward through the network, most of a step's cost. Each
+        # member's rows are sorted by y; the first `drawn` of every member (the most any has)
+        # get the derivative, and the mask drops those of them drawn at theta_ref
+        y = batch["y"]
+        order = torch.argsort(y, dim=-1, descending=True, stable=True)
+        axis = y.dim() - 1
+        rows = {
+            k: torch.take_along_dim(v, order if v.dim() == y.dim() else order[..., None], axis)
+            for k, v in batch.items()
+        }
+        drawn = int((rows["y"] > 0.5).sum(dim=-1).max())
+        head = {k: v.narrow(axis, 0, drawn) for k, v in rows.items()}
+        tail = {k: v.narrow(axis, drawn, v.shape[axis] - drawn) for k, v in rows.items()}
+        theta = head["theta"].detach().requires_grad_(True)
+        at_theta = self._forward(net, head["x"], theta, head["design"])
+        at_ref = self._forward(net, tail["x"], tail["theta"], tail["design"])
+        log_r = torch.cat([at_theta, at_ref], dim=-1)
         loss = ratio_loss(m.ratio, log_r, rows["y"], rows.get("log_r"))
         (t_hat,) = torch.autograd.grad(at_theta.sum(), theta, create_graph=train)
-        return loss + self.alpha * score_loss(
-            t_hat, rows["score"][:drawn], rows["y"][:drawn], self.inv_score_var
-        )
+        return loss + self.alpha * score_loss(t_hat, head["score"], head["y"], self.inv_score_var)
 
     def train(
         self,
@@ -1017,7 +1031,7 @@ class ScoreEstimator(_NeuralEstimator):
 
     def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
         t_hat = net(torch.cat([batch["x"], batch["design"]], dim=-1))
-        ones = torch.ones(len(t_hat), device=t_hat.device)
+        ones = torch.ones(t_hat.shape[:-1], device=t_hat.device)
         return score_loss(t_hat, batch["score"], ones, self.inv_score_var)
 
     def train(
@@ -1213,34 +1227,75 @@ class _SharedBar:
             self.bar.set_postfix(**values)
 
 
-def _fit_concurrently(
-    fit_member: Callable[[int, Any], tuple[MLP, dict[str, list[float]]]],
-    members: int,
-    workers: int,
-    progress: Progress,
-    epochs: int,
-    method: str,
-) -> list[tuple[MLP, dict[str, list[float]]]]:
-    """Train ``members`` networks on ``workers`` threads; the results in member order.
+class _Stack(nn.Module):
+    """Member networks of one shape as one module, along a leading member axis.
 
-    Each member owns its network and random generator, and torch runs each operation on the
-    calling thread (one intra-op thread), so the weights are those of training in turn; the
-    threads only overlap in time. torch releases the GIL inside its operations, so two
-    threads keep two cores busy.
+    Inputs ``(M, B, n_in)`` give outputs ``(M, B, n_out)``; member ``m`` computes what
+    ``nets[m]`` computes on ``inputs[m]`` (batched matrix products, so a training step's fixed
+    costs are paid once for the stack). :meth:`unstack` writes the weights back.
     """
-    workers = min(workers, members)
-    desc = f"{method}: {members} members, {workers} at once"
-    with _transient_bar(progress, total=epochs * members, desc=desc, unit="epoch") as bar:
-        shared = _SharedBar(bar)
-        return _run_jobs(fit_member, [(k, shared) for k in range(members)], workers)
+
+    def __init__(self, nets: Sequence[MLP]) -> None:
+        super().__init__()
+        layers = [[lyr for lyr in net.net if isinstance(lyr, nn.Linear)] for net in nets]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[i].weight.detach().T for ls in layers]).contiguous())
+            for i in range(len(layers[0]))
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([ls[i].bias.detach()[None] for ls in layers]).contiguous())
+            for i in range(len(layers[0]))
+        )
+        self.register_buffer("shift", torch.stack([net.shift[None] for net in nets]))
+        self.register_buffer("scale", torch.stack([net.scale[None] for net in nets]))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Evaluate on raw inputs ``(M, B, n_in)``; returns ``(M, B, n_out)``."""
+        h = (inputs - self.shift) / self.scale
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if i < len(self.weights) - 1:
+                h = F.silu(h)
+        return h
+
+    def unstack(self, nets: Sequence[MLP]) -> None:
+        """Copy member ``m``'s weights into ``nets[m]``."""
+        with torch.no_grad():
+            for m, net in enumerate(nets):
+                layers = [lyr for lyr in net.net if isinstance(lyr, nn.Linear)]
+                for layer, w, b in zip(layers, self.weights, self.biases, strict=True):
+                    layer.weight.copy_(w[m].T)
+                    layer.bias.copy_(b[m, 0])
 
 
-def _train_member(
-    net: MLP,
+def _member_epoch(
+    train: dict[str, torch.Tensor],
+    gen: torch.Generator,
+    pairs: torch.Tensor | None,
+    reference: tuple[torch.Tensor, torch.Tensor] | None,
+) -> dict[str, torch.Tensor]:
+    """One member's training rows for an epoch, in its batch order (its own draws)."""
+    device = train["x"].device
+    if pairs is None:
+        perm = torch.randperm(len(train["x"]), generator=gen).to(device)
+    else:
+        rank = torch.randperm(int(pairs.max()) + 1, generator=gen).to(device)
+        perm = torch.argsort(rank[pairs], stable=True)
+    epoch = train
+    if reference is not None:
+        rows, group = reference
+        x = train["x"].clone()
+        x[rows] = train["x"][rows[_shuffle_within(group, gen)]]
+        epoch = {**train, "x": x}
+    return {k: v[perm] for k, v in epoch.items()}
+
+
+def _train_stack(
+    nets: Sequence[MLP],
     train: dict[str, torch.Tensor],
     val: dict[str, torch.Tensor],
-    batch_loss: Callable[[MLP, dict[str, torch.Tensor], bool], torch.Tensor],
-    gen: torch.Generator,
+    batch_loss: Callable[[nn.Module, dict[str, torch.Tensor], bool], torch.Tensor],
+    gens: Sequence[torch.Generator],
     epochs: int,
     batch_size: int,
     learning_rate: float,
@@ -1250,79 +1305,95 @@ def _train_member(
     pairs: torch.Tensor | None = None,
     reference: tuple[torch.Tensor, torch.Tensor] | None = None,
     average: int | None = None,
-) -> tuple[MLP, dict[str, list[float]]]:
-    """Adam with exponential decay to lr/10; early stopping on the validation loss.
+) -> list[tuple[MLP, dict[str, list[float]]]]:
+    """Train ``nets`` together, each as if alone; returns each with its losses per epoch.
 
-    ``pairs`` (pair id ``0 .. G-1`` of each row): batches hold whole pairs. ``reference``
-    (rows, design group of each): every epoch, the ``x`` of those rows are shuffled among rows of
-    one group. ``average`` (steps): the weights validated and returned are an exponential moving
-    average over about that many steps.
+    Adam with exponential decay to lr/10 (elementwise, so one optimiser of the stack is one
+    per member); each member keeps the weights of its best validation loss and stops
+    recording after ``patience`` epochs without improvement (the stack stops when all have).
+    Member ``m`` draws its batch order from ``gens[m]``. ``pairs`` (pair id ``0 .. G-1`` of
+    each row): batches hold whole pairs. ``reference`` (rows, design group of each): every
+    epoch, the ``x`` of those rows are shuffled among rows of one group. ``average`` (steps):
+    the weights validated and kept are an exponential moving average over about that many
+    steps.
     """
-    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    stack = _Stack(nets)
+    size = len(nets)
+    optimizer = torch.optim.Adam(stack.parameters(), lr=learning_rate)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1 ** (1.0 / epochs))
     n = len(train["x"])
-    record: dict[str, list[float]] = {"train": [], "val": []}
-    best, best_state, waited = math.inf, copy.deepcopy(net.state_dict()), 0
-    averaged = copy.deepcopy(net) if average else net
+    records: list[dict[str, list[float]]] = [{"train": [], "val": []} for _ in nets]
+    averaged = copy.deepcopy(stack) if average else stack
+    best_state = copy.deepcopy(averaged.state_dict())
+    best = torch.full((size,), math.inf, dtype=torch.float64)
+    waited = [0] * size
+    active = [True] * size
+    stacked_val = {k: v.expand(size, *v.shape) for k, v in val.items()}
     steps = 0
     for _ in range(epochs):
-        net.train()
-        device = train["x"].device
-        if pairs is None:
-            perm = torch.randperm(n, generator=gen).to(device)
-        else:
-            rank = torch.randperm(int(pairs.max()) + 1, generator=gen).to(device)
-            perm = torch.argsort(rank[pairs], stable=True)
-        epoch = train
-        if reference is not None:
-            rows, group = reference
-            x = train["x"].clone()
-            x[rows] = train["x"][rows[_shuffle_within(group, gen)]]
-            epoch = {**train, "x": x}
-        total = 0.0
+        stack.train()
+        parts = [_member_epoch(train, gen, pairs, reference) for gen in gens]
+        epoch = {k: torch.stack([part[k] for part in parts]) for k in train}
+        total = torch.zeros(size, dtype=torch.float64)
         for lo in range(0, n, batch_size):
-            idx = perm[lo : lo + batch_size]
-            loss = batch_loss(net, {k: v[idx] for k, v in epoch.items()}, True)
+            batch = {k: v[:, lo : lo + batch_size] for k, v in epoch.items()}
+            losses = batch_loss(stack, batch, True)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses.sum().backward()
             optimizer.step()
             if average:
                 steps += 1
                 with torch.no_grad():
-                    for a, p in zip(averaged.parameters(), net.parameters(), strict=True):
+                    for a, p in zip(averaged.parameters(), stack.parameters(), strict=True):
                         a.lerp_(p, max(1.0 / steps, 1.0 / average))
-            total += float(loss.detach()) * len(idx)
+            total += losses.detach().double() * len(batch["x"][0])
         scheduler.step()
         averaged.eval()
-        val_loss = float(_chunked_loss(averaged, val, batch_loss))
-        record["train"].append(total / n)
-        record["val"].append(val_loss)
-        if not math.isfinite(val_loss):
-            raise ValidationError(
-                "training diverged (the validation loss is not finite); try a smaller learning_rate"
-            )
-        bar.update(1)
-        bar.set_postfix(train=f"{total / n:.4g}", val=f"{val_loss:.4g}")
-        if val_loss < best - 1e-7:
-            best, best_state, waited = val_loss, copy.deepcopy(averaged.state_dict()), 0
-        else:
-            waited += 1
-            if patience is not None and waited >= patience:
-                break
-    net.load_state_dict(best_state)
-    net.eval()
-    return net, record
+        val_loss = _chunked_loss(averaged, stacked_val, batch_loss)
+        improved = torch.zeros(size, dtype=torch.bool)
+        for m in range(size):
+            if not active[m]:
+                continue
+            records[m]["train"].append(float(total[m]) / n)
+            records[m]["val"].append(float(val_loss[m]))
+            if not math.isfinite(float(val_loss[m])):
+                raise ValidationError(
+                    "training diverged (the validation loss is not finite); try a smaller "
+                    "learning_rate"
+                )
+            if val_loss[m] < best[m] - 1e-7:
+                best[m], waited[m], improved[m] = val_loss[m], 0, True
+            else:
+                waited[m] += 1
+                active[m] = patience is None or waited[m] < patience
+        if improved.any():
+            for key, value in averaged.state_dict().items():
+                best_state[key][improved] = value[improved]
+        bar.update(size)
+        bar.set_postfix(train=f"{float(total.mean()) / n:.4g}", val=f"{float(val_loss.mean()):.4g}")
+        if not any(active):
+            break
+    stack.load_state_dict(best_state)
+    stack.unstack(nets)
+    for net in nets:
+        net.eval()
+    return list(zip(nets, records, strict=True))
 
 
 def _chunked_loss(
-    net: MLP,
+    net: nn.Module,
     data: dict[str, torch.Tensor],
-    batch_loss: Callable[[MLP, dict[str, torch.Tensor], bool], torch.Tensor],
+    batch_loss: Callable[[nn.Module, dict[str, torch.Tensor], bool], torch.Tensor],
     chunk: int = 8192,
-) -> float:
-    n = len(data["x"])
-    total = 0.0
+) -> torch.Tensor:
+    """``batch_loss`` over ``data`` in chunks of rows (the last axis but the features'), float64.
+
+    A scalar for one network, ``(M,)`` for a stack with data ``(M, n, ...)``.
+    """
+    axis = data["x"].dim() - 2
+    n = data["x"].shape[axis]
+    total = torch.zeros((), dtype=torch.float64)
     for lo in range(0, n, chunk):
-        part = {k: v[lo : lo + chunk] for k, v in data.items()}
-        total += float(batch_loss(net, part, False).detach()) * len(part["x"])
+        part = {k: v.narrow(axis, lo, min(chunk, n - lo)) for k, v in data.items()}
+        total = total + batch_loss(net, part, False).detach().double() * min(chunk, n - lo)
     return total / n
