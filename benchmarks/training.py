@@ -13,7 +13,13 @@ numbers do not change (tests/test_ratio.py). This times, on the same simulated d
 both with torch on one intra-op thread per Python thread, the workers as the thread policy
 sets them. Arms are interleaved over ``--repeats``; the table gives each arm's median seconds,
 the members' best validation losses (equal across arms up to rounding) and the ratio of the
-medians. Writes ``benchmarks/results/training.json``.
+medians.
+
+Then the trained ensemble's evaluation on a posterior grid (what every grid update costs):
+``log r`` of 16 events (a Chebyshev table's nodes) at 32768 parameter points, in forward
+passes of ``_CACHE_ROWS`` rows (the default) against passes of 2^17 rows (before), in
+nanoseconds per network row (median of ``--repeats``). Writes
+``benchmarks/results/training.json``.
 
 Run from the repository root::
 
@@ -28,6 +34,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from _common import machine_facts, positive_int, write_results
 
@@ -39,6 +46,27 @@ from activesci.threads import training_workers
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
 ARMS = {"alone": 1, "stacks of 2": 2}
+
+
+def time_evaluation(est: RatioEstimator, repeats: int) -> dict[int, float]:
+    """Median ns per network row of a grid evaluation, per rows of one forward pass."""
+    rng = np.random.default_rng(0)
+    bounds = est.parameters.bounds
+    theta = rng.uniform(bounds[:, 0], bounds[:, 1], (32768, len(bounds)))
+    x = rng.uniform(-1.0, 1.0, (16, est.n_features))
+    design = est.designs.bounds.mean(axis=1)
+    default = ratio._CACHE_ROWS
+    result = {}
+    for rows in (default, 1 << 17):
+        ratio._CACHE_ROWS = rows
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            est._members_log_ratio(x, theta, design)
+            times.append(time.perf_counter() - start)
+        result[rows] = statistics.median(times) / (len(theta) * len(x) * len(est.members)) * 1e9
+    ratio._CACHE_ROWS = default
+    return result
 
 
 def main() -> None:
@@ -83,6 +111,10 @@ def main() -> None:
         print(f"{arm:<12} {median[arm]:9.2f}  {' '.join(f'{v:.5f}' for v in losses[arm])}")
     speedup = median["alone"] / median["stacks of 2"]
     print(f"alone / stacks of 2: {speedup:.2f}x")
+    evaluation = time_evaluation(est, args.repeats)
+    print(f"\n{'rows per forward pass':<22} {'ns per row':>10}")
+    for rows, ns in evaluation.items():
+        print(f"{rows:<22} {ns:10.1f}")
     write_results(
         args.out,
         {
@@ -92,6 +124,7 @@ def main() -> None:
             "median_seconds": median,
             "best_val_loss": losses,
             "speedup": speedup,
+            "evaluation_ns_per_row": evaluation,
         },
     )
 
