@@ -9,6 +9,7 @@ from activesci.errors import MissingCapabilityError, OutOfSpaceError, ShapeError
 from activesci.inference import METHODS, RatioEstimator, ScoreEstimator, TrainingData
 from activesci.inference.training import simulate_training_data
 from activesci.simulators import GaussianSimulator, SimulatorBase
+from activesci.spaces import Real, Space
 from activesci.typing import Events
 
 RATIO_METHODS = [m for m in METHODS if m != "sally"]
@@ -398,6 +399,29 @@ def test_a_table_is_used_only_where_its_chebyshev_coefficients_have_died_out(mon
     assert np.array_equal(
         est._evaluate(events, theta, [1.0]), est._members_log_ratio(events, theta, [1.0])
     )
+
+
+def test_each_parameter_point_takes_the_coarsest_table_resolved_there(monkeypatch):
+    """Points where 16 nodes resolve the function are read off that table, the others off
+    32 nodes or, where neither resolves, off every event; each to the table's tolerance."""
+    import activesci.inference.ratio as ratio
+
+    est = RatioEstimator(tasks.gaussian().simulator, method="alices", hidden=(4,))
+    est.summary = ratio.TrainingSummary(1, 0, [1], [0.0], 0.0, [])  # marks it trained
+    asked = []
+
+    def members(x, theta, design):  # log r = sin(theta x): wigglier for larger theta
+        asked.append((len(x), theta[:, 0].tolist()))
+        return np.sin(theta[:, :1] * x[:, 0][None, :])[None]
+
+    monkeypatch.setattr(est, "_members_log_ratio", members)
+    events = np.linspace(-1.0, 1.0, 500)[:, None]
+    theta = np.array([[0.5], [2.0], [12.0], [40.0]])  # 16 nodes resolve the first two
+    est.parameters = Space([Real("mu", 0.0, 50.0)])
+    got = est._evaluate(events, theta, [1.0])[0]
+    np.testing.assert_allclose(got, np.sin(theta * events[:, 0][None, :]), atol=2e-5)
+    n = ratio._TABLE_NODES
+    assert asked == [(n, [0.5, 2.0, 12.0, 40.0]), (2 * n, [12.0, 40.0]), (500, [40.0])]
 
 
 @pytest.mark.parametrize("method", ["alices", "carl"])

@@ -129,10 +129,14 @@ def _tables(x: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
 def _resolved(values: np.ndarray, axis: int) -> bool:
     """Whether values at a table's points (along ``axis``) have negligible last coefficients."""
+    return bool(np.all(_tail(values, axis) <= _TABLE_TOLERANCE))
+
+
+def _tail(values: np.ndarray, axis: int) -> np.ndarray:
+    """The largest of the last two Chebyshev coefficients of values along ``axis``."""
     k = values.shape[axis]
     coef = scipy.fft.dct(values, type=1, axis=axis) / (k - 1)  # Chebyshev coefficients
-    tail = np.abs(np.take(coef, [k - 2, k - 1], axis=axis))
-    return bool(np.all(tail <= _TABLE_TOLERANCE))
+    return np.abs(np.take(coef, [k - 2, k - 1], axis=axis)).max(axis=axis)
 
 
 def _chebyshev_table(x: np.ndarray, k: int = _TABLE_NODES) -> tuple[np.ndarray, np.ndarray] | None:
@@ -906,16 +910,26 @@ class RatioEstimator(_NeuralEstimator):
         )
 
     def _evaluate(self, x: Any, theta: Any, design: Any) -> np.ndarray:
-        """Per-member ``log r`` on the (theta, x) grid: ``(members, n_theta, n_x)``."""
+        """Per-member ``log r`` on the (theta, x) grid: ``(members, n_theta, n_x)``.
+
+        Each parameter point takes the first table resolved there (for every member), or
+        else every event.
+        """
         self._require_trained()
         xx = self._check_x(x)
         th = self.parameters.validate(theta)
         de = self._check_design(design)
+        out = np.empty((len(self.members), len(th), len(xx)))
+        rest = np.arange(len(th))  # parameter points not yet resolved
         for nodes, interpolate in _tables(xx):
-            values = self._members_log_ratio(nodes, th, de)
-            if _resolved(values, axis=-1):
-                return values @ interpolate.T
-        return self._members_log_ratio(xx, th, de)
+            values = self._members_log_ratio(nodes, th[rest], de)
+            ok = (_tail(values, axis=-1) <= _TABLE_TOLERANCE).all(axis=0)
+            out[:, rest[ok]] = values[:, ok] @ interpolate.T
+            rest = rest[~ok]
+            if len(rest) == 0:
+                return out
+        out[:, rest] = self._members_log_ratio(xx, th[rest], de)
+        return out
 
     def _members_log_ratio(self, xx: np.ndarray, th: np.ndarray, de: np.ndarray) -> np.ndarray:
         """:meth:`_evaluate` on checked events, parameters and design, at every event."""
