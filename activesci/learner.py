@@ -48,6 +48,7 @@ from activesci.inference.sequential import (
     grid_resolution,
     narrowed_space,
     self_check,
+    severity,
     shrink_factor,
     training_region,
     truncation_region,
@@ -602,12 +603,24 @@ class ActiveLearner:
         assert self.region is not None
         self.check = self._self_check(observations)
         if self.check["retrain"] is not None:
-            # act on the check, once a round: a fresh ensemble makes fresh errors, and a score
-            # bias no smooth correction removes is such an error (the next check reports)
+            # act on the check, once a round: a fresh ensemble makes fresh errors (its accuracy
+            # varies from one training to the next), so of the two the learner keeps the one
+            # the check finds closer to right on these data (the next round checks it again)
             reason = f"the self-check found that {self.check['retrain']}"
+            before = self._local_state()
             self._train_local(n, step, self.region, observations, reason)
             self._regrid(n, step, self.posterior.space.bounds, observations, None)
             self.check = self._self_check(observations)
+            kept = severity(self.check) <= severity(before["check"])
+            self._round_trainings[-1]["kept"] = kept
+            if not kept:
+                for name, value in before.items():
+                    setattr(self, name, value)
+
+    def _local_state(self) -> dict[str, Any]:
+        """What a local training and its regrid replace: restored to keep the older estimator."""
+        names = ("_local", "region", "_trained_designs", "inference_estimator", "posterior")
+        return {name: getattr(self, name) for name in names} | {"check": self.check}
 
     def _self_check(self, observations: list[Observation]) -> dict[str, Any]:
         """:func:`~activesci.inference.sequential.self_check` of the posterior now."""

@@ -506,7 +506,15 @@ def _check_banner(summary: dict[str, Any]) -> str:
     """The self-check's verdict on a round as HTML: a red banner when it warns, else a line."""
     check = summary.get("check")
     trainings = summary.get("trainings") or []
-    retrained = "; ".join(str(t.get("reason", "")) for t in trainings)
+    retrained = "; ".join(
+        str(t.get("reason", ""))
+        + (
+            ": the new networks checked worse, the earlier ones kept"
+            if t.get("kept") is False
+            else ""
+        )
+        for t in trainings
+    )
     retrained = f" · retrained ({html.escape(retrained)})" if trainings else ""
     if not check:
         return ""

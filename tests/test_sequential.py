@@ -359,6 +359,47 @@ def test_the_learner_retrains_once_a_round_on_a_finding_a_training_can_fix(tmp_p
     assert [t["reason"] for t in state.trainings] == ["first data"]  # nothing to act on
 
 
+def test_of_two_local_estimators_the_learner_keeps_the_one_its_check_finds_better(
+    tmp_path, monkeypatch
+):
+    """A retraining on the check replaces the estimator only where the fresh one checks at
+    least as well on the same data (a fresh training can come out worse); a resumed run
+    keeps the same ones."""
+    import activesci.learner as learner_module
+    from activesci.inference.sequential import severity
+
+    real, train = learner_module.self_check, learner_module.ActiveLearner._train_local
+    script = [0.3, 0.5, 0.5, 0.3]  # round 1: the retraining is worse; round 2: better
+    residuals, trained = iter(script), []
+
+    def scripted(*args):
+        found = {"fit_residual": [next(residuals)], "width_ratio": 1.0}
+        return {**real(*args), **found, "retrain": "a planted residual"}
+
+    def recorded(self, *args):
+        train(self, *args)
+        trained.append(self._local)
+
+    monkeypatch.setattr(learner_module, "self_check", scripted)
+    monkeypatch.setattr(learner_module.ActiveLearner, "_train_local", recorded)
+    options = {"estimator": "alices", "strategy": "fixed", "seed": 3, "progress": False}
+    options |= {"training_samples": 2000}
+    learner = asci.ActiveLearner("gaussian", store=tmp_path / "run", **options)
+    first = learner.run(1)
+    assert [t.get("kept") for t in first.trainings] == [None, False]
+    assert first.check["fit_residual"] == [0.3]  # the first estimator and its check stand
+    assert len(trained) == 2 and learner._local is trained[0]
+    second = learner.run(1)
+    assert [t.get("kept") for t in second.trainings] == [True]
+    assert second.check["fit_residual"] == [0.3] and learner._local is trained[2]
+    residuals = iter(script)
+    resumed = asci.ActiveLearner.resume(tmp_path / "run", progress=False)
+    assert resumed.posterior.mean() == pytest.approx(learner.posterior.mean(), rel=1e-12)
+    assert resumed.posterior.std() == pytest.approx(learner.posterior.std(), rel=1e-12)
+    assert severity({"fit_residual": [0.3], "width_ratio": 1.0}) == pytest.approx(1.5)
+    assert severity({"fit_residual": [0.1], "width_ratio": 0.8}) == pytest.approx(4.0)
+
+
 @pytest.mark.parametrize("dim", [1, 2])
 def test_the_local_estimator_trains_ahead_of_the_designs_with_several_parameters(dim):
     """With several parameters, while the posterior spans the prior, a training covers

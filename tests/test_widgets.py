@@ -141,6 +141,17 @@ def test_the_self_check_shows_a_banner_when_it_warns():
     assert "retrained (first data; the self-check found that" in starved.check_banner.value
 
 
+def test_the_banner_says_when_a_retraining_was_set_aside():
+    from activesci.widgets import _check_banner
+
+    check = {"ok": False, "warnings": ["a finding"], "calibration_shift": [0.1]}
+    trainings = [{"reason": "first data"}, {"reason": "the self-check found it", "kept": False}]
+    banner = _check_banner({"check": check, "trainings": trainings})
+    assert "first data; the self-check found it: the new networks checked worse" in banner
+    trainings[-1]["kept"] = True
+    assert "checked worse" not in _check_banner({"check": check, "trainings": trainings})
+
+
 def test_step_runs_in_the_background_and_shows_the_training():
     """A round that trains (the first data needs a local estimator) leaves the notebook free:
     the buttons that must wait are disabled and the training's own bar moves."""

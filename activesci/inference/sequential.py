@@ -75,6 +75,7 @@ __all__ = [
     "grid_resolution",
     "narrowed_space",
     "self_check",
+    "severity",
     "shrink_factor",
     "training_region",
     "truncation_region",
@@ -789,3 +790,15 @@ def self_check(
         "warnings": warnings,
         "retrain": retrain,
     }
+
+
+def severity(check: dict[str, Any]) -> float:
+    """How far a :func:`self_check` is past what a fresh training can fix, in thresholds.
+
+    The larger of the fit residual over ``MAX_FIT_RESIDUAL`` and the implied width's distance
+    from 1 over ``WIDTH_TOLERANCE``: above 1 the check asks for a retraining. Of two
+    estimators checked on the same data, the learner keeps the one with the lower severity.
+    """
+    residual = max(check["fit_residual"], default=0.0) / MAX_FIT_RESIDUAL
+    width = check.get("width_ratio")
+    return max(residual, 0.0 if width is None else abs(width - 1.0) / WIDTH_TOLERANCE)
