@@ -350,6 +350,7 @@ class ActiveLearner:
         self.inference_estimator = self.estimator
         self.region: np.ndarray | None = None  # bounds (P, 2) of the local estimator's prior
         self._local: RatioEstimator | None = None
+        self._retried: RatioEstimator | None = None  # its retraining on the check was worse
         self._trained_designs: np.ndarray | None = None  # (lo, hi) per design dimension
         self.check: dict[str, Any] | None = None
         self._round_trainings: list[dict[str, Any]] = []
@@ -602,10 +603,12 @@ class ActiveLearner:
                 break
         assert self.region is not None
         self.check = self._self_check(observations)
-        if self.check["retrain"] is not None:
+        if self.check["retrain"] is not None and self._local is not self._retried:
             # act on the check, once a round: a fresh ensemble makes fresh errors (its accuracy
             # varies from one training to the next), so of the two the learner keeps the one
-            # the check finds closer to right on these data (the next round checks it again)
+            # the check finds closer to right on these data. An estimator whose retraining
+            # came out worse is not retrained on the check again (it stays flagged); another
+            # reason to train (a design beyond its designs, a narrower posterior) still does
             reason = f"the self-check found that {self.check['retrain']}"
             before = self._local_state()
             self._train_local(n, step, self.region, observations, reason)
@@ -616,6 +619,7 @@ class ActiveLearner:
             if not kept:
                 for name, value in before.items():
                     setattr(self, name, value)
+                self._retried = self._local
 
     def _local_state(self) -> dict[str, Any]:
         """What a local training and its regrid replace: restored to keep the older estimator."""

@@ -363,13 +363,15 @@ def test_of_two_local_estimators_the_learner_keeps_the_one_its_check_finds_bette
     tmp_path, monkeypatch
 ):
     """A retraining on the check replaces the estimator only where the fresh one checks at
-    least as well on the same data (a fresh training can come out worse); a resumed run
-    keeps the same ones."""
+    least as well on the same data (a fresh training can come out worse); an estimator whose
+    retraining came out worse is not retrained on the check again; a resumed run takes the
+    same path."""
     import activesci.learner as learner_module
     from activesci.inference.sequential import severity
 
     real, train = learner_module.self_check, learner_module.ActiveLearner._train_local
-    script = [0.3, 0.5, 0.5, 0.3]  # round 1: the retraining is worse; round 2: better
+    # round 1: the retraining is better; round 2: worse; round 3: flagged, not retried
+    script = [0.5, 0.3, 0.5, 0.6, 0.5]
     residuals, trained = iter(script), []
 
     def scripted(*args):
@@ -385,13 +387,15 @@ def test_of_two_local_estimators_the_learner_keeps_the_one_its_check_finds_bette
     options = {"estimator": "alices", "strategy": "fixed", "seed": 3, "progress": False}
     options |= {"training_samples": 2000}
     learner = asci.ActiveLearner("gaussian", store=tmp_path / "run", **options)
-    first = learner.run(1)
-    assert [t.get("kept") for t in first.trainings] == [None, False]
-    assert first.check["fit_residual"] == [0.3]  # the first estimator and its check stand
-    assert len(trained) == 2 and learner._local is trained[0]
-    second = learner.run(1)
-    assert [t.get("kept") for t in second.trainings] == [True]
-    assert second.check["fit_residual"] == [0.3] and learner._local is trained[2]
+    kept, residual, newest = [], [], []
+    for state in learner.iterate(3):
+        on_check = [t for t in state.trainings if t["reason"].startswith("the self-check")]
+        kept.append([t["kept"] for t in on_check])
+        residual.append(state.check["fit_residual"])
+        newest.append(len(trained) - 1 - trained.index(learner._local))
+    assert kept == [[True], [False], []]
+    assert residual == [[0.3], [0.5], [0.5]]  # the kept estimator's check is the round's
+    assert newest[:2] == [0, 1]  # round 2's retraining, the newest, was set aside
     residuals = iter(script)
     resumed = asci.ActiveLearner.resume(tmp_path / "run", progress=False)
     assert resumed.posterior.mean() == pytest.approx(learner.posterior.mean(), rel=1e-12)
