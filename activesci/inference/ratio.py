@@ -1355,7 +1355,7 @@ def _train_stack(
         stack.train()
         parts = [_member_epoch(train, gen, pairs, reference) for gen in gens]
         epoch = {k: torch.stack([part[k] for part in parts]) for k in train}
-        total = torch.zeros(size, dtype=torch.float64)
+        total = torch.zeros(size, dtype=torch.float64, device=train["x"].device)
         for lo in range(0, n, batch_size):
             batch = {k: v[:, lo : lo + batch_size] for k, v in epoch.items()}
             losses = batch_loss(stack, batch, True)
@@ -1389,7 +1389,8 @@ def _train_stack(
                 active[m] = patience is None or waited[m] < patience
         if improved.any():
             for key, value in averaged.state_dict().items():
-                best_state[key][improved] = value[improved]
+                mask = improved.to(value.device)
+                best_state[key][mask] = value[mask]
         bar.update(size)
         bar.set_postfix(train=f"{float(total.mean()) / n:.4g}", val=f"{float(val_loss.mean()):.4g}")
         if not any(active):
@@ -1407,14 +1408,15 @@ def _chunked_loss(
     batch_loss: Callable[[nn.Module, dict[str, torch.Tensor], bool], torch.Tensor],
     chunk: int = 8192,
 ) -> torch.Tensor:
-    """``batch_loss`` over ``data`` in chunks of rows (the last axis but the features'), float64.
+    """``batch_loss`` over ``data`` in chunks of rows (the last axis but the features').
 
-    A scalar for one network, ``(M,)`` for a stack with data ``(M, n, ...)``.
+    A scalar for one network, ``(M,)`` for a stack with data ``(M, n, ...)``; float64, on the
+    CPU.
     """
     axis = data["x"].dim() - 2
     n = data["x"].shape[axis]
     total = torch.zeros((), dtype=torch.float64)
     for lo in range(0, n, chunk):
         part = {k: v.narrow(axis, lo, min(chunk, n - lo)) for k, v in data.items()}
-        total = total + batch_loss(net, part, False).detach().double() * min(chunk, n - lo)
+        total = total + batch_loss(net, part, False).detach().double().cpu() * min(chunk, n - lo)
     return total / n
