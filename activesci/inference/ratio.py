@@ -397,7 +397,9 @@ class _NeuralEstimator:
         """Inputs and outputs of one member network."""
         raise NotImplementedError
 
-    def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
+    def _batch_loss(
+        self, net: nn.Module, batch: dict[str, torch.Tensor], train: bool
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
@@ -783,11 +785,13 @@ class RatioEstimator(_NeuralEstimator):
         return np.concatenate([data["x"], data["theta"], data["design"]], axis=1)
 
     def _forward(
-        self, net: MLP, x: torch.Tensor, theta: torch.Tensor, design: torch.Tensor
+        self, net: nn.Module, x: torch.Tensor, theta: torch.Tensor, design: torch.Tensor
     ) -> torch.Tensor:
         return net(torch.cat([x, theta, design], dim=-1))[..., 0]
 
-    def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
+    def _batch_loss(
+        self, net: nn.Module, batch: dict[str, torch.Tensor], train: bool
+    ) -> torch.Tensor:
         m = self._method
         if not (m.score and self.alpha > 0):
             log_r = self._forward(net, batch["x"], batch["theta"], batch["design"])
@@ -1050,7 +1054,9 @@ class ScoreEstimator(_NeuralEstimator):
     def _inputs(self, data: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([data["x"], data["design"]], axis=1)
 
-    def _batch_loss(self, net: MLP, batch: dict[str, torch.Tensor], train: bool) -> torch.Tensor:
+    def _batch_loss(
+        self, net: nn.Module, batch: dict[str, torch.Tensor], train: bool
+    ) -> torch.Tensor:
         t_hat = net(torch.cat([batch["x"], batch["design"]], dim=-1))
         ones = torch.ones(t_hat.shape[:-1], device=t_hat.device)
         return score_loss(t_hat, batch["score"], ones, self.inv_score_var)
