@@ -157,9 +157,18 @@ def test_excursion_notebook(tmp_path):
 def test_location_finding_notebook(tmp_path):
     from activesci.notebook import run_notebook
 
-    _, rec = run_notebook("07", {"smoke": True}, out=tmp_path / "07.ipynb", progress=False)
-    # 4 measurements: the EIG's designs teach more than random ones (seed 0, exact likelihood),
-    # and land nearer a source than the prior's typical distance to one (about 1.4)
-    assert rec["spce"]["eig"] > rec["spce"]["random"] + 0.5
-    assert 0 < rec["spce"]["eig"] <= np.log(10_001)
-    assert rec["eig_distance"] < 2.0
+    # 4 measurements (exact likelihood): one seed's sPCE is too noisy to rank two strategies
+    # (seed 0 alone beat random by the 0.5-nat margin on an AMD EPYC, and misses it on an
+    # Intel Xeon, 2.07 against 1.70 nats: the floats differ), so the claim is over six seeds
+    # (on the Xeon: gains -1.1 to 5.4, mean 1.45). On average the EIG's designs
+    # teach more than random ones, and they land nearer a source than the prior's typical
+    # distance to one (about 1.4)
+    gain, distance = [], []
+    for seed in range(6):
+        out = tmp_path / f"07-{seed}.ipynb"
+        _, rec = run_notebook("07", {"smoke": True, "seed": seed}, out=out, progress=False)
+        assert np.isfinite(rec["spce"]["random"]) and rec["spce"]["eig"] <= np.log(10_001)
+        gain.append(rec["spce"]["eig"] - rec["spce"]["random"])
+        distance.append(rec["eig_distance"])
+    assert np.mean(gain) > 0.5
+    assert np.median(distance) < 1.4
