@@ -147,18 +147,17 @@ def test_members_trained_at_once_equal_members_trained_in_turn(method, monkeypat
     assert np.array_equal(est._evaluate(x, theta, [1.0]), serial)
 
 
-@pytest.mark.parametrize("method", ["carl", "alices", "rolr"])
+@pytest.mark.parametrize("method", ["carl", "alices", "rolr", "sally"])
 def test_members_trained_in_a_stack_equal_members_trained_alone(method, monkeypatch):
     """A stack shares each operation among its members, never their numbers: each member's
     weights and losses are those of training it alone, up to float rounding."""
     from activesci.inference import ratio
 
+    kind = ScoreEstimator if method == "sally" else RatioEstimator
     trained_as = {}
     for size in (1, 2):
         monkeypatch.setattr(ratio, "_STACK", size)
-        est = RatioEstimator(
-            tasks.gaussian(dim=2).simulator, method=method, hidden=(8, 8), ensemble=3
-        )
+        est = kind(tasks.gaussian(dim=2).simulator, method=method, hidden=(8, 8), ensemble=3)
         summary = est.train(seed=4, n_samples=2000, epochs=4, batch_size=128, progress=False)
         weights = [torch.cat([p.flatten() for p in m.parameters()]) for m in est.members]
         trained_as[size] = (weights, summary.history)

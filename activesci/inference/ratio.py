@@ -1264,7 +1264,7 @@ class _Stack(nn.Module):
 
     def __init__(self, nets: Sequence[MLP]) -> None:
         super().__init__()
-        layers = [[lyr for lyr in net.net if isinstance(lyr, nn.Linear)] for net in nets]
+        layers = [_linears(net) for net in nets]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.stack([ls[i].weight.detach().T for ls in layers]).contiguous())
             for i in range(len(layers[0]))
@@ -1289,10 +1289,14 @@ class _Stack(nn.Module):
         """Copy member ``m``'s weights into ``nets[m]``."""
         with torch.no_grad():
             for m, net in enumerate(nets):
-                layers = [lyr for lyr in net.net if isinstance(lyr, nn.Linear)]
-                for layer, w, b in zip(layers, self.weights, self.biases, strict=True):
+                for layer, w, b in zip(_linears(net), self.weights, self.biases, strict=True):
                     layer.weight.copy_(w[m].T)
                     layer.bias.copy_(b[m, 0])
+
+
+def _linears(net: MLP) -> list[nn.Linear]:
+    """The linear layers of ``net``, input first."""
+    return [layer for layer in net.net if isinstance(layer, nn.Linear)]
 
 
 def _member_epoch(
