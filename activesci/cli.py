@@ -54,7 +54,7 @@ def _path(text: str, *, folder: bool) -> str:
     if not text.strip() or "\0" in text:
         raise ValueError("an empty path")
     if not folder:
-        from activesci.workflow.files import check_output_path
+        from activesci.io import check_output_path
 
         check_output_path(text)  # not a folder, device, FIFO or socket
         if os.path.isdir(text):
@@ -479,7 +479,7 @@ def _bench(args: argparse.Namespace) -> None:
     if args.out and os.path.isdir(args.out):  # checked before the benchmark runs
         raise ValidationError(f"--out {args.out!r} is a folder; expected a JSON file (TASK)")
     if args.out:
-        from activesci.workflow.files import check_output_path
+        from activesci.io import check_output_path
 
         check_output_path(args.out)  # not a device or FIFO, before the benchmark runs
     task = _task(args.target, args.luminosity, args.task_option)
@@ -499,7 +499,7 @@ def _bench(args: argparse.Namespace) -> None:
     result = run_design_benchmark(bench)
     print(format_design_table(result))
     if args.out:
-        from activesci.workflow.files import atomic_write
+        from activesci.io import atomic_write
 
         with atomic_write(args.out, "w") as fh:
             fh.write(json.dumps(result, indent=2) + "\n")

@@ -90,7 +90,7 @@ def run_notebook(
         available = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
         raise ValidationError(f"no single notebook matches {name!r}; available: {available}")
     source = matches[0]
-    from activesci.workflow.files import atomic_path
+    from activesci.io import atomic_path
 
     target = Path(out) if out is not None else Path("runs") / "notebooks" / source.name
     # papermill writes its output path as it goes: give it a fresh temporary beside the

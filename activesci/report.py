@@ -11,7 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from activesci.errors import ActivesciError, StoreError
-from activesci.workflow.files import atomic_write
+from activesci.io import atomic_write
 
 __all__ = ["html_table", "write_report"]
 

@@ -56,8 +56,8 @@ from typing import Any
 import numpy as np
 
 from activesci.errors import StoreError, ValidationError
+from activesci.io import check_input_file
 from activesci.typing import Observation
-from activesci.workflow.files import check_input_file
 
 __all__ = ["DB_NAME", "FORMAT_VERSION", "LOCK_NAME", "MemoryRunStore", "SQLiteRunStore"]
 

@@ -33,19 +33,18 @@ installed, and always allowed.
 from __future__ import annotations
 
 import dis
-import importlib
 import inspect
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 
 from activesci.errors import ValidationError
 from activesci.experiments import SimulatedExperiment
+from activesci.registry import Registry, qualified_name
 from activesci.simulators.detector import AngularDetector
 from activesci.simulators.gaussian import GaussianSimulator
 from activesci.simulators.location import LocationFindingSimulator
@@ -338,13 +337,19 @@ def location_finding(*, n_sources: int = 2, dim: int = 2, sigma: float = 0.5) ->
     )
 
 
-#: Task factories by name: the built-in ones and those given to :func:`register_task`.
-TASKS: dict[str, Callable[..., Task]] = {
-    "weinberg": weinberg,
-    "weinberg_lineshape": weinberg_lineshape,
-    "gaussian": gaussian,
-    "location_finding": location_finding,
-}
+#: Task factories by name: the built-in ones, those given to :func:`register_task` and the
+#: entry points of the group :data:`ENTRY_POINTS` (:class:`~activesci.registry.Registry`).
+TASKS: Registry[Task] = Registry(
+    "task",
+    {
+        "weinberg": weinberg,
+        "weinberg_lineshape": weinberg_lineshape,
+        "gaussian": gaussian,
+        "location_finding": location_finding,
+    },
+    group=ENTRY_POINTS,
+    ref="package.module:function",
+)
 
 
 def register_task(name: str, factory: Callable[..., Task]) -> None:
@@ -353,11 +358,7 @@ def register_task(name: str, factory: Callable[..., Task]) -> None:
     A run stored with such a task names the factory's module and function where it has one,
     so another process (``activesci resume``) can rebuild it.
     """
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValidationError(f"a task name must be an identifier, got {name!r}")
-    if not callable(factory):
-        raise ValidationError(f"a task factory must be callable, got {factory!r:.80}")
-    TASKS[name] = factory
+    TASKS.register(name, factory)
 
 
 def get(name: str, **options: Any) -> Task:
@@ -395,13 +396,9 @@ def load(
         imported or does not return a Task, or an option the factory does not take.
     """
     ref, options = task, {} if task_options is None else task_options
-    if not isinstance(ref, str) or not ref:
-        raise ValidationError(
-            f"unknown task {ref!r:.80}; expected a task name or 'package.module:function'"
-        )
     if not isinstance(options, dict):
         raise ValidationError(f"task options must be a dict, got {options!r:.80}")
-    factory = _factory(ref, allow_plugins)
+    factory = TASKS.resolve(ref, allow_plugins=allow_plugins)
     accepted = inspect.signature(factory).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(options) - set(accepted))
@@ -415,42 +412,6 @@ def load(
     return built
 
 
-def _factory(ref: str, allow_plugins: bool) -> Callable[..., Task]:
-    """The factory ``ref`` names (see :func:`load`)."""
-    if ref in TASKS:
-        return TASKS[ref]
-    registered = {_qualified(f): f for f in TASKS.values()}
-    if ref in registered:
-        return registered[ref]
-    entry_points = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINTS)}
-    declared = {ep.value.replace(" ", ""): ep for ep in entry_points.values()}
-    if ref in entry_points or ref in declared:
-        return (entry_points.get(ref) or declared[ref]).load()
-    if ":" not in ref:
-        raise ValidationError(
-            f"unknown task {ref!r}; available: {sorted(set(TASKS) | set(entry_points))}, an "
-            f"entry point of the group {ENTRY_POINTS!r}, or 'package.module:function'"
-        )
-    if not allow_plugins:
-        raise ValidationError(
-            f"task {ref!r} names a module to import, which runs its code; expected a "
-            "registered task or an installed entry point, or allow it if you trust it "
-            "(allow_plugins=True, activesci ... --allow-plugins)"
-        )
-    module, _, attr = ref.partition(":")
-    try:
-        target: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ValidationError(
-            f"task factory {ref!r} could not be imported ({exc}); is its module on PYTHONPATH?"
-        ) from None
-    if not callable(target):
-        raise ValidationError(f"task factory {ref!r} is not a function")
-    return target
-
-
 def _returns_the_call(frame: Any) -> bool:
     """Whether the instruction after ``frame``'s current call returns its result."""
     instructions = list(dis.get_instructions(frame.f_code))
@@ -459,11 +420,6 @@ def _returns_the_call(frame: Any) -> bool:
             rest = [x for x in instructions[i + 1 :] if x.opname not in ("NOP", "PRECALL")]
             return bool(rest) and rest[0].opname == "RETURN_VALUE"
     return False
-
-
-def _qualified(function: Any) -> str:
-    """``"module:qualname"`` of a function."""
-    return f"{getattr(function, '__module__', '')}:{getattr(function, '__qualname__', '')}"
 
 
 def _calling_factory() -> tuple[str | None, dict[str, Any]]:
@@ -508,6 +464,6 @@ def _calling_factory() -> tuple[str | None, dict[str, Any]]:
                         return None, {}  # an option that cannot be stored: not rebuildable
                     continue
                 options[key] = item
-        return _qualified(function), options
+        return qualified_name(function), options
     finally:
         del frame

@@ -8,10 +8,10 @@ import pytest
 import activesci as asci
 from activesci.errors import ShapeError, ValidationError
 from activesci.inference.training import TrainingData
+from activesci.io import verify_checksum
 from activesci.simulators import GaussianSimulator, SimulatorBase
 from activesci.simulators.eventfile import read_events
 from activesci.typing import Events, Observation
-from activesci.workflow.files import verify_checksum
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_writes_refuse_devices_fifos_and_nul_bytes(tmp_path):
     # a write renames a new file over its target: over /dev/null, as root, it replaced the device
     import os
 
-    from activesci.workflow.files import atomic_path, atomic_write, check_output_path
+    from activesci.io import atomic_path, atomic_write, check_output_path
 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

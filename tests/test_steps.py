@@ -16,8 +16,8 @@ import pytest
 import activesci as asci
 from activesci.cli import main
 from activesci.errors import StepError, ValidationError
+from activesci.io import verify_checksum
 from activesci.workflow.experiment import WorkflowExperiment
-from activesci.workflow.files import verify_checksum
 from activesci.workflow.steps import CommandSimulator, CommandStep
 
 PY = sys.executable

@@ -12,10 +12,10 @@ from activesci.cli import main
 from activesci.errors import ChecksumError, ValidationError, WorkflowError
 from activesci.inference import RatioEstimator
 from activesci.inference.training import TrainingData
+from activesci.io import atomic_write, checksum_path, verify_checksum, write_checksum
 from activesci.workflow import dag
 from activesci.workflow.dag import Campaign, chunk_plan
 from activesci.workflow.executors import make_executor
-from activesci.workflow.files import atomic_write, checksum_path, verify_checksum, write_checksum
 
 
 def digest(path):
@@ -192,5 +192,5 @@ def test_atomic_writes_never_follow_a_planted_symlink(tmp_path):
 
 
 def test_the_file_helpers_need_no_workflow_engine():
-    code = "import sys, activesci.workflow.files; assert 'adage' not in sys.modules"
+    code = "import sys, activesci.io; assert 'adage' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

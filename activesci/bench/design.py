@@ -29,15 +29,17 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from activesci import tasks as task_registry
-from activesci.design.optimizer import STRATEGIES, DesignContext, register_strategy
+from activesci.design.optimizer import STRATEGIES, DesignContext, Strategy
 from activesci.design.utility import expected_information_gain
 from activesci.errors import ValidationError
+from activesci.registry import build
 from activesci.tasks import Task
 from activesci.typing import check_count, check_positive
 
@@ -118,9 +120,6 @@ class OracleStrategy:
         return context.space.validate(np.linspace(lo, hi, 201)[:, None])
 
 
-register_strategy("oracle", OracleStrategy)
-
-
 @dataclass
 class DesignBenchmark:
     """What to benchmark: a task, its truth, the strategies, seeds, rounds and target.
@@ -150,6 +149,9 @@ class DesignBenchmark:
         Options per strategy name, e.g. ``{"oracle": {"designs": [[88.0], [91.0]]}}``.
     resolution : int, optional
         Grid cells per parameter of the posteriors.
+    factories : dict, optional
+        Strategy factories by name for names no registry holds (a spec's plug-ins, as
+        :func:`~activesci.bench.spec.resolve_strategies` returns them).
     """
 
     task: str = "weinberg"
@@ -165,10 +167,11 @@ class DesignBenchmark:
     calibration_events: int | None = None
     strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     resolution: int | None = None
+    factories: dict[str, Callable[..., Strategy]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.strategies = tuple(self.strategies)
-        known = set(STRATEGIES) | set(LEARNER_STRATEGIES)
+        known = set(STRATEGIES) | set(LEARNER_STRATEGIES) | set(self.factories)
         for name in self.strategies:
             if name not in known:
                 raise ValidationError(f"unknown strategy {name!r}; available: {sorted(known)}")
@@ -207,6 +210,9 @@ class DesignBenchmark:
                 "strategy": "eig",
                 "strategy_options": {"exact": True, **options},
             }
+        own = {"oracle": OracleStrategy, **self.factories}
+        if name in own:
+            return {"estimator": "exact", "strategy": build("strategy", name, own[name], options)}
         return {"estimator": "exact", "strategy": name, "strategy_options": options}
 
 

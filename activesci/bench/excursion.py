@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -31,12 +32,18 @@ def evaluations_to_target(history: list[dict[str, float]], target: float) -> flo
     return next((h["n_evaluations"] for h in history if h["accuracy"] >= target), math.inf)
 
 
-def run_excursion_seed(spec: dict[str, Any], name: str, seed: int) -> dict[str, Any]:
-    """One search: accuracy and volume error after every evaluation, and its wall time."""
+def run_excursion_seed(
+    spec: dict[str, Any], name: str, seed: int, factory: Callable[..., Any] | None = None
+) -> dict[str, Any]:
+    """One search: accuracy and volume error after every evaluation, and its wall time.
+
+    ``factory`` builds the acquisition (default: the one registered as ``name``).
+    """
     from activesci.excursion import TEST_FUNCTIONS, ExcursionSearch, make_acquisition
 
     problem = TEST_FUNCTIONS[spec["task"]]
-    acquisition = make_acquisition(name, **spec["strategy_options"].get(name, {}))
+    options = spec["strategy_options"].get(name, {})
+    acquisition = make_acquisition(name, **options) if factory is None else factory(**options)
     start = time.perf_counter()
     search = ExcursionSearch.from_test_function(
         problem, acquisition=acquisition, seed=seed, resolution=spec.get("resolution")
@@ -84,9 +91,16 @@ def summarise_runs(name: str, runs: list[dict[str, Any]], target: float) -> dict
 
 
 def run_excursion_benchmark(
-    spec: dict[str, Any], *, progress: bool = True
+    spec: dict[str, Any],
+    *,
+    progress: bool = True,
+    factories: dict[str, Callable[..., Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """Run every acquisition of a validated excursion spec on every seed.
+
+    ``factories`` builds acquisitions by name where given (a spec's plug-ins, as
+    :func:`~activesci.bench.spec.resolve_strategies` returns them); other names are looked up
+    in :data:`~activesci.excursion.ACQUISITIONS`.
 
     Returns
     -------
@@ -112,7 +126,8 @@ def run_excursion_benchmark(
             bar.set_description(name)
             runs[name] = []
             for seed in range(spec["seeds"]):
-                runs[name].append(run_excursion_seed(spec, name, seed))
+                factory = (factories or {}).get(name)
+                runs[name].append(run_excursion_seed(spec, name, seed, factory))
                 bar.update(1)
             summaries.append(summarise_runs(name, runs[name], target))
     return summaries, runs

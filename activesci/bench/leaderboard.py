@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from activesci.bench.spec import DESIGN_METRICS, EXCURSION_METRICS, load_spec, resolve_strategies
-from activesci.workflow.files import atomic_write
+from activesci.io import atomic_write
 
 __all__ = [
     "format_leaderboard",
@@ -103,7 +103,9 @@ def _split_timings(runs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict
     return timings
 
 
-def _run_design(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dict[str, Any]]:
+def _run_design(
+    spec: dict[str, Any], progress: bool, factories: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
     from activesci.bench.design import DesignBenchmark, run_design_benchmark
 
     estimator = spec.get("estimator", {})
@@ -121,6 +123,7 @@ def _run_design(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dict[s
         calibration_events=estimator.get("calibration_events"),
         strategy_options=spec["strategy_options"],
         resolution=spec.get("resolution"),
+        factories=factories,
     )
     result = run_design_benchmark(bench, progress=progress)
     timing_keys = (
@@ -136,10 +139,12 @@ def _run_design(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dict[s
     return summaries, result["runs"]
 
 
-def _run_excursion(spec: dict[str, Any], progress: bool) -> tuple[list[Any], dict[str, Any]]:
+def _run_excursion(
+    spec: dict[str, Any], progress: bool, factories: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
     from activesci.bench.excursion import run_excursion_benchmark
 
-    return run_excursion_benchmark(spec, progress=progress)
+    return run_excursion_benchmark(spec, progress=progress, factories=factories)
 
 
 def run_spec(
@@ -169,9 +174,9 @@ def run_spec(
         exactly by running the same spec again with the same versions.
     """
     spec = load_spec(spec, allow_plugins=allow_plugins)
-    resolve_strategies(spec, allow_plugins=allow_plugins)
+    factories = resolve_strategies(spec, allow_plugins=allow_plugins)
     runner = _run_design if spec["kind"] == "design" else _run_excursion
-    summaries, runs = runner(spec, progress)
+    summaries, runs = runner(spec, progress, factories)
     timings = _split_timings(runs)
     for summary in summaries:
         timings[summary["strategy"]].append(summary.pop("timing"))

@@ -29,14 +29,14 @@ user installed, and always allowed. The specs shipped with activesci live in
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 import re
-from importlib import metadata, resources
+from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from activesci.errors import SpecError
+from activesci.errors import SpecError, ValidationError
 
 __all__ = [
     "DESIGN_METRICS",
@@ -319,22 +319,17 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise SpecError(f"{source}: not a spec: YAML nested too deeply") from None
 
 
-def _plugin(target: str) -> Any:
-    """Import ``"package.module:attr"``."""
-    module, _, attr = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise SpecError(f"strategy {target!r} could not be imported: {exc}") from None
+def resolve_strategies(
+    spec: dict[str, Any], *, allow_plugins: bool = False
+) -> dict[str, Callable[..., Any]]:
+    """The factory of every strategy a spec names that no registry holds; no registry changes.
 
-
-def resolve_strategies(spec: dict[str, Any], *, allow_plugins: bool = False) -> None:
-    """Register every strategy a spec names that is not registered yet.
-
-    Registered names come first, then the entry points of the group
-    ``activesci.strategies`` (design) or ``activesci.acquisitions`` (excursion), then
-    ``"package.module:factory"`` strings, which are imported and registered under that string
-    only if ``allow_plugins`` is true.
+    A name resolves as :meth:`activesci.registry.Registry.resolve` says: registered names
+    first, then the entry points of the group ``activesci.strategies`` (design) or
+    ``activesci.acquisitions`` (excursion), then ``"package.module:factory"`` strings, which
+    are imported only if ``allow_plugins`` is true. Registered names and the design
+    benchmark's own configurations (``eig``, ``eig-exact``, ``oracle``) are checked and left
+    out: they are built by name where they run.
 
     Raises
     ------
@@ -346,22 +341,17 @@ def resolve_strategies(spec: dict[str, Any], *, allow_plugins: bool = False) -> 
         from activesci.bench.design import LEARNER_STRATEGIES
         from activesci.design.optimizer import STRATEGIES as registry
 
-        builtin, group = set(LEARNER_STRATEGIES), "activesci.strategies"
+        own = set(LEARNER_STRATEGIES)
     else:
         from activesci.excursion.acquisition import ACQUISITIONS as registry
 
-        builtin, group = set(), "activesci.acquisitions"
-    entry_points = {ep.name: ep for ep in metadata.entry_points(group=group)}
+        own = set()
+    factories = {}
     for name in spec["strategies"]:
-        if name in registry or name in builtin:
-            continue
-        if name in entry_points:
-            registry[name] = entry_points[name].load()
-        elif ":" in name:
-            registry[name] = _plugin(name)
-        else:
-            known = sorted(set(registry) | builtin | set(entry_points))
-            raise SpecError(
-                f"unknown strategy {name!r}; available: {known}, an entry point of the group "
-                f"{group!r}, or 'package.module:factory'"
-            )
+        if name in own or name in registry:
+            continue  # built by name where it runs, with the task's options for it
+        try:
+            factories[name] = registry.resolve(name, allow_plugins=allow_plugins)
+        except ValidationError as exc:
+            raise SpecError(str(exc)) from None
+    return factories

@@ -24,6 +24,7 @@ from activesci.design.utility import (
 )
 from activesci.errors import ValidationError
 from activesci.inference.posterior import ExactLikelihood, GridPosterior
+from activesci.registry import Registry
 from activesci.spaces import Space
 
 __all__ = [
@@ -501,34 +502,29 @@ class FixedStrategy:
         return context.space.validate(self.design)[0]
 
 
-#: Strategy factories by name; ``make_strategy(name, **options)`` builds one.
-STRATEGIES: dict[str, Callable[..., Strategy]] = {
-    "eig": EIGStrategy,
-    "grid": GridStrategy,
-    "random": RandomStrategy,
-    "scan": ScanStrategy,
-    "fixed": FixedStrategy,
-}
+#: Strategy factories by name (and the entry points of the group ``activesci.strategies``);
+#: ``make_strategy(name, **options)`` builds one.
+STRATEGIES: Registry[Strategy] = Registry(
+    "strategy",
+    {
+        "eig": EIGStrategy,
+        "grid": GridStrategy,
+        "random": RandomStrategy,
+        "scan": ScanStrategy,
+        "fixed": FixedStrategy,
+    },
+    group="activesci.strategies",
+    ref="package.module:factory",
+)
 
 
 def register_strategy(name: str, factory: Callable[..., Strategy]) -> None:
-    """Make ``factory(**options)`` available as ``strategy=name`` everywhere."""
-    if not name.isidentifier():
-        raise ValidationError(f"a strategy name must be an identifier, got {name!r}")
-    STRATEGIES[name] = factory
+    """Make ``factory(**options)`` available as ``strategy=name`` everywhere (this process)."""
+    STRATEGIES.register(name, factory)
 
 
 def make_strategy(strategy: str | Strategy, **options: Any) -> Strategy:
     """Build a strategy from its registered name (or pass an instance through)."""
     if not isinstance(strategy, str):
         return strategy
-    try:
-        factory = STRATEGIES[strategy]
-    except KeyError:
-        raise ValidationError(
-            f"unknown strategy {strategy!r}; available: {sorted(STRATEGIES)}"
-        ) from None
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise ValidationError(f"strategy {strategy!r}: bad options {options}: {exc}") from None
+    return STRATEGIES.make(strategy, **options)

@@ -28,6 +28,7 @@ from scipy.special import entr, ndtr
 from sklearn.gaussian_process.kernels import Kernel, Sum, WhiteKernel
 
 from activesci.errors import ValidationError
+from activesci.registry import Registry
 
 __all__ = [
     "ACQUISITIONS",
@@ -538,16 +539,22 @@ class EntropyAcquisition:
         return candidates[int(np.argmin(score))]
 
 
-#: Acquisition factories by name; ``make_acquisition(name, **options)`` builds one.
-ACQUISITIONS: dict[str, Callable[..., Acquisition]] = {
-    "entropy": EntropyAcquisition,
-    "max_variance": MaxVarianceAcquisition,
-    "random": RandomAcquisition,
-}
+#: Acquisition factories by name (and the entry points of the group
+#: ``activesci.acquisitions``); ``make_acquisition(name, **options)`` builds one.
+ACQUISITIONS: Registry[Acquisition] = Registry(
+    "acquisition",
+    {
+        "entropy": EntropyAcquisition,
+        "max_variance": MaxVarianceAcquisition,
+        "random": RandomAcquisition,
+    },
+    group="activesci.acquisitions",
+    ref="package.module:factory",
+)
 
 
 def register_acquisition(name: str, factory: Callable[..., Acquisition]) -> None:
-    """Make ``factory(**options)`` available as ``acquisition=name`` everywhere.
+    """Make ``factory(**options)`` available as ``acquisition=name`` everywhere (this process).
 
     Parameters
     ----------
@@ -556,13 +563,7 @@ def register_acquisition(name: str, factory: Callable[..., Acquisition]) -> None
     factory : callable
         Returns an object with a ``name`` and ``select(context) -> (d,) array``.
     """
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValidationError(f"an acquisition name must be an identifier, got {name!r}")
-    if not callable(factory):
-        raise ValidationError(
-            f"acquisition {name!r}: the factory must be callable, got {factory!r}"
-        )
-    ACQUISITIONS[name] = factory
+    ACQUISITIONS.register(name, factory)
 
 
 def make_acquisition(acquisition: str | Acquisition, **options: Any) -> Acquisition:
@@ -579,15 +580,4 @@ def make_acquisition(acquisition: str | Acquisition, **options: Any) -> Acquisit
                 f"an acquisition needs a select(context) method, got {acquisition!r}"
             )
         return acquisition
-    try:
-        factory = ACQUISITIONS[acquisition]
-    except KeyError:
-        raise ValidationError(
-            f"unknown acquisition {acquisition!r}; available: {sorted(ACQUISITIONS)}"
-        ) from None
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise ValidationError(
-            f"acquisition {acquisition!r}: bad options {options}: {exc}"
-        ) from None
+    return ACQUISITIONS.make(acquisition, **options)

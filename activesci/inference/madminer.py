@@ -45,8 +45,8 @@ from activesci.errors import (
     ValidationError,
 )
 from activesci.inference.training import TrainingData
+from activesci.io import atomic_write
 from activesci.spaces import Space
-from activesci.workflow.files import atomic_write
 
 __all__ = [
     "MADMINER_METHODS",

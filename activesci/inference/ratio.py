@@ -601,7 +601,7 @@ class _NeuralEstimator:
 
         Loading uses ``torch.load(weights_only=True)``: no arbitrary objects are unpickled.
         """
-        from activesci.workflow.files import atomic_write
+        from activesci.io import atomic_write
 
         self._require_trained()
         path = Path(path)
@@ -630,7 +630,7 @@ class _NeuralEstimator:
             The file is missing, not an estimator file, of another format or kind, or its
             configuration and weights disagree; the message names the field.
         """
-        from activesci.workflow.files import check_input_file
+        from activesci.io import check_input_file
 
         path = check_input_file(path, what="estimator file")  # not a FIFO, device or folder
         try:

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from activesci.errors import ValidationError
+from activesci.io import atomic_write
 from activesci.spaces import Space
 from activesci.typing import Events, Simulator, check_count, check_seed
-from activesci.workflow.files import atomic_write
 
 __all__ = ["TrainingData", "draw_designs", "simulate_score_data", "simulate_training_data"]
 
@@ -121,7 +121,7 @@ class TrainingData:
         Files of ``activesci.training/1`` are refused: they do not say which parameters
         they are about, so they cannot be checked against a task.
         """
-        from activesci.simulators.eventfile import read_npz_arrays
+        from activesci.io import read_npz_arrays
 
         path = Path(path)
         a = read_npz_arrays(path, ValidationError, "training-data file")

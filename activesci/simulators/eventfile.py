@@ -27,20 +27,16 @@ key                       shape, dtype  meaning
 
 from __future__ import annotations
 
-import math
 import os
-import struct
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from activesci.errors import EventFileError
-from activesci.workflow.files import atomic_write, check_input_file
+from activesci.io import atomic_write, read_npz_arrays
 
-__all__ = ["FORMAT", "EventFile", "read_events", "read_npz_arrays", "write_events"]
+__all__ = ["FORMAT", "EventFile", "read_events", "write_events"]
 
 FORMAT = "activesci.events/1"
 
@@ -156,72 +152,6 @@ def read_events(
         seed=seed,
         activesci_version=str(arrays.get("activesci_version", "")),
     )
-
-
-def read_npz_arrays(
-    path: Path, error: type[Exception], what: str = "file"
-) -> dict[str, np.ndarray]:
-    """All arrays of an ``.npz`` file, loaded without pickle; failures raise ``error``.
-
-    Each array's header is read first: one that declares more data than the archive holds
-    (a crafted or truncated file) is refused before anything is allocated.
-    """
-    path = check_input_file(path, error, what)  # a FIFO or device would hang np.load
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what}") from None
-    except _UNREADABLE as exc:
-        raise error(f"{path}: not a readable .npz archive ({exc})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise error(f"{path}: not a readable .npz archive (it holds one .npy array)")
-    with data:
-        try:
-            for info in data.zip.infolist():
-                _check_header(data.zip, info)
-            return {k: data[k] for k in data.files}
-        except _Oversized as exc:
-            raise error(f"{path}: {exc}") from None
-        except _UNREADABLE as exc:
-            # e.g. an object array (refused without pickle), a truncated or corrupt member
-            raise error(f"{path}: unreadable array ({exc})") from None
-
-
-#: What reading a corrupt archive raises (zipfile: encrypted members are a RuntimeError,
-#: unknown compression methods a NotImplementedError).
-_UNREADABLE = (
-    OSError,
-    ValueError,
-    EOFError,
-    RuntimeError,
-    NotImplementedError,
-    struct.error,
-    zipfile.BadZipFile,
-    zlib.error,
-)
-
-
-class _Oversized(Exception):
-    """An array header declares more data than its archive member holds."""
-
-
-def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
-    """Refuse a member whose ``.npy`` header declares more bytes than the member holds."""
-    with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        read_header = {
-            (1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0,
-        }.get(version)
-        if read_header is None:
-            raise ValueError(f"{info.filename}: unknown .npy format version {version}")
-        shape, _, dtype = read_header(member)
-        declared = math.prod(shape) * dtype.itemsize
-        if declared > info.file_size:
-            raise _Oversized(
-                f"{info.filename!r} declares shape {shape} of {dtype} ({declared:,} bytes) "
-                f"but holds {info.file_size:,} bytes (truncated or crafted)"
-            )
 
 
 #: Keys that hold text or integers (dtype kinds); every other key holds numbers.

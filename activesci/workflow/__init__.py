@@ -7,11 +7,10 @@
 * :class:`WorkflowExperiment` (``experiment.py``): each round's experiment as a workflow step;
 * ``containers.py``: container command lines, the locally built simulator image, and the checks
   of a container configuration read from a run store;
-* ``files.py``: checksums, and :func:`~activesci.workflow.files.atomic_write` (no partial files,
-  no temporaries that follow symlinks);
 * ``reana.py``: ``activesci export-reana``, a yadage workflow and ``reana.yaml``.
 
-The names above are imported on first use, so ``activesci.workflow.files`` costs no adage.
+The names above are imported on first use, so importing the package costs no adage. Files
+(atomic writes, checksums) are :mod:`activesci.io`'s.
 """
 
 import importlib

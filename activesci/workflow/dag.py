@@ -33,9 +33,9 @@ import numpy as np
 
 from activesci import tasks as task_registry
 from activesci.errors import ValidationError, WorkflowError
+from activesci.io import atomic_write, verify_checksum, write_checksum
 from activesci.tasks import Task
 from activesci.workflow.executors import make_executor
-from activesci.workflow.files import atomic_write, verify_checksum, write_checksum
 
 __all__ = [
     "Campaign",

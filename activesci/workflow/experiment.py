@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from activesci.errors import ShapeError, ValidationError
+from activesci.io import sha256, write_checksum
 from activesci.simulators.eventfile import read_events
 from activesci.spaces import Space
 from activesci.tasks import Task
 from activesci.typing import Observation
 from activesci.workflow.containers import validate_container_config
 from activesci.workflow.dag import DagTracker, run_flow
-from activesci.workflow.files import sha256, write_checksum
 from activesci.workflow.steps import CommandStep, task_arguments
 
 __all__ = ["WorkflowExperiment"]

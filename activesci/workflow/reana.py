@@ -27,7 +27,7 @@ import numpy as np
 
 from activesci import tasks
 from activesci.errors import ValidationError
-from activesci.workflow.files import atomic_write
+from activesci.io import atomic_write
 
 __all__ = ["ENVIRONMENTS", "add_parser", "export_reana", "run_cli", "workflow_spec"]
 

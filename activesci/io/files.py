@@ -1,4 +1,4 @@
-"""Files that travel between workflow steps: written atomically, with SHA-256 sidecars.
+"""Files: written atomically, read only after validation, with SHA-256 sidecars.
 
 :func:`atomic_write` is how activesci writes every file a user names: into a new temporary
 file in the same folder, created with ``O_EXCL`` under an unpredictable name (so a symlink
@@ -8,6 +8,10 @@ target is replaced, not followed). A killed writer leaves the target as it was.
 A step that produces ``chunk.npz`` also writes ``chunk.npz.sha256`` (``sha256sum`` format)
 once the file is complete; a consumer verifies the pair before it reads the data, so a
 truncated, altered or half-written chunk is refused instead of merged.
+
+A file to read is checked first (:func:`check_input_file`: a FIFO or device would hang a
+reader); an ``.npz`` archive is read without pickle, each array's header before its data
+(:func:`read_npz_arrays`).
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -21,13 +25,19 @@ PosixPath('...a.txt')
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import secrets
 import stat
+import struct
+import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from activesci.errors import ChecksumError, ValidationError
 
@@ -37,6 +47,7 @@ __all__ = [
     "check_input_file",
     "check_output_path",
     "checksum_path",
+    "read_npz_arrays",
     "sha256",
     "verify_checksum",
     "write_checksum",
@@ -262,3 +273,69 @@ def verify_checksum(path: str | os.PathLike[str]) -> Path:
             "the file is truncated or altered"
         )
     return path
+
+
+def read_npz_arrays(
+    path: Path, error: type[Exception], what: str = "file"
+) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file, loaded without pickle; failures raise ``error``.
+
+    Each array's header is read first: one that declares more data than the archive holds
+    (a crafted or truncated file) is refused before anything is allocated.
+    """
+    path = check_input_file(path, error, what)  # a FIFO or device would hang np.load
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what}") from None
+    except _UNREADABLE as exc:
+        raise error(f"{path}: not a readable .npz archive ({exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise error(f"{path}: not a readable .npz archive (it holds one .npy array)")
+    with data:
+        try:
+            for info in data.zip.infolist():
+                _check_header(data.zip, info)
+            return {k: data[k] for k in data.files}
+        except _Oversized as exc:
+            raise error(f"{path}: {exc}") from None
+        except _UNREADABLE as exc:
+            # e.g. an object array (refused without pickle), a truncated or corrupt member
+            raise error(f"{path}: unreadable array ({exc})") from None
+
+
+#: What reading a corrupt archive raises (zipfile: encrypted members are a RuntimeError,
+#: unknown compression methods a NotImplementedError).
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    struct.error,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+class _Oversized(Exception):
+    """An array header declares more data than its archive member holds."""
+
+
+def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Refuse a member whose ``.npy`` header declares more bytes than the member holds."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read_header is None:
+            raise ValueError(f"{info.filename}: unknown .npy format version {version}")
+        shape, _, dtype = read_header(member)
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise _Oversized(
+                f"{info.filename!r} declares shape {shape} of {dtype} ({declared:,} bytes) "
+                f"but holds {info.file_size:,} bytes (truncated or crafted)"
+            )

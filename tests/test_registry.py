@@ -1,0 +1,96 @@
+"""The one registry behind tasks, strategies and acquisitions (activesci.registry)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from importlib import metadata
+
+import pytest
+
+from activesci.errors import ValidationError
+from activesci.registry import Registry, qualified_name
+
+
+def widget(colour: str = "blue") -> dict[str, str]:
+    return {"colour": colour}
+
+
+class _EntryPoint:
+    """Stands in for an installed package's entry point (nothing is installed in tests)."""
+
+    def __init__(self, name: str, value: str, target: object) -> None:
+        self.name, self.value, self._target = name, value, target
+
+    def load(self) -> object:
+        return self._target
+
+
+def test_a_registry_resolves_names_then_entry_points_then_allowed_imports(monkeypatch):
+    reg = Registry("widget", {"plain": widget}, group="test.widgets")
+    fancy = _EntryPoint("fancy", "somepkg.widgets:fancy", lambda: "fancy")
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group=None: [fancy] if group == "test.widgets" else []
+    )
+    assert list(reg) == ["plain", "fancy"]
+    assert reg.make("plain", colour="red") == {"colour": "red"}
+    assert reg.make("fancy") == "fancy"
+    assert reg.resolve("somepkg.widgets:fancy")() == "fancy"  # an entry point by its target
+    assert reg.resolve(qualified_name(widget)) is widget  # a built-in by its import path
+    with pytest.raises(ValidationError, match="names a module to import"):
+        reg.resolve("json:dumps")  # importing runs code: only when the caller allows it
+    assert reg.resolve("json:dumps", allow_plugins=True)([1]) == "[1]"
+    with pytest.raises(ValidationError, match="could not be imported"):
+        reg.resolve("no_such_module_here:x", allow_plugins=True)
+    with pytest.raises(ValidationError, match=r"unknown widget 'nope'; available: \['fancy'"):
+        reg.resolve("nope")
+    with pytest.raises(ValidationError, match="bad options"):
+        reg.make("plain", size=3)
+
+
+def test_registering_is_explicit_validated_and_undone_by_del():
+    reg = Registry("widget", {"plain": widget})
+    reg.register("mine", lambda: "mine")
+    reg["other"] = widget  # the mapping form registers too
+    assert "mine" in reg and len(reg) == 3
+    assert reg.make("mine") == "mine"
+    del reg["mine"]
+    assert "mine" not in reg
+    with pytest.raises(KeyError):
+        del reg["plain"]  # a built-in stays
+    with pytest.raises(ValidationError, match="must be an identifier"):
+        reg.register("two words", widget)
+    with pytest.raises(ValidationError, match="must be callable"):
+        reg.register("bad", 3)  # type: ignore[arg-type]
+
+
+def test_importing_any_activesci_module_changes_no_registry():
+    """Every module imported in a fresh process: each registry holds its built-ins only."""
+    script = textwrap.dedent(
+        """
+        import gc, importlib, pkgutil
+        import activesci
+        from activesci.registry import Registry
+
+        skipped = []
+        for info in pkgutil.walk_packages(activesci.__path__, "activesci."):
+            try:
+                importlib.import_module(info.name)
+            except ImportError as exc:  # an optional dependency (madminer) is missing
+                skipped.append(f"{info.name}: {exc}")
+        registries = [o for o in gc.get_objects() if isinstance(o, Registry)]
+        kinds = sorted(r.kind for r in registries)
+        assert kinds == ["acquisition", "strategy", "task"], kinds
+        for reg in registries:
+            assert not reg._added, (reg.kind, sorted(reg._added))
+        from activesci.design import STRATEGIES
+        assert "oracle" not in STRATEGIES, sorted(STRATEGIES)
+        print("ok", len(skipped))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok")
