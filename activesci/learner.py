@@ -29,12 +29,9 @@ from activesci.errors import StoreError, ValidationError
 from activesci.experiments import SimulatedExperiment
 from activesci.inference import pretrained
 from activesci.inference.diagnostics import score_check
-from activesci.inference.posterior import (
-    DEFAULT_RESOLUTION,
-    ExactLikelihood,
-    GridPosterior,
-    SamplePosterior,
-)
+from activesci.inference.grid import DEFAULT_RESOLUTION, GridPosterior
+from activesci.inference.likelihood import ExactLikelihood
+from activesci.inference.particles import SamplePosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
 from activesci.inference.sequential import (
     CALIBRATION_EVENTS,

@@ -16,7 +16,7 @@ from _runs import kill_after
 import activesci as asci
 from activesci.design.optimizer import DesignContext, EIGStrategy
 from activesci.errors import StoreError, ValidationError
-from activesci.inference.posterior import GridPosterior
+from activesci.inference.grid import GridPosterior
 from activesci.store import SQLiteRunStore
 
 REPO = Path(__file__).resolve().parents[1]

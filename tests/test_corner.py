@@ -10,7 +10,8 @@ import activesci as asci
 from activesci import learner as learner_module
 from activesci import plots
 from activesci.errors import ValidationError
-from activesci.inference.posterior import GridPosterior, SamplePosterior
+from activesci.inference.grid import GridPosterior
+from activesci.inference.particles import SamplePosterior
 from activesci.spaces import Integer, Real, Space
 from activesci.typing import Observation
 

@@ -10,7 +10,8 @@ import pytest
 import activesci as asci
 from activesci.design.optimizer import DesignContext, EIGStrategy
 from activesci.errors import ValidationError
-from activesci.inference.posterior import ExactLikelihood, GridPosterior
+from activesci.inference.grid import GridPosterior
+from activesci.inference.likelihood import ExactLikelihood
 
 
 def test_a_moving_cost_charges_the_distance_moved():

@@ -258,7 +258,8 @@ def test_a_particle_posterior_run_resumes_bit_identically_after_kill_9(tmp_path)
 
 
 def test_the_learner_holds_particles_where_a_grid_cannot_and_both_follow_the_protocol():
-    from activesci.inference.posterior import GridPosterior, SamplePosterior
+    from activesci.inference.grid import GridPosterior
+    from activesci.inference.particles import SamplePosterior
     from activesci.typing import Posterior
 
     four = asci.ActiveLearner("location_finding", estimator="exact", strategy="random")

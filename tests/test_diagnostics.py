@@ -9,7 +9,9 @@ from scipy import stats
 from activesci import tasks
 from activesci.errors import ValidationError
 from activesci.inference.diagnostics import closure, closure_figure, coverage, coverage_figure
-from activesci.inference.posterior import ExactLikelihood, GridPosterior, SamplePosterior
+from activesci.inference.grid import GridPosterior
+from activesci.inference.likelihood import ExactLikelihood
+from activesci.inference.particles import SamplePosterior
 from activesci.spaces import Real, Space
 from activesci.typing import Observation
 

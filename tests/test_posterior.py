@@ -13,8 +13,10 @@ from activesci.errors import (
     ShapeError,
     ValidationError,
 )
-from activesci.inference import posterior as posterior_module
-from activesci.inference.posterior import ExactLikelihood, GridPosterior, SamplePosterior
+from activesci.inference import likelihood as likelihood_module
+from activesci.inference.grid import GridPosterior
+from activesci.inference.likelihood import ExactLikelihood
+from activesci.inference.particles import SamplePosterior
 from activesci.simulators.weinberg import born_coefficients
 from activesci.spaces import Real, Space
 from activesci.typing import Observation
@@ -98,7 +100,7 @@ def test_grid_result_does_not_depend_on_the_event_blocks(monkeypatch):
     whole = GridPosterior(sim.parameters, simulator=sim)
     for o in obs:
         whole.update(o, est)
-    monkeypatch.setattr(posterior_module, "_BLOCK_ELEMENTS", 500)  # 2 events per block
+    monkeypatch.setattr(likelihood_module, "_BLOCK_ELEMENTS", 500)  # 2 events per block
     blocks = GridPosterior(sim.parameters, simulator=sim)
     for o in obs:
         blocks.update(o, est)

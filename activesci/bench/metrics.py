@@ -29,7 +29,7 @@ import numpy as np
 from scipy import special
 
 from activesci.errors import ShapeError
-from activesci.inference.posterior import ExactLikelihood, observation_log_likelihood
+from activesci.inference.likelihood import ExactLikelihood, observation_log_likelihood
 from activesci.typing import Observation, check_count
 
 __all__ = ["SequentialBounds", "history_log_likelihood", "spce"]

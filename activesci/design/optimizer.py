@@ -23,7 +23,8 @@ from activesci.design.utility import (
     simulate_experiments,
 )
 from activesci.errors import ValidationError
-from activesci.inference.posterior import ExactLikelihood, GridPosterior
+from activesci.inference.grid import GridPosterior
+from activesci.inference.likelihood import ExactLikelihood
 from activesci.registry import Registry
 from activesci.spaces import Space
 

@@ -24,7 +24,8 @@ import numpy as np
 from scipy import special
 
 from activesci.errors import ValidationError
-from activesci.inference.posterior import NEGLIGIBLE, ExactLikelihood, GridPosterior
+from activesci.inference.grid import NEGLIGIBLE, GridPosterior
+from activesci.inference.likelihood import ExactLikelihood
 
 __all__ = [
     "EIGEstimate",

@@ -105,7 +105,7 @@ class LikelihoodRatioStatistic:
 
     def log_likelihood(self, points: Any) -> np.ndarray:
         """``log L`` at points ``(n, len(scan))`` (up to a constant), shape ``(n,)``."""
-        from activesci.inference.posterior import observation_log_likelihood
+        from activesci.inference.likelihood import observation_log_likelihood
 
         theta = self._full(points)
         return sum(

@@ -17,10 +17,10 @@ from typing import Any
 #: starts 0.2 s sooner, and one that simulates training data runs with numpy and scipy alone.
 _LAZY_NAMES = {
     "METHODS": "methods",
-    "ExactLikelihood": "posterior",
-    "GridPosterior": "posterior",
-    "LogRatioEstimator": "posterior",
-    "SamplePosterior": "posterior",
+    "ExactLikelihood": "likelihood",
+    "GridPosterior": "grid",
+    "LogRatioEstimator": "likelihood",
+    "SamplePosterior": "particles",
     "RatioEstimator": "ratio",
     "ScoreEstimator": "ratio",
     "TrainingData": "training",

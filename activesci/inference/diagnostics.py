@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from activesci.errors import ValidationError
-from activesci.inference.posterior import GridPosterior
+from activesci.inference.grid import GridPosterior
 
 __all__ = [
     "MAX_SCORE_SHIFT",
@@ -91,7 +91,7 @@ def closure(exact: GridPosterior, learned: GridPosterior, *, level: float = 0.68
     --------
     >>> import numpy as np
     >>> from activesci import tasks
-    >>> from activesci.inference.posterior import ExactLikelihood, GridPosterior
+    >>> from activesci.inference import ExactLikelihood, GridPosterior
     >>> task = tasks.gaussian()
     >>> sim = task.simulator
     >>> post = GridPosterior(sim.parameters, simulator=sim)
@@ -147,7 +147,7 @@ def rounds_against_exact(
         Per round: ``round``, ``events``, learned and exact ``mean``/``std``, ``shift`` (in
         exact std), ``width_ratio`` (learned / exact) and the self-check's ``ok``.
     """
-    from activesci.inference.posterior import ExactLikelihood
+    from activesci.inference.likelihood import ExactLikelihood
     from activesci.inference.sequential import narrowed_space
 
     space = simulator.parameters
@@ -382,7 +382,7 @@ def coverage(
     --------
     >>> import numpy as np
     >>> from activesci import tasks
-    >>> from activesci.inference.posterior import ExactLikelihood, GridPosterior
+    >>> from activesci.inference import ExactLikelihood, GridPosterior
     >>> sim = tasks.gaussian().simulator
     >>> res = coverage(sim, ExactLikelihood, lambda: GridPosterior(sim.parameters, 101),
     ...                n_datasets=5, design=[np.pi], progress=False)
