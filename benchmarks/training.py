@@ -3,7 +3,7 @@
 The learner's local estimator on ``tasks.weinberg_lineshape()`` is an ensemble of four ALICES
 networks (two hidden layers of 64), trained on 1e5 samples for 30 epochs. Its members train
 two at a time on Python threads on a 2-CPU machine (``activesci.threads.training_workers``).
-A stack (``activesci.inference.ratio._Stack``) trains several members as one module with
+A stack (``activesci.inference.networks._Stack``) trains several members as one module with
 batched matrix products, so each operation's fixed cost is paid once per stack; the members'
 numbers do not change (tests/test_ratio.py). This times, on the same simulated data:
 
@@ -39,7 +39,7 @@ import torch
 from _common import machine_facts, positive_int, write_results
 
 from activesci import tasks
-from activesci.inference import ratio
+from activesci.inference import neural, ratio
 from activesci.inference.ratio import RatioEstimator
 from activesci.inference.training import simulate_training_data
 from activesci.threads import training_workers
@@ -99,7 +99,7 @@ def main() -> None:
     losses: dict[str, list[float]] = {}
     for repeat in range(args.repeats):
         for arm, size in ARMS.items():
-            ratio._STACK = size
+            neural._STACK = size
             start = time.perf_counter()
             summary = est.train(data=data, seed=1, progress=False)
             seconds[arm].append(time.perf_counter() - start)

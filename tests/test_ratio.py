@@ -151,12 +151,12 @@ def test_members_trained_at_once_equal_members_trained_in_turn(method, monkeypat
 def test_members_trained_in_a_stack_equal_members_trained_alone(method, monkeypatch):
     """A stack shares each operation among its members, never their numbers: each member's
     weights and losses are those of training it alone, up to float rounding."""
-    from activesci.inference import ratio
+    from activesci.inference import neural
 
     kind = ScoreEstimator if method == "sally" else RatioEstimator
     trained_as = {}
     for size in (1, 2):
-        monkeypatch.setattr(ratio, "_STACK", size)
+        monkeypatch.setattr(neural, "_STACK", size)
         est = kind(tasks.gaussian(dim=2).simulator, method=method, hidden=(8, 8), ensemble=3)
         summary = est.train(seed=4, n_samples=2000, epochs=4, batch_size=128, progress=False)
         weights = [torch.cat([p.flatten() for p in m.parameters()]) for m in est.members]
@@ -172,9 +172,9 @@ def test_members_trained_in_a_stack_equal_members_trained_alone(method, monkeypa
 def test_a_stacked_member_stops_on_its_own_patience(monkeypatch):
     """Patience is per member: a stack keeps training while one of them still improves, and
     each member keeps the weights of its own best epoch."""
-    from activesci.inference import ratio
+    from activesci.inference import neural
 
-    monkeypatch.setattr(ratio, "_STACK", 2)
+    monkeypatch.setattr(neural, "_STACK", 2)
     est = RatioEstimator(tasks.gaussian(dim=2).simulator, method="alice", hidden=(8,), ensemble=2)
     summary = est.train(
         seed=3,
@@ -361,7 +361,7 @@ def test_score_term_weighs_each_parameter_by_the_log_ratio_change_it_causes():
 
 
 def test_chebyshev_table_reproduces_polynomials_and_converges_on_smooth_functions():
-    from activesci.inference.ratio import _TABLE_MIN_EVENTS, _TABLE_NODES, _chebyshev_table
+    from activesci.inference.chebyshev import _TABLE_MIN_EVENTS, _TABLE_NODES, _chebyshev_table
 
     x = np.random.default_rng(0).uniform(-0.9, 0.95, size=(1000, 1))
     x[:3, 0] = [-0.9, 0.95, 0.2]  # the two end nodes exactly, and an interior point
@@ -380,21 +380,21 @@ def test_chebyshev_table_reproduces_polynomials_and_converges_on_smooth_function
 def test_a_table_is_used_only_where_its_chebyshev_coefficients_have_died_out(monkeypatch):
     """An unresolved table (a function too wiggly for its points) is never interpolated:
     the evaluation takes twice the points, then every event."""
-    import activesci.inference.ratio as ratio
+    from activesci.inference import chebyshev
 
     x = np.linspace(-1.0, 1.0, 1000)[:, None]
-    coarse, _ = ratio._chebyshev_table(x, ratio._TABLE_NODES)
-    fine, _ = ratio._chebyshev_table(x, 2 * ratio._TABLE_NODES)
-    assert ratio._resolved(3 * coarse**3 - coarse, axis=0)  # a cubic needs 4 points
+    coarse, _ = chebyshev._chebyshev_table(x, chebyshev._TABLE_NODES)
+    fine, _ = chebyshev._chebyshev_table(x, 2 * chebyshev._TABLE_NODES)
+    assert chebyshev.resolved_at(3 * coarse**3 - coarse, axis=0).all()  # a cubic needs 4 points
     wiggly = lambda v: np.sin(12 * v)  # noqa: E731 - Chebyshev coefficients ~ J_k(12)
-    assert not ratio._resolved(wiggly(coarse), axis=0)
-    assert ratio._resolved(wiggly(fine), axis=0)
+    assert not chebyshev.resolved_at(wiggly(coarse), axis=0).all()
+    assert chebyshev.resolved_at(wiggly(fine), axis=0).all()
     sim = tasks.gaussian().simulator
     est = RatioEstimator(sim, method="alices", hidden=(16, 16))
     est.train(seed=0, **TINY)
     theta = np.linspace(-0.8, 0.8, 5)[:, None]
     events = np.random.default_rng(2).normal(0.5, 2.0, size=(700, 1))
-    monkeypatch.setattr(ratio, "_TABLE_TOLERANCE", 0.0)  # no table is ever resolved
+    monkeypatch.setattr(chebyshev, "_TABLE_TOLERANCE", 0.0)  # no table is ever resolved
     assert np.array_equal(
         est._evaluate(events, theta, [1.0]), est._members_log_ratio(events, theta, [1.0])
     )
@@ -403,10 +403,10 @@ def test_a_table_is_used_only_where_its_chebyshev_coefficients_have_died_out(mon
 def test_each_parameter_point_takes_the_coarsest_table_resolved_there(monkeypatch):
     """Points where 16 nodes resolve the function are read off that table, the others off
     32 nodes or, where neither resolves, off every event; each to the table's tolerance."""
-    import activesci.inference.ratio as ratio
+    from activesci.inference import chebyshev, neural
 
     est = RatioEstimator(tasks.gaussian().simulator, method="alices", hidden=(4,))
-    est.summary = ratio.TrainingSummary(1, 0, [1], [0.0], 0.0, [])  # marks it trained
+    est.summary = neural.TrainingSummary(1, 0, [1], [0.0], 0.0, [])  # marks it trained
     asked = []
 
     def members(x, theta, design):  # log r = sin(theta x): wigglier for larger theta
@@ -419,7 +419,7 @@ def test_each_parameter_point_takes_the_coarsest_table_resolved_there(monkeypatc
     est.parameters = Space([Real("mu", 0.0, 50.0)])
     got = est._evaluate(events, theta, [1.0])[0]
     np.testing.assert_allclose(got, np.sin(theta * events[:, 0][None, :]), atol=2e-5)
-    n = ratio._TABLE_NODES
+    n = chebyshev._TABLE_NODES
     assert asked == [(n, [0.5, 2.0, 12.0, 40.0]), (2 * n, [12.0, 40.0]), (500, [40.0])]
 
 
@@ -445,7 +445,7 @@ def test_tabulated_evaluation_of_many_events_matches_the_direct_one(method):
 def test_the_score_term_is_the_masked_regression_on_rows_drawn_at_theta(method):
     """The loss takes d/dtheta only at rows with y = 1; it must equal the textbook loss (the
     ratio loss on every row plus the score regression masked by y), value and gradient."""
-    from activesci.inference.ratio import ratio_loss, score_loss
+    from activesci.inference.networks import ratio_loss, score_loss
 
     est = RatioEstimator(estimator_simulator(), method=method, hidden=(8,), alpha=0.7)
     data = simulate_training_data(
