@@ -36,22 +36,22 @@ from activesci.inference.ratio import METHODS, RatioEstimator
 from activesci.inference.sequential import (
     CALIBRATION_EVENTS,
     MAX_EDGE_MASS,
-    MIN_CELLS_PER_STD,
     CalibratedEstimator,
+    self_check,
+    severity,
+)
+from activesci.inference.sequential import calibration_events as default_calibration_events
+from activesci.inference.truncation import (
+    MIN_CELLS_PER_STD,
     RestrictedSimulator,
     cells_per_std,
     edge_mass,
     focus_region,
     grid_resolution,
     narrowed_space,
-    self_check,
-    severity,
     shrink_factor,
     training_region,
     truncation_region,
-)
-from activesci.inference.sequential import (
-    calibration_events as default_calibration_events,
 )
 from activesci.tasks import Task
 from activesci.threads import configure_threads

@@ -8,15 +8,17 @@ import activesci as asci
 from activesci.errors import ValidationError
 from activesci.inference import ExactLikelihood, GridPosterior, closure
 from activesci.inference.sequential import (
-    MIN_AXIS_CELLS,
     CalibratedEstimator,
-    RestrictedSimulator,
     _gradient_design,
     _quadratic,
+    self_check,
+)
+from activesci.inference.truncation import (
+    MIN_AXIS_CELLS,
+    RestrictedSimulator,
     edge_mass,
     grid_resolution,
     narrowed_space,
-    self_check,
     shrink_factor,
     truncation_region,
 )
@@ -305,7 +307,7 @@ def test_learned_posterior_closes_every_round_and_the_check_knows_when_it_does_n
 
 
 def test_training_region_keeps_a_floor_of_event_widths_while_the_grid_shrinks():
-    from activesci.inference.sequential import FLOOR, training_region
+    from activesci.inference.truncation import FLOOR, training_region
 
     task = asci.tasks.gaussian(events_per_experiment=400)
     exp = task.experiment(truth={"mu0": 0.5}, seed=2)

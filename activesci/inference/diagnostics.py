@@ -148,7 +148,7 @@ def rounds_against_exact(
         exact std), ``width_ratio`` (learned / exact) and the self-check's ``ok``.
     """
     from activesci.inference.likelihood import ExactLikelihood
-    from activesci.inference.sequential import narrowed_space
+    from activesci.inference.truncation import narrowed_space
 
     space = simulator.parameters
     if len(space) != 1:
