@@ -33,13 +33,8 @@ from activesci.inference.grid import DEFAULT_RESOLUTION, GridPosterior
 from activesci.inference.likelihood import ExactLikelihood
 from activesci.inference.particles import SamplePosterior
 from activesci.inference.ratio import METHODS, RatioEstimator
-from activesci.inference.sequential import (
-    CALIBRATION_EVENTS,
-    MAX_EDGE_MASS,
-    CalibratedEstimator,
-    self_check,
-    severity,
-)
+from activesci.inference.selfcheck import MAX_EDGE_MASS, self_check, severity
+from activesci.inference.sequential import CALIBRATION_EVENTS, CalibratedEstimator
 from activesci.inference.sequential import calibration_events as default_calibration_events
 from activesci.inference.truncation import (
     MIN_CELLS_PER_STD,
@@ -624,7 +619,7 @@ class ActiveLearner:
         return {name: getattr(self, name) for name in names} | {"check": self.check}
 
     def _self_check(self, observations: list[Observation]) -> dict[str, Any]:
-        """:func:`~activesci.inference.sequential.self_check` of the posterior now."""
+        """:func:`~activesci.inference.selfcheck.self_check` of the posterior now."""
         return self_check(
             self.posterior,
             self.inference_estimator,

@@ -7,12 +7,8 @@ from conftest import closure_against_exact
 import activesci as asci
 from activesci.errors import ValidationError
 from activesci.inference import ExactLikelihood, GridPosterior, closure
-from activesci.inference.sequential import (
-    CalibratedEstimator,
-    _gradient_design,
-    _quadratic,
-    self_check,
-)
+from activesci.inference.selfcheck import self_check
+from activesci.inference.sequential import CalibratedEstimator, _gradient_design, _quadratic
 from activesci.inference.truncation import (
     MIN_AXIS_CELLS,
     RestrictedSimulator,
@@ -369,7 +365,7 @@ def test_of_two_local_estimators_the_learner_keeps_the_one_its_check_finds_bette
     retraining came out worse is not retrained on the check again; a resumed run takes the
     same path."""
     import activesci.learner as learner_module
-    from activesci.inference.sequential import severity
+    from activesci.inference.selfcheck import severity
 
     real, train = learner_module.self_check, learner_module.ActiveLearner._train_local
     # round 1: the retraining is better; round 2: worse; round 3: flagged, not retried
