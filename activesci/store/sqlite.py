@@ -1,28 +1,11 @@
-"""Durable run stores: a run's settings, observations, round summaries and checkpoints.
+"""The run store on disk: one SQLite file per run.
 
 :class:`SQLiteRunStore` implements :class:`activesci.typing.RunStore` with one SQLite file,
 ``<run directory>/run.sqlite``, in WAL mode with ``synchronous=FULL``: every write is one
 transaction that is on disk when the call returns, so a killed process loses at most the
 round it was working on, never a stored observation, and never leaves a half-written row.
 
-Format ``1`` (:data:`FORMAT_VERSION`) has these tables:
-
-===============  ==========================================================================
-table            columns
-===============  ==========================================================================
-``info``         ``key TEXT PRIMARY KEY, value TEXT``: ``format_version``, ``created``
-                 (UTC, ISO 8601) and ``activesci_version`` (of the code that created it)
-``metadata``     one row ``(id = 0, document TEXT)``: the run's settings as JSON
-``observations`` ``round INTEGER PRIMARY KEY, design TEXT`` (JSON list of floats),
-                 ``x BLOB`` (``numpy.save`` of the float64 ``(n, X)`` array), ``n INTEGER``,
-                 ``luminosity REAL`` (``NULL`` if none), ``meta TEXT`` (JSON), ``created TEXT``
-``rounds``       ``round INTEGER PRIMARY KEY, summary TEXT`` (JSON object)
-``checkpoints``  ``name TEXT PRIMARY KEY, data BLOB, created TEXT``
-===============  ==========================================================================
-
-JSON values are written by :mod:`json` after converting NumPy arrays and scalars to lists,
-floats, ints and bools; NaN and infinities are written as ``NaN``/``Infinity`` as Python's
-:mod:`json` does. Arrays are read back with ``allow_pickle=False``.
+The tables of format ``1`` (:data:`FORMAT_VERSION`) are listed in :mod:`activesci.store`.
 
 A store file is data, possibly crafted: everything read back is checked (JSON that parses to
 the documented types, rounds numbered ``0, 1, 2, ...`` without gaps, arrays whose header
@@ -38,17 +21,14 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import io
 import json
 import math
-import operator
 import os
 import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -57,9 +37,20 @@ import numpy as np
 
 from activesci.errors import StoreError, ValidationError
 from activesci.io import check_input_file
+from activesci.store.values import (
+    _array,
+    _array_bytes,
+    _check_rounds,
+    _check_summary_round,
+    _dumps,
+    _json_value,
+    _jsonable,
+    _now,
+    _round_number,
+)
 from activesci.typing import Observation
 
-__all__ = ["DB_NAME", "FORMAT_VERSION", "LOCK_NAME", "MemoryRunStore", "SQLiteRunStore"]
+__all__ = ["DB_NAME", "FORMAT_VERSION", "LOCK_NAME", "SQLiteRunStore"]
 
 #: Version of the on-disk format this code writes; it reads this version and older ones.
 FORMAT_VERSION = 1
@@ -86,131 +77,6 @@ _SCHEMA = (
     "CREATE TABLE rounds (round INTEGER PRIMARY KEY CHECK (round >= 0), summary TEXT NOT NULL)",
     "CREATE TABLE checkpoints (name TEXT PRIMARY KEY, data BLOB NOT NULL, created TEXT NOT NULL)",
 )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _jsonable(value: Any, where: str) -> Any:
-    """``value`` with NumPy arrays and scalars converted, or a ValidationError naming ``where``."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biuf":
-            raise ValidationError(
-                f"{where} is an array of dtype {value.dtype}, which is not JSON-serialisable "
-                "(use a numeric array)"
-            )
-        return _jsonable(value.tolist(), where)
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ValidationError(
-                    f"{where} has the key {k!r} of type {type(k).__name__}; "
-                    "JSON object keys must be str"
-                )
-            out[k] = _jsonable(v, f"{where}[{k!r}]")
-        return out
-    raise ValidationError(
-        f"{where} is a {type(value).__name__} ({value!r:.80}), which is not JSON-serialisable "
-        "(use str, int, float, bool, None, lists, dicts or numeric numpy arrays)"
-    )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _round_number(round: Any, what: str) -> int:
-    if isinstance(round, bool):
-        raise ValidationError(f"{what} round must be an integer, got {round!r}")
-    try:
-        r = operator.index(round)
-    except TypeError:
-        raise ValidationError(f"{what} round must be an integer, got {round!r}") from None
-    if r < 0:
-        raise ValidationError(f"{what} round must be >= 0, got {r}")
-    return r
-
-
-def _array_bytes(x: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(x, dtype=np.float64), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _array(blob: Any, n: Any) -> np.ndarray:
-    """The float64 ``(n, X)`` array saved in ``blob``; ValueError if the bytes are not one.
-
-    The header is checked against ``n`` and the size of the data before anything is
-    allocated, so a header that declares 10**13 rows costs nothing.
-    """
-    if not isinstance(blob, bytes) or isinstance(n, bool) or not isinstance(n, int):
-        raise ValueError(f"expected bytes and an integer row count, got {type(blob).__name__}")
-    buf = io.BytesIO(blob)
-    version = np.lib.format.read_magic(buf)
-    if version not in ((1, 0), (2, 0)):
-        raise ValueError(f"unsupported .npy version {version}")
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
-    else:
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
-    if dtype != np.dtype("<f8") or fortran or len(shape) != 2 or shape[0] != n:
-        raise ValueError(f"an array of {dtype} and shape {shape}, expected float64 ({n}, X)")
-    if len(blob) - buf.tell() != 8 * shape[0] * shape[1]:
-        raise ValueError(f"{len(blob) - buf.tell()} bytes of data for the shape {shape}")
-    return np.frombuffer(blob, dtype="<f8", offset=buf.tell()).reshape(shape).copy()
-
-
-def _json_value(text: Any, kind: type, where: str) -> Any:
-    """Parse a stored JSON document of type ``kind``; StoreError naming ``where`` if not."""
-    try:
-        if not isinstance(text, str):
-            raise ValueError(f"a {type(text).__name__}, not text")
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise StoreError(f"{where} is not valid JSON ({exc})") from None
-    if not isinstance(value, kind):
-        raise StoreError(
-            f"{where} is a JSON {type(value).__name__}, expected a JSON "
-            f"{'object' if kind is dict else 'list'}"
-        )
-    return value
-
-
-def _check_rounds(rounds: list[Any], what: str, where: str) -> None:
-    """StoreError unless ``rounds`` is ``0, 1, 2, ...`` (a missing round, or a bad number)."""
-    if rounds == list(range(len(rounds))):
-        return
-    missing = next(k for k in range(len(rounds)) if k not in rounds)
-    raise StoreError(
-        f"{where}: the {what} of round {missing} is missing or misnumbered (stored rounds: "
-        f"{rounds[:20]!r}); expected rounds 0, 1, 2, ... without gaps: the store was altered"
-    )
-
-
-def _check_summary_round(r: int, observed: int, summaries: int, where: str) -> None:
-    """StoreError unless round ``r`` has an observation and every earlier round a summary."""
-    if r >= observed:
-        raise StoreError(
-            f"{where}: cannot write the summary of round {r}: it has no observation "
-            f"({observed} stored; store the observation first)"
-        )
-    if r > summaries:
-        raise StoreError(
-            f"{where}: cannot write the summary of round {r}: the next summary is round "
-            f"{summaries} (summaries are written in order without gaps)"
-        )
 
 
 class SQLiteRunStore:
@@ -712,71 +578,3 @@ class SQLiteRunStore:
         with self._read() as db:
             row = db.execute("SELECT data FROM checkpoints WHERE name = ?", (name,)).fetchone()
         return None if row is None else bytes(row[0])
-
-
-class MemoryRunStore:
-    """A :class:`~activesci.typing.RunStore` in memory: same checks, nothing on disk.
-
-    For notebooks and tests where a run need not survive the kernel; pass a folder to
-    ``ActiveLearner(store=...)`` for a resumable :class:`SQLiteRunStore` instead.
-
-    Examples
-    --------
-    >>> store = MemoryRunStore()
-    >>> store.write_metadata({"task": "gaussian"})
-    >>> store.metadata()
-    {'task': 'gaussian'}
-    """
-
-    def __init__(self) -> None:
-        self._metadata: dict[str, Any] | None = None
-        self._observations: list[Observation] = []
-        self._rounds: dict[int, dict[str, Any]] = {}
-        self._checkpoints: dict[str, bytes] = {}
-
-    def write_metadata(self, metadata: dict[str, Any]) -> None:
-        """Record the run's settings once (an identical rewrite is a no-op)."""
-        value = _jsonable(metadata, "metadata")
-        if self._metadata is not None and _dumps(value) != _dumps(self._metadata):
-            raise StoreError("this run's metadata is already written and differs")
-        self._metadata = value
-
-    def metadata(self) -> dict[str, Any]:
-        """The settings written by :meth:`write_metadata` (``{}`` before)."""
-        return dict(self._metadata or {})
-
-    def append_observation(self, round: int, observation: Observation) -> None:
-        """Keep the observation of ``round`` (rounds in order, no gaps)."""
-        r = _round_number(round, "observation")
-        if not isinstance(observation, Observation):
-            raise ValidationError(f"expected an Observation, got {type(observation).__name__}")
-        if r != len(self._observations):
-            raise StoreError(
-                f"round {r} already has an observation"
-                if r < len(self._observations)
-                else f"cannot append round {r}: the next round is {len(self._observations)}"
-            )
-        self._observations.append(observation)
-
-    def observations(self) -> list[tuple[int, Observation]]:
-        """All observations with their rounds."""
-        return list(enumerate(self._observations))
-
-    def append_round(self, round: int, summary: dict[str, Any]) -> None:
-        """Keep (or replace) a round's summary; its observation must be kept already."""
-        r = _round_number(round, "summary")
-        value = _jsonable(summary, "summary")
-        _check_summary_round(r, len(self._observations), len(self._rounds), "this run")
-        self._rounds[r] = value
-
-    def rounds(self) -> list[dict[str, Any]]:
-        """All round summaries, in order, each with its ``round``."""
-        return [{"round": r, **self._rounds[r]} for r in sorted(self._rounds)]
-
-    def save_checkpoint(self, name: str, data: bytes) -> None:
-        """Keep (or replace) a named binary checkpoint."""
-        self._checkpoints[str(name)] = bytes(data)
-
-    def load_checkpoint(self, name: str) -> bytes | None:
-        """The checkpoint called ``name``, or ``None``."""
-        return self._checkpoints.get(name)
