@@ -6,7 +6,6 @@ the main environment; its steps find the main environment's ``activesci`` throug
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -18,8 +17,9 @@ import numpy as np
 import pytest
 import yaml
 
+from activesci.cli import main
 from activesci.errors import ValidationError
-from activesci.workflow.reana import add_parser, export_reana, run_cli
+from activesci.workflow.reana import export_reana
 
 ROOT = Path(__file__).resolve().parents[1]
 YADAGE_BIN = Path(os.environ.get("YADAGE_VENV", ROOT / ".venv-yadage")) / "bin"
@@ -157,12 +157,16 @@ def test_validation_errors(tmp_path: Path, options: dict, named: str) -> None:
 
 
 def test_cli_parser(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="activesci")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        ["export-reana", "weinberg", "--out", str(tmp_path), "--chunks", "3", "--train-image=t:1"]
-    )
-    assert run_cli(args) == 0
+    args = [
+        "export-reana",
+        "weinberg",
+        "--out",
+        str(tmp_path),
+        "--chunks",
+        "3",
+        "--train-image=t:1",
+    ]
+    assert main(args) == 0
     files = json.loads(capsys.readouterr().out)
     assert Path(files["reana"]) == tmp_path / "reana.yaml"
     assert all(Path(path).is_file() for path in files.values())

@@ -16,7 +16,6 @@ subcommand.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shlex
@@ -29,7 +28,7 @@ from activesci import tasks
 from activesci.errors import ValidationError
 from activesci.io import atomic_write
 
-__all__ = ["ENVIRONMENTS", "add_parser", "export_reana", "run_cli", "workflow_spec"]
+__all__ = ["ENVIRONMENTS", "export_reana", "workflow_spec"]
 
 ENVIRONMENTS = ("docker", "local")
 """``docker``: each step in the simulator image (REANA); ``local``: on the host, via PATH."""
@@ -313,64 +312,3 @@ def export_reana(
         with atomic_write(out / name, "w") as fh:
             fh.write(text)
     return out / "reana.yaml"
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register the ``export-reana`` subcommand on an ``argparse`` subparsers object."""
-    from activesci.inference.methods import METHODS
-
-    parser = subparsers.add_parser(
-        "export-reana",
-        help="write a yadage workflow and reana.yaml of a training campaign",
-        description="Write workflow.yml (yadage: sample-training chunks -> merge -> train), "
-        "reana.yaml and README.md into a folder, for reana-client or yadage-run.",
-    )
-    parser.add_argument("task", help="a task name or package.module:function of your own factory")
-    parser.add_argument("--out", required=True, help="folder to write to")
-    parser.add_argument("--samples", type=int, default=100_000, help="training samples in all")
-    parser.add_argument("--chunks", type=int, default=4, help="parallel simulation steps")
-    parser.add_argument("--seed", type=int, default=0, help="seed (chunk seeds derive from it)")
-    parser.add_argument(
-        "--method",
-        choices=sorted(m for m in METHODS if m != "sally"),
-        default="alices",
-        help="estimator",
-    )
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs")
-    parser.add_argument(
-        "--image", default="activesci-sim:latest", help="simulator image for REANA steps"
-    )
-    parser.add_argument(
-        "--train-image",
-        default=None,
-        help="image with PyTorch for the train step (default: --image)",
-    )
-    parser.add_argument(
-        "--environment",
-        choices=ENVIRONMENTS,
-        default="docker",
-        help="docker: steps in the image (REANA); local: steps on this host",
-    )
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Handle ``activesci export-reana``: export, print the files as JSON, return 0.
-
-    A bad value raises :class:`~activesci.errors.ValidationError` for ``activesci.cli.main``.
-    """
-    path = export_reana(
-        args.task,
-        Path(args.out),
-        samples=args.samples,
-        chunks=args.chunks,
-        seed=args.seed,
-        method=args.method,
-        epochs=args.epochs,
-        image=args.image,
-        train_image=args.train_image,
-        environment=args.environment,
-    )
-    folder = path.parent
-    files = {"reana": path, "workflow": folder / "workflow.yml", "readme": folder / "README.md"}
-    print(json.dumps({k: str(v) for k, v in files.items()}, indent=2))
-    return 0
