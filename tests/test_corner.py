@@ -12,6 +12,7 @@ from activesci import plots
 from activesci.errors import ValidationError
 from activesci.inference.grid import GridPosterior
 from activesci.inference.particles import SamplePosterior
+from activesci.learner import state as learner_state
 from activesci.spaces import Integer, Real, Space
 from activesci.typing import Observation
 
@@ -139,7 +140,7 @@ def test_bad_pair_arguments_are_named(args, message):
 
 def stored(post):
     """What a round summary stores: the learner's marginals and the pair marginals."""
-    return learner_module._marginals(post), json.loads(json.dumps(post.pair_marginals()))
+    return learner_state._marginals(post), json.loads(json.dumps(post.pair_marginals()))
 
 
 def test_corner_figure_has_a_panel_per_marginal_and_pair_and_marks_the_truth(grid3):

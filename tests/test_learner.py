@@ -179,7 +179,7 @@ def test_metrics_reach_the_tracker():
 
 
 def test_refinement_trains_on_bands_and_skips_covered_designs():
-    from activesci.learner import _bands, _covered
+    from activesci.learner.designs import _bands, _covered
 
     space = asci.tasks.weinberg().designs  # 20-210 GeV: bands of +-0.95 GeV
     learner = asci.ActiveLearner("weinberg", estimator="exact", progress=False)

@@ -331,7 +331,7 @@ def test_cli_prints_the_self_check_verdict_of_every_round(tmp_path, capsys):
 def test_the_learner_retrains_once_a_round_on_a_finding_a_training_can_fix(tmp_path, monkeypatch):
     """The check's ``retrain`` finding is acted on once per round (even if the next check
     still finds it), recorded with its reason, and a resumed run takes the same path."""
-    import activesci.learner as learner_module
+    import activesci.learner.sequential as learner_module
 
     real = learner_module.self_check
 
@@ -364,10 +364,10 @@ def test_of_two_local_estimators_the_learner_keeps_the_one_its_check_finds_bette
     least as well on the same data (a fresh training can come out worse); an estimator whose
     retraining came out worse is not retrained on the check again; a resumed run takes the
     same path."""
-    import activesci.learner as learner_module
+    import activesci.learner.sequential as learner_module
     from activesci.inference.selfcheck import severity
 
-    real, train = learner_module.self_check, learner_module.ActiveLearner._train_local
+    real, train = learner_module.self_check, learner_module.SequentialInference._train_local
     # round 1: the retraining is better; round 2: worse; round 3: flagged, not retried
     script = [0.5, 0.3, 0.5, 0.6, 0.5]
     residuals, trained = iter(script), []
@@ -381,7 +381,7 @@ def test_of_two_local_estimators_the_learner_keeps_the_one_its_check_finds_bette
         trained.append(self._local)
 
     monkeypatch.setattr(learner_module, "self_check", scripted)
-    monkeypatch.setattr(learner_module.ActiveLearner, "_train_local", recorded)
+    monkeypatch.setattr(learner_module.SequentialInference, "_train_local", recorded)
     options = {"estimator": "alices", "strategy": "fixed", "seed": 3, "progress": False}
     options |= {"training_samples": 2000}
     learner = asci.ActiveLearner("gaussian", store=tmp_path / "run", **options)
@@ -407,7 +407,7 @@ def test_the_local_estimator_trains_ahead_of_the_designs_with_several_parameters
     """With several parameters, while the posterior spans the prior, a training covers
     DESIGN_HORIZON of the design range beyond the designs run, so a next design nearby needs
     none; with one parameter, or a narrowed posterior, it keeps the narrow band."""
-    from activesci.learner import _BAND, DESIGN_HORIZON
+    from activesci.learner.designs import _BAND, DESIGN_HORIZON
 
     task = asci.tasks.gaussian(dim=dim)
     learner = asci.ActiveLearner(
