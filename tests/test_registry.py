@@ -7,6 +7,7 @@ import sys
 import textwrap
 from importlib import metadata
 
+import numpy as np
 import pytest
 
 from activesci.errors import ValidationError
@@ -94,3 +95,41 @@ def test_importing_any_activesci_module_changes_no_registry():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("ok")
+
+
+def test_a_new_strategy_is_one_file_and_a_registration(tmp_path, monkeypatch):
+    """A strategy of the user's own (a new file) registered by name runs the loop like the
+    built-ins, and unregistering it leaves the registry as it was."""
+    import activesci as asci
+    from activesci.design import STRATEGIES, register_strategy
+
+    (tmp_path / "edge_strategy.py").write_text(
+        textwrap.dedent(
+            """
+            from dataclasses import dataclass, field
+
+            @dataclass
+            class UpperEdge:
+                '''Always the upper end of every design dimension.'''
+
+                name: str = "upper_edge"
+                record: dict = field(default_factory=dict)
+
+                def propose(self, context):
+                    return context.space.bounds[:, 1].copy()
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from edge_strategy import UpperEdge
+
+    before = list(STRATEGIES)
+    register_strategy("upper_edge", UpperEdge)
+    try:
+        learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="upper_edge")
+        states = list(learner.iterate(2))
+        upper = learner.task.designs.bounds[:, 1]
+        assert all(np.array_equal(s.design, upper) for s in states)
+    finally:
+        del STRATEGIES["upper_edge"]
+    assert list(STRATEGIES) == before
