@@ -8,11 +8,10 @@ Design the next experiment, run it, infer what it tells you, repeat. See ``READM
 ['expected_count', 'joint_log_prob', 'joint_score', 'log_likelihood']
 """
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from activesci import errors, experiments, simulators, spaces, tasks
+from activesci._lazy import lazy_attributes
 from activesci.errors import ActivesciError, ValidationError
 from activesci.experiments import ManualExperiment, RecordedExperiment, SimulatedExperiment
 from activesci.spaces import Categorical, Integer, Normal, Real, Space
@@ -32,12 +31,7 @@ _LAZY = (
 _LAZY_NAMES = {"ActiveLearner": "learner", "Dashboard": "widgets"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return importlib.import_module(f"activesci.{name}")
-    if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(f"activesci.{_LAZY_NAMES[name]}"), name)
-    raise AttributeError(f"module 'activesci' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY_NAMES, _LAZY)
 
 
 __all__ = [

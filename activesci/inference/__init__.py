@@ -9,8 +9,7 @@
 0.302
 """
 
-import importlib
-from typing import Any
+from activesci._lazy import lazy_attributes
 
 #: Every name is imported on first use: the neural estimators need torch, and the rest
 #: scipy.stats; a workflow step (``activesci simulate``, ``sample-training``) that needs neither
@@ -32,10 +31,7 @@ _LAZY_NAMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY_NAMES:
-        return getattr(importlib.import_module(f"activesci.inference.{_LAZY_NAMES[name]}"), name)
-    raise AttributeError(f"module 'activesci.inference' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY_NAMES)
 
 
 __all__ = [

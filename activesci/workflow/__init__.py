@@ -13,8 +13,7 @@ The names above are imported on first use, so importing the package costs no ada
 (atomic writes, checksums) are :mod:`activesci.io`'s.
 """
 
-import importlib
-from typing import Any
+from activesci._lazy import lazy_attributes
 
 _WHERE = {
     "Campaign": "dag",
@@ -29,10 +28,6 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"activesci.workflow.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'activesci.workflow' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _WHERE)
 
 __all__ = sorted(_WHERE)
