@@ -83,7 +83,7 @@ class Dashboard:
             value=getattr(learner.strategy, "name", "eig"),
             description="strategy",
         )
-        method = learner._estimator_spec.get("method", learner._estimator_spec["kind"])
+        method = learner.estimator_method
         methods = ["exact", *sorted(m for m in METHODS if m != "sally")]
         self.estimator_picker = w.Dropdown(
             options=methods if method in methods else [method, *methods],
@@ -438,7 +438,7 @@ class Dashboard:
         elif self._manual:
             experiment = ManualExperiment(task.designs, experiment.n_features)
         method = self.estimator_picker.value
-        same = method == old._estimator_spec.get("method")
+        same = method in METHODS and method == old.estimator_method  # a trained one: reuse it
         learner = ActiveLearner(
             task,
             experiment=experiment,
@@ -446,7 +446,7 @@ class Dashboard:
             strategy=self.strategy_picker.value,
             seed=old.seed,
             refine_every=old.refine_every if method != "exact" else None,
-            training_samples=old._training_samples,
+            training_samples=old.training_samples,
             progress=self._show_training,
         )
         with self._lock:

@@ -537,6 +537,16 @@ class ActiveLearner(SequentialInference, Resumable):
         return last[0] if last else None
 
     @property
+    def estimator_method(self) -> str:
+        """The estimator's method (``"alices"``, ...), or its kind (``"exact"``, ``"object"``)."""
+        return str(self._estimator_spec.get("method", self._estimator_spec["kind"]))
+
+    @property
+    def training_samples(self) -> int:
+        """Simulations per training of a named estimator."""
+        return int(self._training_samples)
+
+    @property
     def luminosity(self) -> float:
         """Total luminosity of the observations so far (0 where unknown)."""
         return float(sum(obs.luminosity or 0.0 for obs in self.posterior.observations))
