@@ -84,7 +84,7 @@ def test_importing_any_activesci_module_changes_no_registry():
                 skipped.append(f"{info.name}: {exc}")
         registries = [o for o in gc.get_objects() if isinstance(o, Registry)]
         kinds = sorted(r.kind for r in registries)
-        assert kinds == ["acquisition", "strategy", "task"], kinds
+        assert kinds == ["acquisition", "posterior", "strategy", "task"], kinds
         for reg in registries:
             assert not reg._added, (reg.kind, sorted(reg._added))
         from activesci.design import STRATEGIES
@@ -135,3 +135,38 @@ def test_a_new_strategy_is_one_file_and_a_registration(tmp_path, monkeypatch):
     finally:
         del STRATEGIES["upper_edge"]
     assert list(STRATEGIES) == before
+
+
+def test_a_new_posterior_representation_is_one_file_and_a_registration(tmp_path, monkeypatch):
+    """A representation of the user's own (here: a coarse grid, in a new file) registered by
+    name holds the learner's posterior; unregistered, the name is refused."""
+    import activesci as asci
+    from activesci.inference.grid import GridPosterior
+    from activesci.inference.representations import POSTERIORS, register_posterior
+
+    (tmp_path / "coarse_posterior.py").write_text(
+        textwrap.dedent(
+            """
+            from activesci.inference.grid import GridPosterior
+
+            def coarse(space, *, simulator, seed, resolution=None, particles=None):
+                # eleven cells per parameter, whatever the learner asks
+                return GridPosterior(space, 11, simulator=simulator)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from coarse_posterior import coarse
+
+    register_posterior("coarse", coarse)
+    try:
+        learner = asci.ActiveLearner(
+            "gaussian", estimator="exact", strategy="fixed", posterior="coarse"
+        )
+        state = learner.run(2)
+        assert isinstance(state.posterior, GridPosterior) and state.posterior.shape == (11,)
+        assert learner.posterior_kind == "coarse"
+    finally:
+        del POSTERIORS["coarse"]
+    with pytest.raises(ValidationError, match="posterior must be one of"):
+        asci.ActiveLearner("gaussian", estimator="exact", posterior="coarse")

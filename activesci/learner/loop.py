@@ -22,6 +22,7 @@ from activesci.inference.grid import GridPosterior
 from activesci.inference.likelihood import ExactLikelihood
 from activesci.inference.particles import SamplePosterior
 from activesci.inference.ratio import RatioEstimator
+from activesci.inference.representations import POSTERIORS
 from activesci.inference.sequential import calibration_events as default_calibration_events
 from activesci.learner.designs import _BAND, DESIGN_HORIZON
 from activesci.learner.resuming import Resumable
@@ -55,7 +56,6 @@ __all__ = ["ActiveLearner"]
 #: Inference modes of a trained estimator.
 INFERENCE = ("sequential", "amortised")
 #: Posterior representations: ``"auto"`` takes the grid up to ``GRID_MAX_DIM`` parameters.
-POSTERIORS = ("auto", "grid", "particles")
 #: The most parameters ``posterior="auto"`` puts on a grid; more get particles (SMC).
 GRID_MAX_DIM = 3
 
@@ -131,12 +131,14 @@ class ActiveLearner(SequentialInference, Resumable):
         Load a named estimator shipped with the package instead of training it, where one is
         exactly this training (same simulator behaviour, method, samples and seed; see
         :mod:`activesci.inference.pretrained`): the flagship at seed 0 starts in a second.
-    posterior : {"auto", "grid", "particles"}
-        How knowledge is held: a grid (exact sums, 1-3 parameters) or weighted particles
-        (:class:`~activesci.inference.posterior.SamplePosterior`, sequential Monte Carlo, any
-        number of parameters). ``"auto"`` takes the grid up to :data:`GRID_MAX_DIM`
-        parameters. A trained estimator updates particles in the ``"amortised"`` mode: the
-        sequential mode's truncated trainings and calibration are defined on the grid.
+    posterior : str
+        How knowledge is held: ``"grid"`` (exact sums, 1-3 parameters), ``"particles"``
+        (:class:`~activesci.inference.particles.SamplePosterior`, sequential Monte Carlo, any
+        number of parameters) or a representation you registered
+        (:func:`~activesci.inference.representations.register_posterior`). ``"auto"``
+        (default) takes the grid up to :data:`GRID_MAX_DIM` parameters. A trained estimator
+        updates any but the grid in the ``"amortised"`` mode: the sequential mode's truncated
+        trainings and calibration are defined on the grid.
     particles : int
         Particles of a particle posterior.
     cost : callable, optional
@@ -219,11 +221,12 @@ class ActiveLearner(SequentialInference, Resumable):
                 raise ValidationError("refine_every needs a trained estimator (a method name)")
         if inference not in INFERENCE:
             raise ValidationError(f"inference must be one of {INFERENCE}, got {inference!r}")
-        if posterior not in POSTERIORS:
-            raise ValidationError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
+        if posterior != "auto" and posterior not in POSTERIORS:
+            names = ["auto", *sorted(POSTERIORS)]
+            raise ValidationError(f"posterior must be one of {names}, got {posterior!r}")
         if posterior == "auto":
             posterior = "grid" if len(self.task.parameters) <= GRID_MAX_DIM else "particles"
-        #: "grid" or "particles": how the posterior is held
+        #: how the posterior is held: a name in ``inference.representations.POSTERIORS``
         self.posterior_kind = posterior
         self._particles = check_count(particles, "particles", minimum=10)
         self.batch = check_count(batch, "batch", minimum=1)
@@ -239,7 +242,7 @@ class ActiveLearner(SequentialInference, Resumable):
         self._inference_option = inference
         #: "sequential", "amortised" or "direct" (the estimator infers as it is: exact, objects)
         self.inference = inference if self._estimator_spec["kind"] == "ratio" else "direct"
-        if self.inference == "sequential" and posterior == "particles":
+        if self.inference == "sequential" and posterior != "grid":  # it regrids
             self.inference = "amortised"
         if calibration_events is None:
             calibration_events = default_calibration_events(len(self.task.parameters))
@@ -281,12 +284,13 @@ class ActiveLearner(SequentialInference, Resumable):
     # -- construction helpers -----------------------------------------------------------------
     def _new_posterior(self) -> GridPosterior | SamplePosterior:
         """The prior, held as the learner's kind of posterior (seeded: replays repeat it)."""
-        sim = self.task.simulator
-        if self.posterior_kind == "particles":
-            return SamplePosterior(
-                self.task.parameters, self._particles, simulator=sim, seed=self.seed
-            )
-        return GridPosterior(self.task.parameters, self.resolution, simulator=sim)
+        return POSTERIORS[self.posterior_kind](
+            self.task.parameters,
+            simulator=self.task.simulator,
+            seed=self.seed,
+            resolution=self.resolution,
+            particles=self._particles,
+        )
 
     def _make_estimator(self, estimator: Any) -> Any:
         """The estimator of ``self._estimator_spec``: loaded from the store, given, or trained."""
