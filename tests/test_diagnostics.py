@@ -8,10 +8,11 @@ from scipy import stats
 
 from activesci import tasks
 from activesci.errors import ValidationError
-from activesci.inference.diagnostics import closure, closure_figure, coverage, coverage_figure
+from activesci.inference.diagnostics import closure, coverage
 from activesci.inference.grid import GridPosterior
 from activesci.inference.likelihood import ExactLikelihood
 from activesci.inference.particles import SamplePosterior
+from activesci.plots import closure_figure, coverage_figure
 from activesci.spaces import Real, Space
 from activesci.typing import Observation
 

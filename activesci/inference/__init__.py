@@ -25,9 +25,7 @@ _LAZY_NAMES = {
     "TrainingData": "training",
     "simulate_training_data": "training",
     "closure": "diagnostics",
-    "closure_figure": "diagnostics",
     "coverage": "diagnostics",
-    "coverage_figure": "diagnostics",
 }
 
 
@@ -44,8 +42,6 @@ __all__ = [
     "ScoreEstimator",
     "TrainingData",
     "closure",
-    "closure_figure",
     "coverage",
-    "coverage_figure",
     "simulate_training_data",
 ]

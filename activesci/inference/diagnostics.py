@@ -7,7 +7,7 @@
   the credible intervals contain the truth; a calibrated posterior covers at the nominal rate.
 - :func:`score_check` asks, without an exact likelihood, whether a learned ratio's score is
   biased where the posterior lies: the self-check of amortised inference (grid or particles).
-- :func:`closure_figure` and :func:`coverage_figure` draw them with plotly.
+- :func:`activesci.plots.closure_figure` and :func:`activesci.plots.coverage_figure` draw them.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from activesci.inference.grid import GridPosterior
 __all__ = [
     "MAX_SCORE_SHIFT",
     "closure",
-    "closure_figure",
     "coverage",
-    "coverage_figure",
     "rounds_against_exact",
     "score_check",
 ]
@@ -34,8 +32,6 @@ __all__ = [
 #: A learned posterior whose score bias would move its mean by more than this many posterior
 #: standard deviations (beyond twice the check's own Monte Carlo error) is flagged.
 MAX_SCORE_SHIFT = 0.3
-
-_TEMPLATE = "plotly_white"
 
 
 def _check_same_grid(exact: Any, learned: Any) -> None:
@@ -438,132 +434,3 @@ def coverage(
         "flags_hdr": flags_hdr,
         "truths": truths,
     }
-
-
-# -- figures ---------------------------------------------------------------------------------------
-def _density_threshold(probabilities: np.ndarray, level: float) -> float:
-    """Cell probability above which the cells hold ``level`` of the mass."""
-    p = np.sort(probabilities)[::-1]
-    k = min(int(np.searchsorted(np.cumsum(p), level)), len(p) - 1)
-    return float(p[k])
-
-
-def closure_figure(
-    exact: GridPosterior, learned: GridPosterior, metrics: dict[str, Any] | None = None
-) -> Any:
-    """Exact and learned posteriors overlaid, with the closure metrics in the title.
-
-    1 parameter: both densities; 2: contour lines of both at the 68% and 95% regions;
-    3: the three 1-D marginals side by side.
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        Traces named ``exact`` and ``learned`` (per panel for 3 parameters).
-    """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    metrics = closure(exact, learned) if metrics is None else metrics
-    names = exact.space.names
-    colours = {"exact": "#1f77b4", "learned": "#d62728"}
-    posts = {"exact": exact, "learned": learned}
-    if len(names) == 2:
-        fig = go.Figure()
-        for label, post in posts.items():
-            probs = post.probabilities
-            t95, t68 = _density_threshold(probs, 0.95), _density_threshold(probs, 0.68)
-            fig.add_trace(
-                go.Contour(
-                    x=post.axes[0],
-                    y=post.axes[1],
-                    z=(probs / post.cell_volume).reshape(post.shape).T,
-                    contours={
-                        "coloring": "lines",
-                        "start": t95 / post.cell_volume,
-                        "end": t68 / post.cell_volume,
-                        "size": max(t68 - t95, 1e-300) / post.cell_volume,
-                    },
-                    line={"color": colours[label], "width": 2},
-                    colorscale=[[0, colours[label]], [1, colours[label]]],
-                    showscale=False,
-                    showlegend=True,
-                    name=label,
-                )
-            )
-        fig.update_layout(xaxis_title=names[0], yaxis_title=names[1])
-    else:
-        fig = make_subplots(rows=1, cols=len(names), subplot_titles=names)
-        for j, name in enumerate(names):
-            for label, post in posts.items():
-                x, f = post.marginal(j)
-                fig.add_trace(
-                    go.Scatter(
-                        x=x,
-                        y=f,
-                        mode="lines",
-                        name=label,
-                        legendgroup=label,
-                        showlegend=j == 0,
-                        line={
-                            "color": colours[label],
-                            "dash": "dash" if label == "learned" else "solid",
-                        },
-                    ),
-                    row=1,
-                    col=j + 1,
-                )
-            fig.update_xaxes(title_text=name, row=1, col=j + 1)
-        fig.update_yaxes(title_text="density", row=1, col=1)
-    shift = ", ".join(f"{v:.2g}" for v in np.atleast_1d(metrics["mean_shift"]))
-    ratio = ", ".join(f"{v:.3g}" for v in np.atleast_1d(metrics["width_ratio"]))
-    fig.update_layout(
-        template=_TEMPLATE,
-        title=(
-            f"Closure: KL = {metrics['kl']:.3g} nats, mean shift = {shift} sigma, "
-            f"width ratio = {ratio}"
-        ),
-    )
-    return fig
-
-
-def coverage_figure(result: dict[str, Any]) -> Any:
-    """Empirical against nominal coverage, with binomial error bars and the diagonal.
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        Traces ``central (name)`` and ``HDR (name)`` per parameter, and ``nominal``.
-    """
-    import plotly.graph_objects as go
-
-    levels = np.asarray(result["levels"], dtype=float)
-    se = np.asarray(result["se"], dtype=float)
-    fig = go.Figure()
-    for j, name in enumerate(result["parameter_names"]):
-        marks = (("central", "central", "circle", -0.006), ("hdr", "HDR", "diamond", 0.006))
-        for key, label, symbol, offset in marks:  # side by side, so neither hides the other
-            fig.add_trace(
-                go.Scatter(
-                    x=levels + offset,
-                    y=np.asarray(result[key])[:, j],
-                    error_y={"type": "data", "array": se},
-                    mode="markers",
-                    marker={"symbol": symbol, "size": 8},
-                    name=f"{label} ({name})",
-                )
-            )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1], y=[0, 1], mode="lines", name="nominal", line={"dash": "dash", "color": "grey"}
-        )
-    )
-    fig.update_layout(
-        template=_TEMPLATE,
-        title=f"Coverage over {result['n_datasets']} simulated datasets",
-        xaxis_title="nominal credibility",
-        yaxis_title="empirical coverage",
-        xaxis_range=[0, 1],
-        yaxis_range=[0, 1.02],
-    )
-    return fig
