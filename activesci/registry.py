@@ -115,7 +115,9 @@ class Registry(MutableMapping[str, Callable[..., T]], Generic[T]):
         return sum(1 for _ in self)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in set(self)
+        if not isinstance(name, str):
+            return False
+        return name in self._added or name in self._builtins or name in self.entry_points()
 
     def entry_points(self) -> dict[str, metadata.EntryPoint]:
         """The installed entry points of the group, by name (none without a group)."""
@@ -169,9 +171,13 @@ class Registry(MutableMapping[str, Callable[..., T]], Generic[T]):
             An unknown name (the message lists the known ones), or options the factory
             does not take.
         """
-        if not isinstance(ref, str) or ref not in self:
+        try:
+            factory = self[ref] if isinstance(ref, str) else None
+        except KeyError:
+            factory = None
+        if factory is None:
             raise ValidationError(f"unknown {self.kind} {ref!r}; available: {sorted(self)}")
-        return build(self.kind, ref, self[ref], options)
+        return build(self.kind, ref, factory, options)
 
 
 def build(kind: str, name: str, factory: Callable[..., T], options: dict[str, Any]) -> T:
