@@ -34,7 +34,48 @@ from activesci.typing import Observation, Simulator, check_count, check_seed
 __all__ = ["ManualExperiment", "RecordedExperiment", "SimulatedExperiment"]
 
 
-class SimulatedExperiment:
+class _HiddenTruthExperiment:
+    """The common part of experiments that simulate data with a hidden true ``theta``.
+
+    A subclass names what it simulates in :attr:`_model` (a simulator or a task: anything with
+    ``parameters`` and ``designs`` spaces), sets the truth with :meth:`_set_truth` and counts
+    its ``runs``.
+    """
+
+    runs: int
+    _truth: np.ndarray
+
+    @property
+    def _model(self) -> Any:
+        """What the experiment simulates: its ``parameters`` and ``designs`` spaces are used."""
+        raise NotImplementedError
+
+    def _set_truth(self, truth: Any) -> None:
+        """Validate ``truth`` as one point of the parameter space and keep it hidden."""
+        self._truth = self._model.parameters.validate(truth)
+        if len(self._truth) != 1:
+            raise ShapeError(f"truth must be one point, got {len(self._truth)}")
+
+    @property
+    def designs(self) -> Space:
+        """The designs this experiment can run."""
+        return self._model.designs
+
+    @property
+    def truth(self) -> dict[str, Any]:
+        """The hidden truth (for teaching mode and validation; a learner must not read it)."""
+        return self._model.parameters.to_dict(self._truth)
+
+    def skip(self, observations: Sequence[Observation]) -> None:
+        """Continue after ``observations`` (a resumed learner's stored runs): run ``len`` next.
+
+        Run ``k`` is seeded with ``[seed, k]``, so a resumed run does not repeat the seeds of
+        the runs already stored.
+        """
+        self.runs = max(self.runs, len(observations))
+
+
+class SimulatedExperiment(_HiddenTruthExperiment):
     """An experiment simulated with a hidden true ``theta``.
 
     Parameters
@@ -64,22 +105,14 @@ class SimulatedExperiment:
         if not isinstance(getattr(simulator, "parameters", None), Space):
             raise ValidationError(f"simulator must be a Simulator, got {simulator!r:.80}")
         self.simulator = simulator
-        self._truth = simulator.parameters.validate(truth)
-        if len(self._truth) != 1:
-            raise ShapeError(f"truth must be one point, got {len(self._truth)}")
+        self._set_truth(truth)
         self.seed = None if seed is None else check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self.runs = check_count(runs, "runs")
 
     @property
-    def designs(self) -> Space:
-        """The designs this experiment can run."""
-        return self.simulator.designs
-
-    @property
-    def truth(self) -> dict[str, Any]:
-        """The hidden truth (for teaching mode and validation; a learner must not read it)."""
-        return self.simulator.parameters.to_dict(self._truth)
+    def _model(self) -> Simulator:
+        return self.simulator
 
     def __repr__(self) -> str:
         return f"SimulatedExperiment({self.simulator!r}, truth=<hidden>, seed={self.seed})"
@@ -87,10 +120,6 @@ class SimulatedExperiment:
     def to_config(self) -> dict[str, Any]:
         """What :func:`activesci.learner.ActiveLearner.resume` needs to rebuild it."""
         return {"kind": "simulated", "truth": self.truth, "seed": self.seed}
-
-    def skip(self, observations: Sequence[Observation]) -> None:
-        """Continue after ``observations`` (a resumed learner's stored runs): run ``len`` next."""
-        self.runs = max(self.runs, len(observations))
 
     def run(self, design: Any) -> Observation:
         """Run the experiment once at ``design``."""

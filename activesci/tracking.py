@@ -19,13 +19,12 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
 from activesci.errors import MissingExtraError, ValidationError
-from activesci.typing import Tracker
+from activesci.typing import Closing, Tracker
 
 __all__ = [
     "MLflowTracker",
@@ -210,25 +209,7 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> dict[str, float]:
 
 
 # -- trackers --------------------------------------------------------------------------------
-class _ContextManager:
-    """``with tracker: ...`` closes the tracker on the way out."""
-
-    def close(self) -> None:  # pragma: no cover - overridden
-        """Finish the run."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class NullTracker(_ContextManager):
+class NullTracker(Closing):
     """A tracker that records nothing (the default).
 
     Examples
@@ -250,7 +231,7 @@ class NullTracker(_ContextManager):
         return "NullTracker()"
 
 
-class MemoryTracker(_ContextManager):
+class MemoryTracker(Closing):
     """Keeps what it is told in lists, for tests and notebooks.
 
     Attributes
@@ -344,7 +325,7 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
     return Path(path)
 
 
-class MLflowTracker(_ContextManager):
+class MLflowTracker(Closing):
     """Logs a run to MLflow: settings as params, round summaries as metrics per step.
 
     One MLflow run is started when the tracker is made and ended by :meth:`close` (or by
@@ -458,13 +439,8 @@ class MLflowTracker(_ContextManager):
             self._client.set_terminated(self.run_id, status=status)
             self._closed = True
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close("FINISHED" if exc_type is None else "FAILED")
+    def _close_on_exit(self, failed: bool) -> None:
+        self.close("FAILED" if failed else "FINISHED")
 
     def __repr__(self) -> str:
         return (

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -20,6 +21,8 @@ __all__ = [
     "CAPABILITIES",
     "MAX_DIM",
     "MAX_EVENTS",
+    "Closing",
+    "EIGEstimate",
     "Events",
     "Experiment",
     "Observation",
@@ -255,6 +258,47 @@ class Observation:
     def n(self) -> int:
         """Number of recorded events."""
         return self.x.shape[0]
+
+
+@dataclass(frozen=True)
+class EIGEstimate:
+    """A Monte Carlo estimate of the expected information gain, in nats.
+
+    ``upper`` and ``upper_stderr`` are set by the contrastive estimator only: the nested Monte
+    Carlo estimate, biased upwards, where ``value`` (PCE) is biased downwards; the truth lies
+    between them up to Monte Carlo error.
+    """
+
+    value: float
+    stderr: float
+    n_samples: int
+    upper: float | None = None
+    upper_stderr: float | None = None
+
+
+class Closing:
+    """A base for what is closed when done: ``with obj: ...`` calls ``close()`` on the way out.
+
+    Run stores and trackers use it; :meth:`_close_on_exit` is where a subclass tells a failed
+    block (one that raised) from a finished one.
+    """
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        """Release what the object holds."""
+
+    def _close_on_exit(self, failed: bool) -> None:
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close_on_exit(exc_type is not None)
 
 
 @runtime_checkable

@@ -120,7 +120,7 @@ def test_baseline_strategies():
 def test_negligible_cells_cut_changes_nothing(monkeypatch):
     """Leaving out cells below exp(-30) of the mode, in the updates and in the EIG's
     hypothetical ones, must change neither the posterior nor the estimate."""
-    from activesci.design import utility
+    from activesci.design import nested
     from activesci.inference import grid as grid_module
 
     task = tasks.weinberg(luminosity=0.2)
@@ -137,7 +137,7 @@ def test_negligible_cells_cut_changes_nothing(monkeypatch):
     post, cut = run()
     assert np.isinf(post.log_posterior).mean() > 0.5  # the cut really drops most cells
     monkeypatch.setattr(grid_module, "NEGLIGIBLE", np.inf)
-    monkeypatch.setattr(utility, "NEGLIGIBLE", np.inf)
+    monkeypatch.setattr(nested, "NEGLIGIBLE", np.inf)
     full_post, full = run()
     assert np.isfinite(full_post.log_posterior).all()
     np.testing.assert_allclose(post.mean(), full_post.mean(), rtol=1e-12)

@@ -84,7 +84,7 @@ def test_importing_any_activesci_module_changes_no_registry():
                 skipped.append(f"{info.name}: {exc}")
         registries = [o for o in gc.get_objects() if isinstance(o, Registry)]
         kinds = sorted(r.kind for r in registries)
-        assert kinds == ["acquisition", "posterior", "strategy", "task"], kinds
+        assert kinds == ["EIG estimator", "acquisition", "posterior", "strategy", "task"], kinds
         for reg in registries:
             assert not reg._added, (reg.kind, sorted(reg._added))
         from activesci.design import STRATEGIES
@@ -170,3 +170,57 @@ def test_a_new_posterior_representation_is_one_file_and_a_registration(tmp_path,
         del POSTERIORS["coarse"]
     with pytest.raises(ValidationError, match="posterior must be one of"):
         asci.ActiveLearner("gaussian", estimator="exact", posterior="coarse")
+
+
+def test_a_new_eig_estimator_is_one_file_and_a_registration(tmp_path, monkeypatch):
+    """An EIG estimator of the user's own (a new file) registered by name answers
+    ``expected_information_gain(method=name)`` and chooses the ``eig`` strategy's designs."""
+    import activesci as asci
+    from activesci.design import EIG_ESTIMATORS, expected_information_gain, register_eig_estimator
+    from activesci.inference import GridPosterior
+
+    (tmp_path / "peaked_eig.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            from activesci.typing import EIGEstimate
+
+            SEEN = []
+
+            def peaked(posterior, simulator, design, *, estimator, n_samples=32, rng=None,
+                       peak=2.0):
+                # worth most at `peak`, whatever the posterior: a stand-in for a real estimate
+                d = float(simulator.designs.validate(design)[0, 0])
+                SEEN.append(type(estimator).__name__)
+                return EIGEstimate(value=-((d - peak) ** 2), stderr=0.0, n_samples=n_samples)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import peaked_eig
+
+    task = asci.tasks.gaussian()
+    post = GridPosterior(task.parameters, simulator=task.simulator)
+    before = list(EIG_ESTIMATORS)
+    register_eig_estimator("peaked", peaked_eig.peaked)
+    try:
+        eig = expected_information_gain(
+            post, task.simulator, [1.0], method="peaked", exact=True, peak=1.5
+        )
+        assert eig.value == pytest.approx(-0.25) and peaked_eig.SEEN == ["ExactLikelihood"]
+        with pytest.raises(ValidationError, match="takes no option 'n_contrast'"):
+            expected_information_gain(
+                post, task.simulator, [1.0], method="peaked", exact=True, n_contrast=4
+            )
+        learner = asci.ActiveLearner(
+            "gaussian", estimator="exact", strategy="eig", strategy_options={"method": "peaked"}
+        )
+        states = list(learner.iterate(2))
+        assert all(abs(float(s.design[0]) - 2.0) < 0.2 for s in states), [s.design for s in states]
+    finally:
+        del EIG_ESTIMATORS["peaked"]
+    assert list(EIG_ESTIMATORS) == before
+    with pytest.raises(ValidationError, match="'peaked'"):
+        asci.ActiveLearner(
+            "gaussian", estimator="exact", strategy="eig", strategy_options={"method": "peaked"}
+        )

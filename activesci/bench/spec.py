@@ -67,6 +67,21 @@ _NAME = r"^[a-z0-9][a-z0-9_-]*$"
 _MAX_SPEC_BYTES = 1_000_000
 _STRATEGY = r"^[A-Za-z_][A-Za-z0-9_.-]*(:[A-Za-z_][A-Za-z0-9_.]*)?$"
 
+
+def _closed_object(**properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of an object with these ``properties`` (each optional) and no others.
+
+    >>> _closed_object(rounds=_integer(1))["additionalProperties"]
+    False
+    """
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _integer(minimum: int) -> dict[str, Any]:
+    """The JSON schema of an integer of at least ``minimum``."""
+    return {"type": "integer", "minimum": minimum}
+
+
 #: The JSON schema every spec must satisfy (``activesci.bench-spec/1``).
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -89,35 +104,21 @@ SCHEMA: dict[str, Any] = {
         },
         "strategy_options": {"type": "object", "additionalProperties": {"type": "object"}},
         "seeds": {"type": "integer", "minimum": 1, "maximum": 10_000},
-        "budget": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "rounds": {"type": "integer", "minimum": 1},
-                "evaluations": {"type": "integer", "minimum": 1},
-                "batch_size": {"type": "integer", "minimum": 1},
-            },
-        },
-        "metrics": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "primary": {"type": "string"},
-                "target_std": {"type": "number", "exclusiveMinimum": 0},
-                "target_accuracy": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-            },
-        },
-        "estimator": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "training_samples": {"type": "integer", "minimum": 1},
-                "refine_every": {"type": "integer", "minimum": 1},
-                "local_ensemble": {"type": "integer", "minimum": 1},
-                "calibration_events": {"type": "integer", "minimum": 100},
-            },
-        },
-        "resolution": {"type": "integer", "minimum": 3},
+        "budget": _closed_object(
+            rounds=_integer(1), evaluations=_integer(1), batch_size=_integer(1)
+        ),
+        "metrics": _closed_object(
+            primary={"type": "string"},
+            target_std={"type": "number", "exclusiveMinimum": 0},
+            target_accuracy={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        ),
+        "estimator": _closed_object(
+            training_samples=_integer(1),
+            refine_every=_integer(1),
+            local_ensemble=_integer(1),
+            calibration_events=_integer(100),
+        ),
+        "resolution": _integer(3),
     },
     "allOf": [
         {

@@ -81,7 +81,15 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-#: Commands that train or run torch networks: they apply the thread policy (activesci.threads).
+def _pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The command line's options ``names``, by name: the keywords of a call that takes them.
+
+    >>> _pick(argparse.Namespace(seed=0, rounds=8, out="runs"), "seed", "rounds")
+    {'seed': 0, 'rounds': 8}
+    """
+    return {name: getattr(args, name) for name in names}
+
+
 def _task(name: str, luminosity: float | None, assignments: Sequence[str] = ()) -> tasks.Task:
     """The task named on the command line: the user's choice, so a module may be imported."""
     return tasks.load(name, _task_options(luminosity, assignments), allow_plugins=True)
@@ -152,10 +160,7 @@ def _bench(args: argparse.Namespace) -> None:
         else None,
         strategies=tuple(args.strategies),
         seeds=args.repeats,
-        rounds=args.rounds,
-        target_std=args.target_std,
-        training_samples=args.training_samples,
-        refine_every=args.refine_every,
+        **_pick(args, "rounds", "target_std", "training_samples", "refine_every"),
     )
     result = run_design_benchmark(bench)
     print(format_design_table(result))
@@ -193,16 +198,19 @@ def _run(args: argparse.Namespace) -> None:
     learner = ActiveLearner(
         task,
         experiment=_experiment(args, task, truth),
-        estimator=args.estimator,
-        strategy=args.strategy,
         store=args.out,
-        seed=args.seed,
-        training_samples=args.training_samples,
-        refine_every=args.refine_every,
         tracker=args.track,
         planned_rounds=args.rounds,
-        batch=args.batch,
-        posterior=args.posterior,
+        **_pick(
+            args,
+            "estimator",
+            "strategy",
+            "seed",
+            "training_samples",
+            "refine_every",
+            "batch",
+            "posterior",
+        ),
     )
     _loop(learner, args.rounds, args.out)
 
@@ -304,14 +312,17 @@ def _export_reana(args: argparse.Namespace) -> int:
     path = export_reana(
         args.task,
         Path(args.out),
-        samples=args.samples,
-        chunks=args.chunks,
-        seed=args.seed,
-        method=args.method,
-        epochs=args.epochs,
-        image=args.image,
-        train_image=args.train_image,
-        environment=args.environment,
+        **_pick(
+            args,
+            "samples",
+            "chunks",
+            "seed",
+            "method",
+            "epochs",
+            "image",
+            "train_image",
+            "environment",
+        ),
     )
     folder = path.parent
     files = {"reana": path, "workflow": folder / "workflow.yml", "readme": folder / "README.md"}

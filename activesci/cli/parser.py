@@ -108,14 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_COUNT, default=0, help="seed of everything")
     run.add_argument("--out", type=_FOLDER, required=True, help="run folder (store and report)")
     run.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="hidden truth")
-    run.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 per round (Weinberg)")
-    run.add_argument(
-        "--task-option",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help=_OPTION_HELP,
-    )
+    _add_task_options(run, "pb^-1 per round (Weinberg)")
     run.add_argument("--training-samples", type=_POSITIVE, default=100_000, help="estimator budget")
     run.add_argument(
         "--refine-every",
@@ -199,14 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--target-std", type=_NUMBER, default=0.004, help="posterior std to reach (TASK)"
     )
-    bench.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 per round")
-    bench.add_argument(
-        "--task-option",
-        nargs="+",
-        default=[],
-        metavar="NAME=VALUE",
-        help="options of the task's factory (TASK; JSON values)",
-    )
+    _add_task_options(bench, "pb^-1 per round", "options of the task's factory (TASK; JSON values)")
     bench.add_argument("--truth", nargs="+", default=[], metavar="NAME=VALUE", help="truth")
     bench.add_argument("--training-samples", type=_POSITIVE, default=100_000, help="eig's budget")
     bench.add_argument("--refine-every", type=_POSITIVE, default=2, help="eig's refinement period")
@@ -228,10 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     chunk.add_argument("--samples", type=_POSITIVE, required=True, help="rows to simulate")
     chunk.add_argument("--seed", type=_COUNT, required=True, help="random seed of this chunk")
     chunk.add_argument("--method", default="alices", help="decides the gold to compute")
-    chunk.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
-    chunk.add_argument(
-        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=_OPTION_HELP
-    )
+    _add_task_options(chunk, "pb^-1 (Weinberg tasks)")
     chunk.add_argument("--out", type=_FILE, required=True, help="output .npz file")
 
     merge = sub.add_parser("merge", help="verify training chunks by checksum and join them")
@@ -244,10 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--method", default="alices", help="estimator method (default alices)")
     train.add_argument("--seed", type=_COUNT, default=0, help="seed of the initialisation")
     train.add_argument("--epochs", type=_POSITIVE, default=30, help="epochs (default 30)")
-    train.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
-    train.add_argument(
-        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=_OPTION_HELP
-    )
+    _add_task_options(train, "pb^-1 (Weinberg tasks)")
     train.add_argument("--out", type=_FILE, required=True, help="output estimator file (.pt)")
 
     _export_reana_parser(sub)
@@ -269,10 +249,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="number of events (default: Poisson, as an experiment)",
     )
-    sim.add_argument("--luminosity", type=_NUMBER, default=None, help="pb^-1 (Weinberg tasks)")
-    sim.add_argument(
-        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=_OPTION_HELP
-    )
+    _add_task_options(sim, "pb^-1 (Weinberg tasks)")
     sim.add_argument("--out", type=_FILE, required=True, help="output .npz file")
     sim.add_argument(
         "--seed",
@@ -283,6 +260,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--no-gold", action="store_true", help="do not compute the joint gold")
     return parser
+
+
+def _add_task_options(
+    parser: argparse.ArgumentParser, luminosity_help: str, option_help: str = _OPTION_HELP
+) -> None:
+    """Add ``--luminosity`` and ``--task-option NAME=VALUE``: the options of the task's factory.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    luminosity_help, option_help : str
+        The help texts of the two options.
+    """
+    parser.add_argument("--luminosity", type=_NUMBER, default=None, help=luminosity_help)
+    parser.add_argument(
+        "--task-option", nargs="+", default=[], metavar="NAME=VALUE", help=option_help
+    )
 
 
 def _export_reana_parser(subparsers: Any) -> None:

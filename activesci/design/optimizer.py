@@ -16,15 +16,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from activesci.design.nested import SimulatedExperiments, simulate_experiments
 from activesci.design.surrogate import eig_surrogate
-from activesci.design.utility import (
-    SimulatedExperiments,
-    expected_information_gain,
-    simulate_experiments,
-)
+from activesci.design.utility import eig_estimator, expected_information_gain
 from activesci.errors import ValidationError
 from activesci.inference.grid import GridPosterior
-from activesci.inference.likelihood import ExactLikelihood
+from activesci.inference.likelihood import as_estimator
 from activesci.registry import Registry
 from activesci.spaces import Space
 
@@ -264,11 +261,19 @@ class EIGStrategy:
     name: str = "eig"
     record: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.method != "auto":
+            eig_estimator(self.method)  # an unknown name fails here, not in the first round
+
     def _method(self, posterior: Any) -> str:
         if self.method != "auto":
             return self.method
         on_grid = isinstance(posterior, GridPosterior)
         return "grid" if on_grid and (self.exact or len(posterior.space) == 1) else "contrastive"
+
+    def _estimator(self, context: DesignContext) -> Any:
+        """What scores the hypothetical experiments: the exact likelihood for the oracle."""
+        return as_estimator("exact" if self.exact else context.estimator, context.simulator)
 
     def _eig(
         self,
@@ -283,25 +288,20 @@ class EIGStrategy:
         With ``keep``, the grid method's simulated experiments are kept there by design, for
         a batch's fantasised re-scoring.
         """
+        common = {"n_samples": self.n_samples, "rng": context.rng(2)}
         if method != "grid" or keep is None:
+            if method == "contrastive" and self.n_contrast is not None:
+                common["n_contrast"] = self.n_contrast
             return expected_information_gain(
                 posterior,
                 context.simulator,
                 design,
-                estimator=None if self.exact else context.estimator,
-                exact=self.exact,
-                n_samples=self.n_samples,
-                rng=context.rng(2),
                 method=method,
-                n_contrast=self.n_contrast if method == "contrastive" else None,
+                estimator=self._estimator(context),
+                **common,
             )
         experiments = simulate_experiments(
-            posterior,
-            context.simulator,
-            design,
-            estimator=ExactLikelihood(context.simulator) if self.exact else context.estimator,
-            n_samples=self.n_samples,
-            rng=context.rng(2),
+            posterior, context.simulator, design, estimator=self._estimator(context), **common
         )
         keep[_key(design)] = experiments
         return experiments.eig()
@@ -406,7 +406,7 @@ def _batch(
     evaluated, values = np.array(record["evaluated"]), np.array(record["eig"])
     best = evaluated[np.argsort(-values, kind="stable")[: strategy.batch_candidates]]
     candidates = np.unique(np.concatenate([first[None, :], best]), axis=0)
-    estimator = ExactLikelihood(context.simulator) if strategy.exact else context.estimator
+    estimator = strategy._estimator(context)
     posterior, chosen, gains = context.posterior.copy(), [first], [record["chosen_eig"]]
     reweighted = 0
     for i in range(1, q):
@@ -519,9 +519,9 @@ STRATEGIES: Registry[Strategy] = Registry(
 )
 
 
-def register_strategy(name: str, factory: Callable[..., Strategy]) -> None:
-    """Make ``factory(**options)`` available as ``strategy=name`` everywhere (this process)."""
-    STRATEGIES.register(name, factory)
+#: ``register_strategy(name, factory)`` makes ``factory(**options)`` available as
+#: ``strategy=name`` everywhere in this process.
+register_strategy = STRATEGIES.register
 
 
 def make_strategy(strategy: str | Strategy, **options: Any) -> Strategy:

@@ -1,64 +1,55 @@
-"""Expected information gain (EIG) of an experiment design, with the amortised estimator.
+"""Expected information gain (EIG) of an experiment design: the estimators by name.
 
 ``EIG(d) = H[p(theta | D)] - E_{theta ~ p(theta | D), x ~ p(x | theta, d)} H[p(theta | D, x)]``
 
-Two Monte Carlo estimators, neither of which retrains: the estimator is amortised over designs.
+:func:`expected_information_gain` estimates it with an estimator of :data:`EIG_ESTIMATORS`,
+chosen by ``method``; none of them retrains: the ratio estimator is amortised over designs.
 
-* :func:`expected_information_gain` on a :class:`GridPosterior` (``method="grid"``): draw
-  ``theta`` from the grid posterior, simulate one experiment at ``d`` for each (a Poisson count
-  and its events), update a copy of the grid with the estimator's log ratios (and the count's
-  Poisson term), and average the entropy drops. Cost: grid cells x events.
-* :func:`contrastive_information_gain` (``method="contrastive"``), for any posterior that can
+* ``"grid"`` (:func:`~activesci.design.nested.grid_information_gain`), on a
+  :class:`GridPosterior`: the nested estimate, one grid update per simulated experiment.
+  Cost: grid cells x events.
+* ``"contrastive"`` (:func:`contrastive_information_gain`), for any posterior that can
   ``sample``: prior-contrastive estimation (PCE / InfoNCE, Foster et al. 2020, 2021), which
   compares each simulated experiment's likelihood at its own ``theta`` with that at other
   draws from the posterior. Cost: (experiments + contrasts) x events, no grid.
+* a user's own: a function ``f(posterior, simulator, design, *, estimator, n_samples, rng,
+  **options) -> EIGEstimate`` in a file of its own, made available as ``method=name`` by
+  :func:`register_eig_estimator` (or an entry point of the group
+  ``activesci.eig_estimators``).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy import special
 
+from activesci.design.nested import LOG_RATIO_BLOCK, grid_information_gain
 from activesci.errors import ValidationError
-from activesci.inference.grid import NEGLIGIBLE, GridPosterior
-from activesci.inference.likelihood import ExactLikelihood
+from activesci.inference.grid import GridPosterior
+from activesci.inference.likelihood import LogRatioEstimator, as_estimator
+from activesci.registry import Registry
+from activesci.typing import EIGEstimate
 
 __all__ = [
-    "EIGEstimate",
-    "SimulatedExperiments",
+    "EIG_ESTIMATORS",
+    "N_CONTRAST",
     "contrastive_information_gain",
+    "eig_estimator",
     "expected_information_gain",
-    "simulate_experiments",
+    "register_eig_estimator",
 ]
 
-_BLOCK = 4_000_000  # grid cells x events per log_ratio call (~32 MB of float64)
 #: Default contrastive draws of :func:`contrastive_information_gain`. With the default 32
 #: experiments, K = 64 points: the PCE saturates at log 64 = 4.2 nats, and a learned estimator
 #: costs 40-225 ms per candidate on the three-parameter line shape, the most at the Z pole
 #: (0.2 pb^-1, ~325 events an experiment; 1 thread, ``benchmarks/eig_cost.py`` at b7e6cce, as
 #: the README quotes), inside the 250 ms target. The cost grows as (32 + L) x 32 x events.
 N_CONTRAST = 32
-_METHODS = ("auto", "grid", "contrastive")
-
-
-@dataclass(frozen=True)
-class EIGEstimate:
-    """A Monte Carlo estimate of the expected information gain, in nats.
-
-    ``upper`` and ``upper_stderr`` are set by the contrastive estimator only: the nested Monte
-    Carlo estimate, biased upwards, where ``value`` (PCE) is biased downwards; the truth lies
-    between them up to Monte Carlo error.
-    """
-
-    value: float
-    stderr: float
-    n_samples: int
-    upper: float | None = None
-    upper_stderr: float | None = None
 
 
 def expected_information_gain(
@@ -66,20 +57,17 @@ def expected_information_gain(
     simulator: Any,
     design: Any,
     *,
-    estimator: Any = None,
-    exact: bool = False,
-    n_samples: int = 32,
-    rng: np.random.Generator | int | None = None,
     method: str = "auto",
-    n_contrast: int | None = None,
+    **options: Any,
 ) -> EIGEstimate:
     """Estimate the expected information gain of one experiment at ``design``.
 
     With ``method="grid"`` (what ``"auto"`` picks for a :class:`GridPosterior`) each simulated
     experiment updates a copy of the grid and the entropy drops are averaged; with
     ``"contrastive"`` (what ``"auto"`` picks for any other posterior, e.g. a
-    :class:`~activesci.inference.posterior.SamplePosterior`) this is
-    :func:`contrastive_information_gain`, whose cost does not grow with a grid.
+    :class:`~activesci.inference.particles.SamplePosterior`) this is
+    :func:`contrastive_information_gain`, whose cost does not grow with a grid. Any other name
+    is an estimator of :data:`EIG_ESTIMATORS`.
 
     Parameters
     ----------
@@ -89,19 +77,16 @@ def expected_information_gain(
         Simulates the hypothetical experiments (``run_experiment``) and gives the rate.
     design : array_like or mapping
         One design point.
-    estimator : LogRatioEstimator, optional
-        The amortised ratio estimator used for the hypothetical updates.
-    exact : bool
-        Use the simulator's exact likelihood instead (benchmarks only).
-    n_samples : int
-        Simulated experiments; the standard error falls as ``1 / sqrt(n_samples)``.
-    rng : numpy.random.Generator or int, optional
-        Pass the same seed for every candidate of a round: common random numbers make the
-        EIG surface smooth across designs.
-    method : {"auto", "grid", "contrastive"}
-        ``"auto"``: the grid for a GridPosterior, contrastive otherwise.
-    n_contrast : int, optional
-        Contrastive draws (contrastive method only; default :data:`N_CONTRAST`).
+    method : str
+        ``"auto"`` (the grid for a GridPosterior, contrastive otherwise), or a name of
+        :data:`EIG_ESTIMATORS`.
+    **options
+        The named estimator's options. All take ``estimator`` (a LogRatioEstimator scoring
+        the hypothetical experiments, or ``"exact"``: the simulator's exact likelihood, for
+        benchmarks; ``exact=True`` says the same), ``n_samples`` (simulated experiments: the
+        standard error falls as ``1 / sqrt(n_samples)``) and ``rng`` (pass the same seed for
+        every candidate of a round: common random numbers make the EIG surface smooth across
+        designs); ``"contrastive"`` also ``n_contrast`` (default :data:`N_CONTRAST`).
 
     Returns
     -------
@@ -111,8 +96,8 @@ def expected_information_gain(
     Raises
     ------
     ValidationError
-        An unknown ``method``, ``"grid"`` without a GridPosterior, ``n_contrast`` with the grid,
-        no estimator without ``exact``, or a bad ``n_samples`` or design.
+        An unknown ``method`` or an option it does not take, ``"grid"`` without a
+        GridPosterior, no estimator, or a bad ``n_samples`` or design.
 
     Examples
     --------
@@ -123,185 +108,41 @@ def expected_information_gain(
     >>> round(float(0.5 * np.log(1 + 10)), 2), round(eig.value, 1)  # analytic: 0.5 log(1 + n)
     (1.2, 1.2)
     """
-    if method not in _METHODS:
-        raise ValidationError(f"method must be one of {list(_METHODS)}, got {method!r:.80}")
-    grid_posterior = isinstance(posterior, GridPosterior)
-    if method == "contrastive" or (method == "auto" and not grid_posterior):
-        return contrastive_information_gain(
-            posterior,
-            simulator,
-            design,
-            estimator=estimator,
-            exact=exact,
-            n_samples=n_samples,
-            n_contrast=N_CONTRAST if n_contrast is None else n_contrast,
-            rng=rng,
-        )
-    if not grid_posterior:
-        raise ValidationError(
-            f'method="grid" needs a GridPosterior, got {type(posterior).__name__}; use '
-            f'method="contrastive" (or "auto")'
-        )
-    if n_contrast is not None:
-        raise ValidationError(
-            f'n_contrast={n_contrast!r:.40} is for method="contrastive"; the grid method has no '
-            f"contrastive draws"
-        )
-    if exact:
-        estimator = ExactLikelihood(simulator)
-    if estimator is None:
-        raise ValidationError("give an estimator, or exact=True to use the exact likelihood")
-    experiments = simulate_experiments(
-        posterior, simulator, design, estimator=estimator, n_samples=n_samples, rng=rng
-    )
-    return experiments.eig()
+    function = eig_estimator(method, posterior)
+    exact, estimator = options.pop("exact", False), options.pop("estimator", None)
+    estimator = as_estimator("exact" if exact else estimator, simulator)
+    _check_options(method, function, options)
+    return function(posterior, simulator, design, estimator=estimator, **options)
 
 
-#: :meth:`SimulatedExperiments.eig` reweights for a fantasised posterior only while the
-#: importance weights keep an effective sample size of at least this fraction of the draws.
-MIN_ESS_FRACTION = 0.5
+def eig_estimator(method: str, posterior: Any = None) -> Callable[..., EIGEstimate]:
+    """The EIG estimator a ``method`` names; ``"auto"`` picks by the posterior's kind.
 
-
-@dataclass(frozen=True)
-class SimulatedExperiments:
-    """One design's hypothetical experiments, each scored on a grid posterior's support.
-
-    The nested grid estimate of :func:`expected_information_gain` before its average:
-    ``thetas`` drawn from ``log_posterior`` (their grid ``cells``), one experiment simulated at
-    each, and its log likelihood on every ``support`` cell. :meth:`eig` averages the entropy
-    drops; :meth:`eig_on` does so on a *fantasised* posterior on the same grid (this one
-    updated with data not yet observed, as a batch's pending designs are), reweighting the
-    same experiments by ``p_fantasy(theta) / p(theta)`` instead of simulating and scoring
-    them anew: no network evaluation.
-
-    Attributes
-    ----------
-    log_posterior : ndarray
-        ``(n_cells,)`` the posterior the ``thetas`` were drawn from (unnormalised).
-    entropy : float
-        Its entropy in nats.
-    cell_volume : float
-        The grid's cell volume.
-    shape : tuple of int
-        The grid's cells per parameter.
-    support : ndarray
-        ``(n_cells,)`` bool: the cells the experiments were scored on.
-    cells : ndarray
-        ``(N,)`` the cell of each simulated experiment's ``theta``.
-    loglik : ndarray
-        ``(N, n_support)`` each experiment's log likelihood on the support cells.
+    Raises
+    ------
+    ValidationError
+        ``method`` is no name of :data:`EIG_ESTIMATORS` nor ``"auto"``.
     """
-
-    log_posterior: np.ndarray
-    entropy: float
-    cell_volume: float
-    shape: tuple[int, ...]
-    support: np.ndarray
-    cells: np.ndarray
-    loglik: np.ndarray
-
-    def _gains(self, log_posterior: np.ndarray, entropy: float) -> np.ndarray:
-        """Each experiment's entropy drop ``(N,)`` from a posterior on this grid."""
-        log_post = log_posterior[self.support]
-        return entropy - np.array(
-            [_entropy(log_post + row, self.cell_volume) for row in self.loglik]
+    if method == "auto":
+        method = "grid" if isinstance(posterior, GridPosterior) else "contrastive"
+    if not isinstance(method, str) or method not in EIG_ESTIMATORS:
+        raise ValidationError(
+            f"method must be 'auto' or one of {sorted(EIG_ESTIMATORS)}, got {method!r:.80}"
         )
+    return EIG_ESTIMATORS[method]
 
-    def eig(self) -> EIGEstimate:
-        """The EIG estimate on the posterior the experiments were simulated from."""
-        gain = self._gains(self.log_posterior, self.entropy)
-        n = len(gain)
-        return EIGEstimate(
-            value=float(gain.mean()), stderr=float(gain.std(ddof=1) / math.sqrt(n)), n_samples=n
+
+def _check_options(method: str, function: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Refuse an option the estimator does not take, with the ones it does (a typed error)."""
+    params = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes = [n for n, p in list(params.items())[3:] if n not in ("estimator", "exact")]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValidationError(
+            f"the EIG estimator {method!r} takes no option {unknown[0]!r}; it takes {takes}"
         )
-
-    def eig_on(self, posterior: GridPosterior) -> EIGEstimate | None:
-        """The EIG estimate on ``posterior``, a fantasy on the same grid, by reweighting.
-
-        Self-normalised importance weights ``p_fantasy(theta_i) / p(theta_i)``; the standard
-        error is their delta-method one.
-
-        Parameters
-        ----------
-        posterior : GridPosterior
-            A posterior on the same grid, e.g. the original updated with fantasised data.
-
-        Returns
-        -------
-        EIGEstimate or None
-            None where the weights leave an effective sample size below
-            :data:`MIN_ESS_FRACTION` of the draws (a fantasy much narrower than the original):
-            simulate anew there.
-
-        Raises
-        ------
-        ValidationError
-            ``posterior`` is on another grid.
-        """
-        if not isinstance(posterior, GridPosterior) or posterior.shape != self.shape:
-            raise ValidationError(
-                f"a fantasised posterior must be on the grid the experiments were scored on "
-                f"({self.shape} cells), got {type(posterior).__name__} "
-                f"{getattr(posterior, 'shape', '')}"
-            )
-        fantasy = posterior.log_posterior
-        log_w = fantasy[self.cells] - self.log_posterior[self.cells]
-        w = np.exp(log_w - log_w.max())
-        w /= w.sum()
-        n = len(w)
-        if 1.0 / float(np.sum(w**2)) < MIN_ESS_FRACTION * n:
-            return None
-        gain = self._gains(fantasy, posterior.entropy())
-        value = float(w @ gain)
-        return EIGEstimate(
-            value=value, stderr=float(math.sqrt(np.sum(w**2 * (gain - value) ** 2))), n_samples=n
-        )
-
-
-def simulate_experiments(
-    posterior: GridPosterior,
-    simulator: Any,
-    design: Any,
-    *,
-    estimator: Any,
-    n_samples: int,
-    rng: np.random.Generator | int | None = None,
-) -> SimulatedExperiments:
-    """Simulate ``n_samples`` experiments at ``design`` and score them on ``posterior``'s grid.
-
-    The nested grid estimate's simulations (see :class:`SimulatedExperiments`); cells whose
-    density is below ``exp(-NEGLIGIBLE)`` of the mode's are left out. ``rng`` is consumed as
-    :func:`expected_information_gain` consumes it: the same seed gives the same estimate.
-    """
-    if not (isinstance(n_samples, int) and n_samples >= 2):
-        raise ValidationError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    rng = np.random.default_rng(rng)
-    d = simulator.designs.validate(design)
-    if len(d) != 1:
-        raise ValidationError(f"give one design, got {len(d)}")
-    log_post = posterior.log_posterior
-    support = log_post >= log_post.max() - NEGLIGIBLE
-    grid = posterior.grid[support]
-    thetas = posterior.sample(n_samples, rng)
-    observations = [simulator.run_experiment(t, d, rng) for t in thetas]
-    counts = np.array([o.n for o in observations])
-    loglik = np.zeros((n_samples, len(grid)))
-    if posterior.rate_term:
-        nu = np.asarray(
-            simulator.expected_count(grid, np.repeat(d, len(grid), axis=0)), dtype=float
-        )
-        with np.errstate(divide="ignore"):
-            loglik += special.xlogy(counts[:, None], nu[None, :]) - nu[None, :]
-    _add_log_ratios(loglik, observations, estimator, grid, d)
-    return SimulatedExperiments(
-        log_posterior=log_post,
-        entropy=posterior.entropy(),
-        cell_volume=posterior.cell_volume,
-        shape=posterior.shape,
-        support=support,
-        cells=posterior.cell_of(thetas),
-        loglik=loglik,
-    )
 
 
 def contrastive_information_gain(
@@ -309,7 +150,7 @@ def contrastive_information_gain(
     simulator: Any,
     design: Any,
     *,
-    estimator: Any = None,
+    estimator: LogRatioEstimator | str | None = None,
     exact: bool = False,
     n_samples: int = 32,
     n_contrast: int = N_CONTRAST,
@@ -369,10 +210,11 @@ def contrastive_information_gain(
         Simulates the hypothetical experiments (``run_experiment``) and gives the rate.
     design : array_like or mapping
         One design point.
-    estimator : LogRatioEstimator, optional
-        The amortised ratio estimator scoring the experiments.
+    estimator : LogRatioEstimator or "exact", optional
+        The amortised ratio estimator scoring the experiments, or ``"exact"``: the
+        simulator's exact likelihood (benchmarks and tests only).
     exact : bool
-        Use the simulator's exact likelihood instead (benchmarks and tests only).
+        The same as ``estimator="exact"``.
     n_samples : int
         Simulated experiments ``N`` (>= 2): the standard error falls as ``1 / sqrt(N)``.
     n_contrast : int
@@ -412,15 +254,7 @@ def contrastive_information_gain(
             f"the contrastive EIG needs a posterior with sample(n, rng) and rate_term (such as "
             f"GridPosterior or SamplePosterior), got {type(posterior).__name__}"
         )
-    if exact:
-        estimator = ExactLikelihood(simulator)
-    if estimator is None:
-        raise ValidationError("give an estimator, or exact=True to use the exact likelihood")
-    if not callable(getattr(estimator, "log_ratio", None)):
-        raise ValidationError(
-            f"an estimator needs a log_ratio(x, theta, design) method; got "
-            f"{type(estimator).__name__}"
-        )
+    estimator = as_estimator("exact" if exact else estimator, simulator)
     if not (_is_int(n_samples) and n_samples >= 2):
         raise ValidationError(f"n_samples must be an integer >= 2, got {n_samples!r:.80}")
     if not (_is_int(n_contrast) and n_contrast >= 0):
@@ -483,13 +317,13 @@ def _add_contrast_log_ratios(
     """Add ``sum_e log_ratio(e, theta_k)`` over each experiment's events to ``loglik[k, i]``.
 
     All events of all experiments are scored against all points at once, in blocks of about
-    ``_BLOCK`` (point, event) pairs; an experiment may straddle two blocks.
+    ``LOG_RATIO_BLOCK`` (point, event) pairs; an experiment may straddle two blocks.
     """
     if counts.sum() == 0:
         return
     x = np.concatenate([o.x for o in observations if o.n > 0])
     owner = np.repeat(np.arange(len(observations)), counts)  # experiment of each event
-    step = max(1, _BLOCK // len(thetas))
+    step = max(1, LOG_RATIO_BLOCK // len(thetas))
     for lo in range(0, len(x), step):
         ratios = np.asarray(estimator.log_ratio(x[lo : lo + step], thetas, d), dtype=np.float64)
         if ratios.shape != (len(thetas), len(x[lo : lo + step])):
@@ -502,39 +336,18 @@ def _add_contrast_log_ratios(
         loglik[:, who[starts]] += np.add.reduceat(ratios, starts, axis=1)
 
 
-def _add_log_ratios(
-    loglik: np.ndarray, observations: list[Any], estimator: Any, grid: np.ndarray, d: np.ndarray
-) -> None:
-    """Add each experiment's summed log ratios to its row, in blocks of experiments."""
-    per_block = max(1, _BLOCK // len(grid))
-    batch: list[int] = []
-    size = 0
-    for m, obs in enumerate(observations):
-        if obs.n == 0:
-            continue
-        batch.append(m)
-        size += obs.n
-        if size >= per_block or m == len(observations) - 1:
-            _score_batch(loglik, observations, batch, estimator, grid, d)
-            batch, size = [], 0
-    if batch:
-        _score_batch(loglik, observations, batch, estimator, grid, d)
+#: EIG estimators by name (and the entry points of the group ``activesci.eig_estimators``):
+#: functions ``f(posterior, simulator, design, *, estimator, n_samples, rng, **options) ->
+#: EIGEstimate``, where ``estimator`` is a LogRatioEstimator (the exact likelihood already
+#: resolved).
+EIG_ESTIMATORS: Registry[EIGEstimate] = Registry(
+    "EIG estimator",
+    {"grid": grid_information_gain, "contrastive": contrastive_information_gain},
+    group="activesci.eig_estimators",
+)
 
 
-def _score_batch(
-    loglik: np.ndarray,
-    observations: list[Any],
-    batch: list[int],
-    estimator: Any,
-    grid: np.ndarray,
-    d: np.ndarray,
-) -> None:
-    x = np.concatenate([observations[m].x for m in batch])
-    ratios = np.asarray(estimator.log_ratio(x, grid, d), dtype=np.float64)
-    starts = np.cumsum([0] + [observations[m].n for m in batch[:-1]])
-    loglik[batch] += np.add.reduceat(ratios, starts, axis=1).T
-
-
-def _entropy(log_p: np.ndarray, cell_volume: float) -> float:
-    p = np.exp(log_p - special.logsumexp(log_p))
-    return float(special.entr(p).sum() + math.log(cell_volume))
+#: ``register_eig_estimator(name, function)`` makes ``function`` available as ``method=name``
+#: to :func:`expected_information_gain` and the ``eig`` strategy (``strategy_options={"method":
+#: name}``) in this process.
+register_eig_estimator = EIG_ESTIMATORS.register

@@ -549,21 +549,13 @@ ACQUISITIONS: Registry[Acquisition] = Registry(
         "random": RandomAcquisition,
     },
     group="activesci.acquisitions",
-    ref="package.module:factory",
 )
 
 
-def register_acquisition(name: str, factory: Callable[..., Acquisition]) -> None:
-    """Make ``factory(**options)`` available as ``acquisition=name`` everywhere (this process).
-
-    Parameters
-    ----------
-    name : str
-        A Python identifier.
-    factory : callable
-        Returns an object with a ``name`` and ``select(context) -> (d,) array``.
-    """
-    ACQUISITIONS.register(name, factory)
+#: ``register_acquisition(name, factory)`` makes ``factory(**options)`` (an object with a
+#: ``name`` and ``select(context) -> (d,) array``) available as ``acquisition=name``
+#: everywhere in this process.
+register_acquisition = ACQUISITIONS.register
 
 
 def make_acquisition(acquisition: str | Acquisition, **options: Any) -> Acquisition:

@@ -14,6 +14,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from activesci.errors import ValidationError
 from activesci.inference.networks import MLP, _Stack
 from activesci.typing import Progress
 
-__all__: list[str] = []
+__all__ = ["FitOptions"]
 
 
 def _pair_ids(data: dict[str, np.ndarray]) -> np.ndarray:
@@ -66,23 +67,67 @@ def _device(name: str) -> torch.device:
     return device
 
 
-def _check_training_options(
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    validation_split: float,
-    patience: int | None,
-) -> None:
-    if not (isinstance(epochs, int) and epochs >= 1):
-        raise ValidationError(f"epochs must be a positive integer, got {epochs!r}")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not learning_rate > 0:
-        raise ValidationError(f"learning_rate must be positive, got {learning_rate!r}")
-    if not 0 < validation_split < 1:
-        raise ValidationError(f"validation_split must be in (0, 1), got {validation_split!r}")
-    if patience is not None and not (isinstance(patience, int) and patience >= 1):
-        raise ValidationError(f"patience must be a positive integer or None, got {patience!r}")
+@dataclass(frozen=True)
+class FitOptions:
+    """How a neural estimator fits its networks: the options of ``train`` after the data.
+
+    Adam whose learning rate decays exponentially to a tenth by the last epoch; the weights of
+    the epoch with the best validation loss are kept. Annealing to the end matters: per-event
+    errors add up over thousands of events in a posterior, and a network stopped early, at a
+    high learning rate, is biased.
+
+    Attributes
+    ----------
+    epochs, batch_size, learning_rate : int, int, float
+        The schedule.
+    validation_split : float
+        The fraction of the samples (of the ``(theta, design)`` pairs, for ``carl``) held out.
+    patience : int, optional
+        Stop after that many epochs without improvement (default: off).
+    warm_start : bool
+        Fine-tune: start from the current weights and input standardisation instead of a
+        fresh initialisation (needs a trained estimator).
+    progress : bool or callable
+        tqdm progress bars (notebook-aware), or ``progress(what, epoch, epochs)`` after every
+        epoch (:data:`activesci.typing.Progress`).
+
+    Raises
+    ------
+    ValidationError
+        An option out of its range.
+    """
+
+    epochs: int = 30
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    validation_split: float = 0.2
+    patience: int | None = None
+    warm_start: bool = False
+    progress: Progress = True
+
+    def __post_init__(self) -> None:
+        epochs, batch_size, patience = self.epochs, self.batch_size, self.patience
+        if not (isinstance(epochs, int) and epochs >= 1):
+            raise ValidationError(f"epochs must be a positive integer, got {epochs!r}")
+        if not (isinstance(batch_size, int) and batch_size >= 1):
+            raise ValidationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not self.learning_rate > 0:
+            raise ValidationError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 < self.validation_split < 1:
+            raise ValidationError(
+                f"validation_split must be in (0, 1), got {self.validation_split!r}"
+            )
+        if patience is not None and not (isinstance(patience, int) and patience >= 1):
+            raise ValidationError(f"patience must be a positive integer or None, got {patience!r}")
+
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> FitOptions:
+        """The options given to ``train`` by keyword; an unknown name is a ``TypeError``."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise TypeError(f"train() got an unexpected option {unknown[0]!r}; it takes {known}")
+        return cls(**options)
 
 
 class _CallbackBar:

@@ -23,9 +23,9 @@ from activesci.errors import (
     ShapeError,
     ValidationError,
 )
-from activesci.typing import Observation, capabilities_of
+from activesci.typing import Observation, Simulator, capabilities_of
 
-__all__ = ["ExactLikelihood", "LogRatioEstimator", "observation_log_likelihood"]
+__all__ = ["ExactLikelihood", "LogRatioEstimator", "as_estimator", "observation_log_likelihood"]
 
 #: Elements of one ``log_ratio`` block (times the number of features): about 16 MB of float64.
 _BLOCK_ELEMENTS = 1 << 21
@@ -177,10 +177,10 @@ def _rate_log_likelihood(
 
 def observation_log_likelihood(
     observation: Observation,
-    estimator: Any,
+    estimator: LogRatioEstimator,
     theta: Any,
     *,
-    simulator: Any = None,
+    simulator: Simulator | None = None,
     extended: bool = True,
 ) -> np.ndarray:
     """``log p(observation | theta)`` up to a theta-independent constant, at many points.
@@ -214,6 +214,40 @@ def observation_log_likelihood(
     if extended and simulator is not None and "expected_count" in _capabilities(simulator):
         total += _rate_log_likelihood(simulator, observation, points, design)
     return total
+
+
+def as_estimator(estimator: Any, simulator: Any) -> LogRatioEstimator:
+    """The estimator to score data with: ``"exact"`` is the simulator's exact likelihood.
+
+    The one place the word ``"exact"`` becomes :class:`ExactLikelihood`, wherever an estimator
+    is asked for (the learner's ``estimator=``, the EIG estimators').
+
+    Parameters
+    ----------
+    estimator : LogRatioEstimator or "exact"
+        Anything with ``log_ratio(x, theta, design)``, or ``"exact"``.
+    simulator : Simulator
+        Gives the exact likelihood (``log_likelihood``) for ``"exact"``.
+
+    Raises
+    ------
+    ValidationError
+        ``estimator`` is None or has no ``log_ratio`` method.
+    MissingCapabilityError
+        ``"exact"`` for a simulator without ``log_likelihood``.
+
+    Examples
+    --------
+    >>> import activesci as asci
+    >>> type(as_estimator("exact", asci.tasks.gaussian().simulator)).__name__
+    'ExactLikelihood'
+    """
+    if isinstance(estimator, str) and estimator == "exact":
+        return ExactLikelihood(simulator)
+    if estimator is None:
+        raise ValidationError('give an estimator, or "exact" to use the exact likelihood')
+    _check_estimator(estimator)
+    return estimator
 
 
 def _check_estimator(estimator: Any) -> None:

@@ -29,7 +29,7 @@ from activesci.errors import (
     ValidationError,
 )
 from activesci.inference.fitting import (
-    _check_training_options,
+    FitOptions,
     _device,
     _pair_ids,
     _run_jobs,
@@ -46,7 +46,7 @@ from activesci.inference.methods import (
 from activesci.inference.networks import MLP, _Normaliser
 from activesci.spaces import Space
 from activesci.threads import training_workers
-from activesci.typing import Progress, Simulator, check_count, check_positive
+from activesci.typing import Simulator, check_count, check_positive
 
 __all__ = ["FORMAT", "TrainingSummary"]
 
@@ -203,21 +203,74 @@ class _NeuralEstimator:
         return de[0]
 
     # -- training -----------------------------------------------------------------------------
-    def _fit(
+    def train(
         self,
-        data: dict[str, np.ndarray],
+        simulator: Simulator | None = None,
+        n_samples: int = 100_000,
         *,
-        seed: int,
-        epochs: int,
-        batch_size: int,
-        learning_rate: float,
-        validation_split: float,
-        patience: int | None,
-        warm_start: bool,
-        progress: Progress,
+        seed: int = 0,
+        designs: Any = None,
+        data: Any = None,
+        **fit: Any,
     ) -> TrainingSummary:
-        _check_training_options(epochs, batch_size, learning_rate, validation_split, patience)
-        if warm_start:
+        """Simulate training data and fit every ensemble member.
+
+        Parameters
+        ----------
+        simulator : Simulator, optional
+            Defaults to the one given at construction.
+        n_samples : int
+            Simulated events in total (for a ratio: half at ``theta`` drawn from the prior,
+            half at ``theta_ref``; for a score: all at ``theta_ref``), each with a design drawn
+            from ``designs``.
+        seed : int
+            Seeds the simulation, the split, the initialisation and the batches.
+        designs : Space or array_like, optional
+            Where to train: a space to draw designs from (default: the simulator's) or a list
+            of design points ``(k, D)`` to draw among.
+        data : optional
+            Pre-simulated samples instead of simulating: a ``TrainingData``
+            (``activesci.inference.training``) for a ratio, ``simulate_score_data``'s arrays
+            for a score.
+        **fit
+            :class:`~activesci.inference.fitting.FitOptions`: ``epochs``, ``batch_size``,
+            ``learning_rate``, ``validation_split``, ``patience``, ``warm_start`` (a few epochs
+            on data at the designs actually run sharpen an amortised estimator where it is
+            used) and ``progress``. For ``carl`` (:mod:`activesci.inference.ratio`) the split
+            and the batches keep each ``(theta, design)`` pair together, the reference events
+            are re-paired among the pairs of their design every epoch, the weights validated
+            and kept are a moving average over about 200 steps, and each network is then
+            normalised with the held-out reference events at every training design that has
+            at least 256 of them (a list of designs, not a continuum), at 128 parameter points
+            shared among those designs (at least 16 each).
+
+        Returns
+        -------
+        TrainingSummary
+        """
+        options = FitOptions.of(fit)
+        if data is None:
+            sim = simulator or self.simulator
+            if sim is None:
+                raise ValidationError("train() needs a simulator (none was given at construction)")
+            check_capabilities(sim, self._method)
+            data = self._simulate(sim, n_samples, designs=designs, seed=seed)
+        return self._fit(self._training_arrays(data), seed=seed, options=options)
+
+    def _simulate(self, simulator: Simulator, n: int, *, designs: Any, seed: int) -> Any:
+        """Simulate ``n`` training samples (what :meth:`_training_arrays` takes)."""
+        raise NotImplementedError
+
+    def _training_arrays(self, data: Any) -> dict[str, np.ndarray]:
+        """Check training data and return its arrays by name, one row per sample."""
+        raise NotImplementedError
+
+    def _fit(
+        self, data: dict[str, np.ndarray], *, seed: int, options: FitOptions
+    ) -> TrainingSummary:
+        epochs, batch_size, progress = options.epochs, options.batch_size, options.progress
+        validation_split = options.validation_split
+        if options.warm_start:
             self._require_trained()
         n = len(next(iter(data.values())))
         # carl keeps the two events of a (theta, design) row together; others split rows
@@ -262,7 +315,7 @@ class _NeuralEstimator:
         start = time.perf_counter()
         nets = []
         for k, _ in enumerate(self.members):  # initialised in turn: torch's global RNG is shared
-            if warm_start:
+            if options.warm_start:
                 net = copy.deepcopy(self.members[k])
             else:
                 with torch.random.fork_rng(devices=[]):
@@ -276,7 +329,7 @@ class _NeuralEstimator:
             gens = [torch.Generator().manual_seed(seed + 7919 * k) for k in members]
             return _train_stack(
                 [nets[k] for k in members], train, val, self._batch_loss, gens, epochs,
-                batch_size, learning_rate, patience, bar, **carl,
+                batch_size, options.learning_rate, options.patience, bar, **carl,
             )  # fmt: skip
 
         # stacks of a fixed size whatever the workers, so the weights do not depend on them

@@ -60,12 +60,11 @@ from activesci.inference.fitting import (
 from activesci.inference.methods import (
     METHODS,
     Method,
-    check_capabilities,
 )
 from activesci.inference.networks import MLP, ratio_loss, score_loss
-from activesci.inference.neural import TrainingSummary, _NeuralEstimator
+from activesci.inference.neural import _NeuralEstimator
 from activesci.threads import training_workers
-from activesci.typing import Progress, Simulator
+from activesci.typing import Simulator
 
 __all__ = [
     "METHODS",
@@ -174,77 +173,21 @@ class RatioEstimator(_NeuralEstimator):
         (t_hat,) = torch.autograd.grad(at_theta.sum(), theta, create_graph=train)
         return loss + self.alpha * score_loss(t_hat, head["score"], head["y"], self.inv_score_var)
 
-    def train(
-        self,
-        simulator: Simulator | None = None,
-        n_samples: int = 100_000,
-        *,
-        seed: int = 0,
-        designs: Any = None,
-        data: Any = None,
-        epochs: int = 30,
-        batch_size: int = 1024,
-        learning_rate: float = 3e-3,
-        validation_split: float = 0.2,
-        patience: int | None = None,
-        warm_start: bool = False,
-        progress: Progress = True,
-    ) -> TrainingSummary:
-        """Simulate training data and fit every ensemble member.
+    def _simulate(self, simulator: Simulator, n: int, *, designs: Any, seed: int) -> Any:
+        from activesci.inference.training import simulate_training_data
 
-        Parameters
-        ----------
-        simulator : Simulator, optional
-            Defaults to the one given at construction.
-        n_samples : int
-            Simulated events in total: half at ``theta`` drawn from the prior, half at
-            ``theta_ref``, each with a design drawn from ``designs``.
-        seed : int
-            Seeds the simulation, the split, the initialisation and the batches.
-        designs : Space or array_like, optional
-            Where to train: a space to draw designs from (default: the simulator's) or a list
-            of design points ``(k, D)`` to draw among.
-        data : TrainingData, optional
-            Pre-simulated samples (``activesci.inference.training``) instead of simulating.
-        epochs, batch_size, learning_rate, validation_split, patience : optional
-            Adam whose learning rate decays exponentially to a tenth by the last epoch; the
-            weights of the epoch with the best validation loss are kept. ``patience`` (default
-            off) stops after that many epochs without improvement. Annealing to the end
-            matters: per-event errors add up over thousands of events in a posterior, and a
-            network stopped early, at a high learning rate, is biased. For ``carl`` (module
-            docstring) the split and the batches keep each ``(theta, design)`` pair together,
-            the reference events are re-paired among the pairs of their design every epoch,
-            the weights validated and kept are a moving average over about 200 steps, and each
-            network is then normalised with the held-out reference events at every training
-            design that has at least 256 of them (a list of designs, not a continuum), at 128
-            parameter points shared among those designs (at least 16 each).
-        warm_start : bool
-            Fine-tune: start from the current weights and input standardisation instead of a
-            fresh initialisation (needs a trained estimator). A few epochs on data at the
-            designs actually run sharpen an amortised estimator where it is used.
-        progress : bool or callable
-            Show tqdm progress bars (notebook-aware), or call ``progress(what, epoch,
-            epochs)`` after every epoch (:data:`activesci.typing.Progress`).
+        return simulate_training_data(
+            simulator,
+            n,
+            theta_ref=self.theta_ref,
+            designs=designs,
+            gold=self._method.needs,
+            seed=seed,
+        )
 
-        Returns
-        -------
-        TrainingSummary
-        """
-        from activesci.inference.training import TrainingData, simulate_training_data
+    def _training_arrays(self, data: Any) -> dict[str, np.ndarray]:
+        from activesci.inference.training import TrainingData
 
-        if data is None:
-            sim = simulator or self.simulator
-            if sim is None:
-                raise ValidationError("train() needs a simulator (none was given at construction)")
-            check_capabilities(sim, self._method)
-            data = simulate_training_data(
-                sim,
-                n_samples,
-                theta_ref=self.theta_ref,
-                designs=designs,
-                gold=self._method.needs,
-                seed=seed,
-            )
         if not isinstance(data, TrainingData):
             raise ValidationError(f"data must be a TrainingData, got {type(data).__name__}")
         data.check(self.parameters, self.designs, self.n_features)
@@ -257,17 +200,7 @@ class RatioEstimator(_NeuralEstimator):
             raise MissingCapabilityError(
                 f"method {self.method!r} needs {missing} in the training data"
             )
-        return self._fit(
-            data.arrays(),
-            seed=seed,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            validation_split=validation_split,
-            patience=patience,
-            warm_start=warm_start,
-            progress=progress,
-        )
+        return data.arrays()
 
     def _evaluate(self, x: Any, theta: Any, design: Any) -> np.ndarray:
         """Per-member ``log r`` on the (theta, x) grid: ``(members, n_theta, n_x)``.
@@ -417,45 +350,29 @@ class ScoreEstimator(_NeuralEstimator):
         ones = torch.ones(t_hat.shape[:-1], device=t_hat.device)
         return score_loss(t_hat, batch["score"], ones, self.inv_score_var)
 
-    def train(
-        self,
-        simulator: Simulator | None = None,
-        n_samples: int = 100_000,
-        *,
-        seed: int = 0,
-        designs: Any = None,
-        epochs: int = 30,
-        batch_size: int = 1024,
-        learning_rate: float = 3e-3,
-        validation_split: float = 0.2,
-        patience: int | None = None,
-        warm_start: bool = False,
-        progress: Progress = True,
-    ) -> TrainingSummary:
-        """Simulate ``n_samples`` events at ``theta_ref`` with their joint score, and fit.
-
-        The options are those of :meth:`RatioEstimator.train`.
-        """
+    def _simulate(self, simulator: Simulator, n: int, *, designs: Any, seed: int) -> Any:
         from activesci.inference.training import simulate_score_data
 
-        sim = simulator or self.simulator
-        if sim is None:
-            raise ValidationError("train() needs a simulator (none was given at construction)")
-        check_capabilities(sim, self._method)
-        data = simulate_score_data(
-            sim, n_samples, theta_ref=self.theta_ref, designs=designs, seed=seed
+        return simulate_score_data(
+            simulator, n, theta_ref=self.theta_ref, designs=designs, seed=seed
         )
-        return self._fit(
-            data,
-            seed=seed,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            validation_split=validation_split,
-            patience=patience,
-            warm_start=warm_start,
-            progress=progress,
-        )
+
+    def _training_arrays(self, data: Any) -> dict[str, np.ndarray]:
+        keys = ("x", "design", "score")
+        if not (isinstance(data, dict) and set(data) == set(keys)):
+            raise ValidationError(
+                f"data must be simulate_score_data's arrays {list(keys)}, got "
+                f"{sorted(data) if isinstance(data, dict) else type(data).__name__}"
+            )
+        arrays = {k: np.asarray(data[k], dtype=np.float64) for k in keys}
+        widths = {"x": self.n_features, "design": len(self.designs), "score": len(self.parameters)}
+        for k, width in widths.items():
+            if arrays[k].ndim != 2 or arrays[k].shape != (len(arrays["x"]), width):
+                raise ShapeError(
+                    f"data[{k!r}] must have shape ({len(arrays['x'])}, {width}), got "
+                    f"{arrays[k].shape}"
+                )
+        return arrays
 
     def score(self, x: Any, design: Any) -> np.ndarray:
         """Estimated score at ``theta_ref`` per event, ``(n_x, P)`` (ensemble mean)."""

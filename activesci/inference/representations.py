@@ -16,7 +16,6 @@ three parameters and particles beyond. A representation of your own is one file 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from activesci.inference.grid import GridPosterior
@@ -56,10 +55,9 @@ POSTERIORS: Registry[Any] = Registry(
     "posterior",
     {"grid": _grid, "particles": _particles},
     group="activesci.posteriors",
-    ref="package.module:factory",
 )
 
 
-def register_posterior(name: str, factory: Callable[..., Any]) -> None:
-    """Make ``factory(space, *, simulator, seed, resolution, particles)`` ``posterior=name``."""
-    POSTERIORS.register(name, factory)
+#: ``register_posterior(name, factory)``: ``factory(space, *, simulator, seed, resolution,
+#: particles)`` becomes ``posterior=name`` in this process.
+register_posterior = POSTERIORS.register

@@ -140,10 +140,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     Raises
     ------
     ValidationError
-        ``path`` is an existing folder, a device, FIFO or socket (:func:`check_output_path`),
-        or ``mode`` is neither ``"wb"`` nor ``"w"``.
-    OSError
-        The folder cannot be written.
+        ``mode`` is neither ``"wb"`` nor ``"w"``; or as :func:`atomic_path`, whose errors
+        (a bad ``path``, an unwritable folder) these are too.
 
     Examples
     --------
@@ -156,24 +154,20 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     """
     if mode not in ("wb", "w"):
         raise ValidationError(f"mode must be 'wb' or 'w', got {mode!r}")
-    path, tmp, fd = _new_temporary(path)
-    try:
-        text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
-        with os.fdopen(fd, mode, **text) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    text = {"encoding": "utf-8", "newline": ""} if mode == "w" else {}
+    with _replacing(path) as (_, fd), os.fdopen(fd, mode, **text) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
-def _new_temporary(path: str | os.PathLike[str], suffix: str = "") -> tuple[Path, Path, int]:
-    """Check ``path`` as a write target; create its temporary with ``O_EXCL``.
+@contextmanager
+def _replacing(path: str | os.PathLike[str], suffix: str = "") -> Iterator[tuple[Path, int]]:
+    """Check ``path`` as a write target and create its temporary with ``O_EXCL``.
 
-    Returns the target, the temporary (a random name beside it, in created parent folders) and
-    the temporary's open file descriptor.
+    Yields the temporary (a random name beside ``path``, in created parent folders) and its
+    open file descriptor; renames it over ``path`` when the block ends, removes it when the
+    block raises.
     """
     path = check_output_path(path)
     if path.is_dir():  # a symlink to a folder
@@ -181,7 +175,12 @@ def _new_temporary(path: str | os.PathLike[str], suffix: str = "") -> tuple[Path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part{suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    return path, tmp, fd
+    try:
+        yield tmp, fd
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
@@ -222,14 +221,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
     ('done', ['out.txt'])
     """
-    path, tmp, fd = _new_temporary(path, suffix)
-    os.close(fd)
-    try:
+    with _replacing(path, suffix) as (tmp, fd):
+        os.close(fd)
         yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def sha256(path: str | os.PathLike[str]) -> str:

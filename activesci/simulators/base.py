@@ -94,6 +94,22 @@ class SimulatorBase:
             )
         return th, de, (counts.pop() if counts else 1)
 
+    def _one_design(self, theta: Any, design: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validate the inputs of ``log_likelihood``: many ``theta``, one ``design``.
+
+        Returns
+        -------
+        theta : numpy.ndarray
+            Shape ``(n_theta, P)``.
+        design : numpy.ndarray
+            Shape ``(1, D)``.
+        """
+        th = self.parameters.validate(theta)
+        de = self.designs.validate(design)
+        if len(de) != 1:
+            raise ShapeError(f"log_likelihood takes one design, got {len(de)}")
+        return th, de
+
     def sample(
         self, theta: Any, design: Any, rng: np.random.Generator, n: int | None = None
     ) -> Events:

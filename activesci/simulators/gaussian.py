@@ -125,10 +125,7 @@ class GaussianSimulator(SimulatorBase):
 
         ``(n_x,)`` if ``theta`` was one point given as ``(P,)``.
         """
-        th = self.parameters.validate(theta)
-        de = self.designs.validate(design)
-        if len(de) != 1:
-            raise ShapeError(f"log_likelihood takes one design, got {len(de)}")
+        th, de = self._one_design(theta, design)
         xx = self._features(x, "x")
         sigma = float(self.noise(de)[0])
         d2 = ((xx[None, :, :] - th[:, None, :]) ** 2).sum(axis=2)

@@ -238,10 +238,7 @@ class LocationFindingSimulator(SimulatorBase):
 
         ``(n_x,)`` if ``theta`` was one point given as ``(P,)``.
         """
-        th = self.parameters.validate(theta)
-        de = self.designs.validate(design)
-        if len(de) != 1:
-            raise ShapeError(f"log_likelihood takes one design, got {len(de)}")
+        th, de = self._one_design(theta, design)
         y = self._features(x, "x")[:, 0]
         log_mu = self._log_mu(th, de)[0]
         r = (y[None, :] - log_mu[:, None]) / self.sigma

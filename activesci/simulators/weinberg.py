@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 
@@ -34,6 +34,7 @@ __all__ = [
     "GEV2_TO_PB",
     "G_FERMI",
     "M_Z",
+    "BornOptions",
     "WeinbergSimulator",
     "born_coefficients",
     "count_asymmetry",
@@ -56,6 +57,30 @@ _DEFAULTS = {"sin2w": 0.2315, "mz": M_Z, "gamma_z": GAMMA_Z}
 _CHUNK = 1 << 15  # events per block: the block's work arrays stay in the CPU cache
 
 Convention = Literal["a", "b"]
+
+
+class BornOptions(TypedDict, total=False):
+    """Keyword options of the Born-level functions; a missing one takes its default.
+
+    Attributes
+    ----------
+    convention : {"a", "b"}
+        How ``kappa`` is set (see the module docstring); default ``"a"``.
+    alpha : "thomson", "mz" or float
+        Fine-structure constant, default ``"thomson"``: the cross sections' prefactor and,
+        with convention ``"b"``, ``kappa``.
+    """
+
+    convention: str
+    alpha: float | str
+
+
+def _born_options(convention: str = "a", alpha: float | str = "thomson") -> BornOptions:
+    """The :class:`BornOptions` given as keywords, with the defaults filled in.
+
+    Each is checked where it is used; an unknown keyword raises ``TypeError``.
+    """
+    return {"convention": convention, "alpha": alpha}
 
 
 def _alpha(alpha: float | str) -> float:
@@ -89,9 +114,8 @@ def born_coefficients(
     mz: Any = M_Z,
     gamma_z: Any = GAMMA_Z,
     *,
-    convention: str = "a",
-    alpha: float | str = "thomson",
     grad: bool = False,
+    **options: Unpack[BornOptions],
 ) -> tuple[np.ndarray, ...]:
     """The coefficients ``C1`` and ``C2`` of the Born angular distribution.
 
@@ -99,12 +123,10 @@ def born_coefficients(
     ----------
     sin2w, sqrt_s, mz, gamma_z : array_like
         Weak mixing angle, centre-of-mass energy [GeV], Z mass and width [GeV]; broadcast.
-    convention : {"a", "b"}
-        How ``kappa`` is set (see the module docstring).
-    alpha : "thomson", "mz" or float
-        Fine-structure constant (used by convention ``"b"`` only).
     grad : bool
         Also return the derivatives with respect to ``(sin2w, mz, gamma_z)``.
+    **options : BornOptions
+        ``convention`` and ``alpha`` (used by convention ``"b"`` only).
 
     Returns
     -------
@@ -113,6 +135,7 @@ def born_coefficients(
     dC1, dC2 : numpy.ndarray
         Only with ``grad=True``: shape ``(..., 3)``.
     """
+    born = _born_options(**options)
     s2, rs, m, g = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (sin2w, sqrt_s, mz, gamma_z))
     )
@@ -120,11 +143,11 @@ def born_coefficients(
     v = 2.0 * s2 - 0.5
     vv = v * v
     w = vv + _AXIAL2
-    if _convention(convention) == "a":
+    if _convention(born["convention"]) == "a":
         kappa = 1.0 / (4.0 * s2 * (1.0 - s2))
         dk = (-kappa * (1.0 - 2.0 * s2) / (s2 * (1.0 - s2)), np.zeros_like(s), np.zeros_like(s))
     else:
-        kappa = math.sqrt(2.0) * G_FERMI * m * m / (4.0 * math.pi * _alpha(alpha))
+        kappa = math.sqrt(2.0) * G_FERMI * m * m / (4.0 * math.pi * _alpha(born["alpha"]))
         dk = (np.zeros_like(s), 2.0 * kappa / m, np.zeros_like(s))
     u = s - m * m
     den = u * u + (m * g) ** 2
@@ -151,9 +174,9 @@ def born_coefficients(
 
 
 def forward_backward_asymmetry(
-    sin2w: Any, sqrt_s: Any, mz: Any = M_Z, gamma_z: Any = GAMMA_Z, **options: Any
+    sin2w: Any, sqrt_s: Any, mz: Any = M_Z, gamma_z: Any = GAMMA_Z, **options: Unpack[BornOptions]
 ) -> np.ndarray:
-    """Born-level ``A_FB = 3/4 C2 / C1`` (options as :func:`born_coefficients`).
+    """Born-level ``A_FB = 3/4 C2 / C1`` (arguments as :func:`born_coefficients`).
 
     Examples
     --------
@@ -165,23 +188,19 @@ def forward_backward_asymmetry(
 
 
 def cross_section(
-    sin2w: Any,
-    sqrt_s: Any,
-    mz: Any = M_Z,
-    gamma_z: Any = GAMMA_Z,
-    *,
-    convention: str = "a",
-    alpha: float | str = "thomson",
+    sin2w: Any, sqrt_s: Any, mz: Any = M_Z, gamma_z: Any = GAMMA_Z, **options: Unpack[BornOptions]
 ) -> np.ndarray:
     """Born-level total cross section ``4 pi alpha^2 / (3 s) C1`` in pb.
+
+    Arguments as :func:`born_coefficients`.
 
     Examples
     --------
     >>> round(float(cross_section(0.2315, 91.1876, alpha="mz")) / 1000, 2)  # nb at the pole
     1.98
     """
-    c1, _ = born_coefficients(sin2w, sqrt_s, mz, gamma_z, convention=convention, alpha=alpha)
-    a = _alpha(alpha)
+    c1, _ = born_coefficients(sin2w, sqrt_s, mz, gamma_z, **options)
+    a = _alpha(_born_options(**options)["alpha"])
     return 4.0 * math.pi * a * a / (3.0 * np.asarray(sqrt_s, dtype=float) ** 2) * c1 * GEV2_TO_PB
 
 
@@ -191,13 +210,14 @@ def dsigma_dcos(
     sqrt_s: Any,
     mz: Any = M_Z,
     gamma_z: Any = GAMMA_Z,
-    *,
-    convention: str = "a",
-    alpha: float | str = "thomson",
+    **options: Unpack[BornOptions],
 ) -> np.ndarray:
-    """Born-level ``dsigma / dcos(theta)`` in pb; ``theta`` is the e- to mu- angle."""
-    c1, c2 = born_coefficients(sin2w, sqrt_s, mz, gamma_z, convention=convention, alpha=alpha)
-    a = _alpha(alpha)
+    """Born-level ``dsigma / dcos(theta)`` in pb; ``theta`` is the e- to mu- angle.
+
+    The other arguments as :func:`born_coefficients`.
+    """
+    c1, c2 = born_coefficients(sin2w, sqrt_s, mz, gamma_z, **options)
+    a = _alpha(_born_options(**options)["alpha"])
     c = np.asarray(cos_theta, dtype=float)
     s = np.asarray(sqrt_s, dtype=float) ** 2
     return math.pi * a * a / (2.0 * s) * (c1 * (1.0 + c * c) + 2.0 * c2 * c) * GEV2_TO_PB
@@ -469,10 +489,7 @@ class WeinbergSimulator(SimulatorBase):
         numpy.ndarray
             Shape ``(n_theta, n_x)``; ``(n_x,)`` if ``theta`` was one point given as ``(P,)``.
         """
-        th = self.parameters.validate(theta)
-        de = self.designs.validate(design)
-        if len(de) != 1:
-            raise ShapeError(f"log_likelihood takes one design, got {len(de)}")
+        th, de = self._one_design(theta, design)
         xx = np.asarray(x, dtype=float)
         if xx.ndim == 2 and xx.shape[1] == 1:
             xx = xx[:, 0]

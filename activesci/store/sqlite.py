@@ -30,7 +30,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,7 @@ from activesci.store.values import (
     _now,
     _round_number,
 )
-from activesci.typing import Observation
+from activesci.typing import Closing, Observation
 
 __all__ = ["DB_NAME", "FORMAT_VERSION", "LOCK_NAME", "SQLiteRunStore"]
 
@@ -79,7 +78,7 @@ _SCHEMA = (
 )
 
 
-class SQLiteRunStore:
+class SQLiteRunStore(Closing):
     """A run directory holding one SQLite database, ``run.sqlite`` (see the module docstring).
 
     Implements :class:`activesci.typing.RunStore`. Every write is a single transaction that is
@@ -118,7 +117,7 @@ class SQLiteRunStore:
     --------
     >>> import tempfile
     >>> import numpy as np
-    >>> from activesci.typing import Observation
+    >>> from activesci.typing import Closing, Observation
     >>> tmp = tempfile.TemporaryDirectory()
     >>> with SQLiteRunStore(tmp.name) as store:
     ...     store.write_metadata({"task": "weinberg", "seed": 1})
@@ -325,17 +324,6 @@ class SQLiteRunStore:
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # releases the lock
                 self._lock_fd = None
-
-    def __enter__(self) -> SQLiteRunStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = " (closed)" if self.closed else " (read-only)" if self._readonly else ""

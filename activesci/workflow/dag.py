@@ -39,6 +39,7 @@ from activesci.workflow.executors import make_executor
 
 __all__ = [
     "Campaign",
+    "CampaignOptions",
     "CampaignResult",
     "DagTracker",
     "chunk_plan",
@@ -215,6 +216,32 @@ class DagTracker:
 
 
 # -- the campaign --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignOptions:
+    """What a training campaign simulates and trains, with its defaults.
+
+    :class:`Campaign` and :func:`activesci.workflow.reana.export_reana` take these as keywords
+    (the in-process campaign and its REANA export are the same campaign).
+
+    Attributes
+    ----------
+    samples, chunks : int
+        Training rows in total, split into this many chunks.
+    seed : int
+        Fixes every chunk's seed and the training.
+    method : str
+        Ratio-estimator method.
+    epochs : int
+        Training epochs.
+    """
+
+    samples: int = 100_000
+    chunks: int = 4
+    seed: int = 0
+    method: str = "alices"
+    epochs: int = 30
+
+
 @dataclass
 class CampaignResult:
     """What a campaign produced."""
@@ -260,11 +287,11 @@ class Campaign:
         self,
         task: Task | str,
         *,
-        samples: int = 100_000,
-        chunks: int = 4,
-        seed: int = 0,
-        method: str = "alices",
-        epochs: int = 30,
+        samples: int = CampaignOptions.samples,
+        chunks: int = CampaignOptions.chunks,
+        seed: int = CampaignOptions.seed,
+        method: str = CampaignOptions.method,
+        epochs: int = CampaignOptions.epochs,
         retries: int = 1,
         workdir: str | os.PathLike[str] = "runs/campaign",
         train: bool = True,

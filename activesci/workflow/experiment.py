@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from activesci.errors import ShapeError, ValidationError
+from activesci.experiments import _HiddenTruthExperiment
 from activesci.io import sha256, write_checksum
 from activesci.simulators.eventfile import read_events
-from activesci.spaces import Space
 from activesci.tasks import Task
 from activesci.typing import Observation
 from activesci.workflow.containers import validate_container_config
@@ -45,7 +45,7 @@ def _run_step(step: CommandStep, workdir: str) -> str:
     return workdir
 
 
-class WorkflowExperiment:
+class WorkflowExperiment(_HiddenTruthExperiment):
     """Each run is a workflow step: ``activesci simulate`` with a hidden truth.
 
     Parameters
@@ -87,9 +87,7 @@ class WorkflowExperiment:
         callback: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.task = task
-        self._truth = task.parameters.validate(task.truth if truth is None else truth)
-        if len(self._truth) != 1:
-            raise ShapeError(f"truth must be one point, got {len(self._truth)}")
+        self._set_truth(task.truth if truth is None else truth)
         self.seed = seed
         self.image, self.runtime = image, runtime
         self.workdir = Path(workdir)
@@ -100,14 +98,8 @@ class WorkflowExperiment:
         self._step(0, np.zeros(len(task.designs)))  # validates runtime, image and options
 
     @property
-    def designs(self) -> Space:
-        """The designs this experiment can run."""
-        return self.task.designs
-
-    @property
-    def truth(self) -> dict[str, Any]:
-        """The hidden truth (for teaching mode and validation; a learner must not read it)."""
-        return self.task.parameters.to_dict(self._truth)
+    def _model(self) -> Task:
+        return self.task
 
     def __repr__(self) -> str:
         where = self.runtime if self.image is None else f"{self.runtime}:{self.image}"
@@ -176,14 +168,6 @@ class WorkflowExperiment:
         checked = validate_container_config(config, run_dir, allow_images=allow_images)
         options = {k: config[k] for k in ("timeout", "retries") if k in config}
         return cls(task, config.get("truth"), seed, runs=runs, **checked, **options)
-
-    def skip(self, observations: Sequence[Observation]) -> None:
-        """Continue after ``observations`` (a resumed learner's stored runs): run ``len`` next.
-
-        Run ``k`` is seeded with ``[seed, k]``, so a resumed run does not repeat the seeds of
-        the runs already stored.
-        """
-        self.runs = max(self.runs, len(observations))
 
     def _step(self, k: int, design: np.ndarray) -> CommandStep:
         # run k draws from default_rng([seed, k]), exactly like SimulatedExperiment's run k

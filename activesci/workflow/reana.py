@@ -69,6 +69,39 @@ def _step(cmd: str, publish: dict[str, str], environment: dict[str, Any]) -> dic
     }
 
 
+def _outputs(step: str, *names: str) -> dict[str, dict[str, str]]:
+    """Stage parameters that are the outputs ``names`` of ``step`` (``init``: the inputs)."""
+    return {name: {"step": step, "output": name} for name in names}
+
+
+def _stage(
+    name: str,
+    dependency: str,
+    parameters: dict[str, Any],
+    step: dict[str, Any],
+    scatter: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A yadage stage after ``dependency``: one ``step``, or one per scattered parameter value.
+
+    Parameters
+    ----------
+    name, dependency : str
+        The stage's name and the stage (or ``init``) it runs after.
+    parameters : dict
+        The step's parameters: values, or references to other stages' outputs.
+    step : dict
+        The step (:func:`_step`).
+    scatter : dict, optional
+        How to scatter the parameters over steps (a ``multistep-stage``); a single step if None.
+    """
+    kind = "singlestep-stage" if scatter is None else "multistep-stage"
+    scheduler: dict[str, Any] = {"scheduler_type": kind, "parameters": parameters}
+    if scatter is not None:
+        scheduler["scatter"] = scatter
+    scheduler["step"] = step
+    return {"name": name, "dependencies": [dependency], "scheduler": scheduler}
+
+
 def _parameters(
     task: str, samples: int, chunks: int, seed: int, method: str, epochs: int
 ) -> dict[str, Any]:
@@ -107,68 +140,43 @@ def workflow_spec(
         raise ValidationError(f"environment must be one of {ENVIRONMENTS}, got {environment!r}")
     env = _environment(environment, image)
     train_env = _environment(environment, image if train_image is None else train_image)
-    init = "init"
-    sample = _step(
-        "activesci sample-training {task} --samples {chunk_samples} --seed {chunk_seeds} "
-        "--method {method} --out {chunk}",
-        {"chunk": "{chunk}"},
-        env,
+    sample = _stage(
+        "sample",
+        "init",
+        {
+            **_outputs("init", "task", "method", "chunk_seeds", "chunk_samples"),
+            "chunk": "{workdir}/chunk.npz",
+        },
+        _step(
+            "activesci sample-training {task} --samples {chunk_samples} --seed {chunk_seeds} "
+            "--method {method} --out {chunk}",
+            {"chunk": "{chunk}"},
+            env,
+        ),
+        scatter={"method": "zip", "parameters": ["chunk_seeds", "chunk_samples"]},
     )
-    merge = _step("activesci merge {chunks} --out {merged}", {"merged": "{merged}"}, env)
-    train = _step(
-        "activesci train {task} {merged} --method {method} --seed {seed} --epochs {epochs} "
-        "--out {estimator}",
-        {"estimator": "{estimator}"},
-        train_env,
+    merge = _stage(
+        "merge",
+        "sample",
+        {"chunks": {"stages": "sample", "output": "chunk"}, "merged": "{workdir}/merged.npz"},
+        _step("activesci merge {chunks} --out {merged}", {"merged": "{merged}"}, env),
     )
-    return {
-        "stages": [
-            {
-                "name": "sample",
-                "dependencies": [init],
-                "scheduler": {
-                    "scheduler_type": "multistep-stage",
-                    "parameters": {
-                        "task": {"step": init, "output": "task"},
-                        "method": {"step": init, "output": "method"},
-                        "chunk_seeds": {"step": init, "output": "chunk_seeds"},
-                        "chunk_samples": {"step": init, "output": "chunk_samples"},
-                        "chunk": "{workdir}/chunk.npz",
-                    },
-                    "scatter": {"method": "zip", "parameters": ["chunk_seeds", "chunk_samples"]},
-                    "step": sample,
-                },
-            },
-            {
-                "name": "merge",
-                "dependencies": ["sample"],
-                "scheduler": {
-                    "scheduler_type": "singlestep-stage",
-                    "parameters": {
-                        "chunks": {"stages": "sample", "output": "chunk"},
-                        "merged": "{workdir}/merged.npz",
-                    },
-                    "step": merge,
-                },
-            },
-            {
-                "name": "train",
-                "dependencies": ["merge"],
-                "scheduler": {
-                    "scheduler_type": "singlestep-stage",
-                    "parameters": {
-                        "task": {"step": init, "output": "task"},
-                        "method": {"step": init, "output": "method"},
-                        "seed": {"step": init, "output": "seed"},
-                        "epochs": {"step": init, "output": "epochs"},
-                        "merged": {"step": "merge", "output": "merged"},
-                        "estimator": "{workdir}/estimator.pt",
-                    },
-                    "step": train,
-                },
-            },
-        ]
-    }
+    train = _stage(
+        "train",
+        "merge",
+        {
+            **_outputs("init", "task", "method", "seed", "epochs"),
+            **_outputs("merge", "merged"),
+            "estimator": "{workdir}/estimator.pt",
+        },
+        _step(
+            "activesci train {task} {merged} --method {method} --seed {seed} --epochs {epochs} "
+            "--out {estimator}",
+            {"estimator": "{estimator}"},
+            train_env,
+        ),
+    )
+    return {"stages": [sample, merge, train]}
 
 
 def _yaml_scalar(value: Any) -> str:
@@ -234,14 +242,10 @@ def export_reana(
     task: str,
     out: str | Path,
     *,
-    samples: int = 100_000,
-    chunks: int = 4,
-    seed: int = 0,
-    method: str = "alices",
-    epochs: int = 30,
     image: str = "activesci-sim:latest",
     train_image: str | None = None,
     environment: str = "docker",
+    **campaign: Any,
 ) -> Path:
     """Write ``workflow.yml``, ``reana.yaml`` and ``README.md`` of a training campaign to ``out``.
 
@@ -253,22 +257,25 @@ def export_reana(
         in ``image``); the steps build it with its default options.
     out : str or Path
         Folder to write to (created if needed; existing files are replaced).
-    samples : int
-        Total training samples, split as evenly as possible over the chunks.
-    chunks : int
-        Number of ``sample-training`` steps, run in parallel; ``1 <= chunks <= samples``.
-    seed : int
-        Seed of the training; the chunk seeds are spawned from it (``numpy.random.SeedSequence``).
-    method : str
-        Estimator method (a key of :data:`activesci.inference.ratio.METHODS`).
-    epochs : int
-        Training epochs.
     image : str
         Simulator image ``name[:tag]`` of the steps on REANA.
     train_image : str, optional
         Image of the ``train`` step, which needs PyTorch (default: ``image``).
     environment : str
         ``"docker"`` for REANA, or ``"local"`` to run the steps on the host with yadage.
+    **campaign
+        The campaign's keyword options, with the defaults of
+        :class:`~activesci.workflow.dag.CampaignOptions`:
+
+        * ``samples`` (int): total training samples, split as evenly as possible over the
+          chunks;
+        * ``chunks`` (int): number of ``sample-training`` steps, run in parallel;
+          ``1 <= chunks <= samples``;
+        * ``seed`` (int): seed of the training; the chunk seeds are spawned from it
+          (``numpy.random.SeedSequence``);
+        * ``method`` (str): estimator method (a key of
+          :data:`activesci.inference.ratio.METHODS`);
+        * ``epochs`` (int): training epochs.
 
     Returns
     -------
@@ -276,17 +283,20 @@ def export_reana(
         The ``reana.yaml`` written.
     """
     from activesci.inference.methods import METHODS
+    from activesci.workflow.dag import CampaignOptions
 
+    options = CampaignOptions(**campaign)  # a TypeError names an unknown option
     if not (isinstance(task, str) and re.fullmatch(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", task)):
         raise ValidationError(
             f"task must be a task name or 'package.module:function', got {task!r:.80}"
         )
     tasks.load(task, allow_plugins=True)  # the caller's choice; an unknown task fails here
+    method, seed = options.method, options.seed
     if method not in METHODS:
         raise ValidationError(f"unknown method {method!r}; available: {sorted(METHODS)}")
-    samples = _positive_int("samples", samples)
-    chunks = _positive_int("chunks", chunks)
-    epochs = _positive_int("epochs", epochs)
+    samples = _positive_int("samples", options.samples)
+    chunks = _positive_int("chunks", options.chunks)
+    epochs = _positive_int("epochs", options.epochs)
     if samples < chunks:
         raise ValidationError(f"samples ({samples}) must be >= chunks ({chunks})")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
