@@ -10,26 +10,35 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
 from activesci.errors import ShapeError, StoreError, ValidationError
 from activesci.spaces import Space
 
+if TYPE_CHECKING:  # the contexts the protocols are called with (their modules import this one)
+    from activesci.design.optimizer import DesignContext
+    from activesci.excursion.acquisition import AcquisitionContext
+
 __all__ = [
     "CAPABILITIES",
     "MAX_DIM",
     "MAX_EVENTS",
+    "Acquisition",
     "Closing",
     "EIGEstimate",
+    "EIGEstimator",
     "Events",
+    "Executor",
     "Experiment",
+    "LogRatioEstimator",
     "Observation",
     "Posterior",
     "Progress",
     "RunStore",
     "Simulator",
+    "Strategy",
     "Tracker",
     "capabilities_of",
     "check_count",
@@ -305,7 +314,8 @@ class Closing:
 class Simulator(Protocol):
     """What the learner needs of a simulator.
 
-    Required: ``parameters``, ``designs``, ``sample`` and ``run_experiment``. Optional methods
+    Required: ``parameters``, ``designs``, ``feature_names``, ``sample`` and
+    ``run_experiment``. Optional methods
     (see :data:`CAPABILITIES`) are detected with :func:`capabilities_of`:
 
     - ``joint_log_prob(z, theta, design) -> (n,)``: log density of the latent ``z`` of a
@@ -319,6 +329,9 @@ class Simulator(Protocol):
 
     parameters: Space
     designs: Space
+    #: The names of the recorded features, one per column of ``x``: neural estimators read
+    #: their number from it.
+    feature_names: tuple[str, ...]
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -463,6 +476,94 @@ class Tracker(Protocol):
 
     def close(self) -> None:
         """Finish the run in the tracking tool."""
+        ...
+
+
+@runtime_checkable
+class LogRatioEstimator(Protocol):
+    """What a posterior needs of an estimator.
+
+    ``log_ratio(x, theta, design)`` takes events ``(n_x, X)``, parameter points
+    ``(n_theta, P)`` and one design ``(1, D)`` and returns ``log p(x | theta, design) -
+    log p_ref(x | design)`` of shape ``(n_theta, n_x)`` (float32 or float64).
+    """
+
+    def log_ratio(self, x: Any, theta: Any, design: Any) -> np.ndarray:
+        """Log ratio for every ``(theta, x)`` pair, shape ``(n_theta, n_x)``."""
+        ...
+
+
+class Strategy(Protocol):
+    """Chooses one design per round; ``record`` holds what it looked at (for plots).
+
+    Registered by name in :data:`activesci.design.STRATEGIES`.
+    """
+
+    name: str
+    record: dict[str, Any]
+
+    def propose(self, context: DesignContext) -> np.ndarray:
+        """The design ``(D,)`` for this round."""
+        ...
+
+
+class EIGEstimator(Protocol):
+    """Estimates the expected information gain of one experiment at one design.
+
+    Registered by name in :data:`activesci.design.EIG_ESTIMATORS`; ``estimator`` is a
+    :class:`LogRatioEstimator` (the exact likelihood already resolved).
+    """
+
+    def __call__(
+        self, posterior: Any, simulator: Any, design: Any, /, *, estimator: Any, **options: Any
+    ) -> EIGEstimate:
+        """The estimate, in nats."""
+        ...
+
+
+class Acquisition(Protocol):
+    """Chooses the next point of an excursion-set search to evaluate.
+
+    Registered by name in :data:`activesci.excursion.ACQUISITIONS`.
+    """
+
+    name: str
+
+    def select(self, context: AcquisitionContext) -> np.ndarray:
+        """The next point in unit-cube coordinates, shape ``(d,)``; never an excluded one."""
+        ...
+
+
+class Executor(Protocol):
+    """Runs workflow steps for adage: submit a task, poll its proxy, read its outcome.
+
+    Built by name with :func:`activesci.workflow.executors.make_executor`.
+    """
+
+    name: str
+
+    def submit(self, task: Callable[[], Any]) -> Any:
+        """Start ``task``; return a proxy of it."""
+        ...
+
+    def ready(self, proxy: Any) -> bool:
+        """Whether the task finished (either way)."""
+        ...
+
+    def successful(self, proxy: Any) -> bool:
+        """Whether the task finished without raising."""
+        ...
+
+    def result(self, proxy: Any) -> Any:
+        """The task's return value (re-raises its exception)."""
+        ...
+
+    def fail_info(self, proxy: Any) -> BaseException | None:
+        """The exception the task raised."""
+        ...
+
+    def close(self) -> None:
+        """Release the workers."""
         ...
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from activesci.inference.grid import GridPosterior
 from activesci.inference.likelihood import as_estimator
 from activesci.registry import Registry
 from activesci.spaces import Space
+from activesci.typing import Strategy
 
 __all__ = [
     "STRATEGIES",
@@ -200,17 +201,6 @@ def check_cost(value: Any, design: Any) -> float:
             "positive finite number"
         )
     return cost
-
-
-class Strategy(Protocol):
-    """Chooses one design per round; ``record`` holds what it looked at (for plots)."""
-
-    name: str
-    record: dict[str, Any]
-
-    def propose(self, context: DesignContext) -> np.ndarray:
-        """The design ``(D,)`` for this round."""
-        ...
 
 
 @dataclass

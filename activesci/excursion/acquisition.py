@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
@@ -29,6 +29,7 @@ from sklearn.gaussian_process.kernels import Kernel, Sum, WhiteKernel
 
 from activesci.errors import ValidationError
 from activesci.registry import Registry
+from activesci.typing import Acquisition
 
 __all__ = [
     "ACQUISITIONS",
@@ -425,16 +426,6 @@ class AcquisitionContext:
         for rows in _chunks(self.grid.size, _CHUNK):
             out[rows] = class_entropy(self.grid_mean[rows], self.grid_std[rows], self.thresholds)
         return out
-
-
-class Acquisition(Protocol):
-    """Chooses the next point to evaluate."""
-
-    name: str
-
-    def select(self, context: AcquisitionContext) -> np.ndarray:
-        """The next point in unit-cube coordinates, shape ``(d,)``; never an excluded one."""
-        ...
 
 
 @dataclass

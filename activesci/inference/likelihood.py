@@ -13,7 +13,7 @@ An observation's log likelihood (:func:`observation_log_likelihood`) is
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -23,7 +23,7 @@ from activesci.errors import (
     ShapeError,
     ValidationError,
 )
-from activesci.typing import Observation, Simulator, capabilities_of
+from activesci.typing import LogRatioEstimator, Observation, Simulator, capabilities_of
 
 __all__ = ["ExactLikelihood", "LogRatioEstimator", "as_estimator", "observation_log_likelihood"]
 
@@ -31,20 +31,6 @@ __all__ = ["ExactLikelihood", "LogRatioEstimator", "as_estimator", "observation_
 _BLOCK_ELEMENTS = 1 << 21
 #: Parameter points per ``log_ratio`` call when the events must be split as well.
 _THETA_BLOCK = 2048
-
-
-@runtime_checkable
-class LogRatioEstimator(Protocol):
-    """What a posterior needs of an estimator.
-
-    ``log_ratio(x, theta, design)`` takes events ``(n_x, X)``, parameter points
-    ``(n_theta, P)`` and one design ``(1, D)`` and returns ``log p(x | theta, design) -
-    log p_ref(x | design)`` of shape ``(n_theta, n_x)`` (float32 or float64).
-    """
-
-    def log_ratio(self, x: Any, theta: Any, design: Any) -> np.ndarray:
-        """Log ratio for every ``(theta, x)`` pair, shape ``(n_theta, n_x)``."""
-        ...
 
 
 class ExactLikelihood:

@@ -27,26 +27,21 @@ import concurrent.futures
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from activesci.errors import MissingExtraError, ValidationError
+from activesci.typing import Closing, Executor
 
 __all__ = ["EXECUTORS", "DaskExecutor", "InlineExecutor", "ProcessExecutor", "make_executor"]
 
 
-class _Executor:
-    """Shared parts: the context manager and a ``fail_info`` that returns the exception."""
+class _Executor(Closing):
+    """Shared parts: ``with executor:`` closes it (:class:`~activesci.typing.Executor`)."""
 
     name = "executor"
 
     def close(self) -> None:
         """Release workers (no-op by default)."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -203,7 +198,7 @@ EXECUTORS: dict[str, Callable[..., Any]] = {
 }
 
 
-def make_executor(executor: Any = "inline", **options: Any) -> Any:
+def make_executor(executor: Any = "inline", **options: Any) -> Executor:
     """An executor from its name (``inline``, ``processes``, ``dask``), or pass one through."""
     if not isinstance(executor, str):
         missing = [
