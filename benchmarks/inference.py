@@ -191,7 +191,7 @@ class Problem:
             sim,
             est,
             lambda: GridPosterior(sim.parameters, COVERAGE_CELLS, simulator=sim),
-            self.n_coverage,
+            n_datasets=self.n_coverage,
             levels=(LEVEL,),
             seed=SEED + 1,
             design=[SQRT_S],

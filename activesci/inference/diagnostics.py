@@ -20,6 +20,8 @@ from scipy import special
 
 from activesci.errors import ValidationError
 from activesci.inference.grid import GridPosterior
+from activesci.progress import progress_bar
+from activesci.typing import Progress
 
 __all__ = [
     "MAX_SCORE_SHIFT",
@@ -329,12 +331,12 @@ def coverage(
     simulator: Any,
     estimator: Any,
     posterior_factory: Callable[[], Any],
+    *,
+    design: Any,
     n_datasets: int = 50,
     levels: Sequence[float] = (0.5, 0.68, 0.9, 0.95),
     seed: int = 0,
-    *,
-    design: Any,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> dict[str, Any]:
     """Empirical coverage of central intervals and HDRs, truths drawn from the prior.
 
@@ -361,8 +363,9 @@ def coverage(
         Dataset ``i`` uses the ``i``-th child of ``numpy.random.SeedSequence(seed)``.
     design : array_like or mapping
         One design ``(D,)`` or several ``(k, D)``: each dataset runs one experiment per row.
-    progress : bool
-        Show a ``tqdm`` progress bar.
+    progress : bool or callable
+        A progress bar, or ``progress("coverage", done, n_datasets)`` after every dataset
+        (:func:`activesci.progress.progress_bar`).
 
     Returns
     -------
@@ -385,8 +388,6 @@ def coverage(
     >>> res["central"].shape, res["flags_hdr"].shape
     ((4, 1), (5, 4, 1))
     """
-    from tqdm.auto import tqdm
-
     if not (isinstance(n_datasets, int | np.integer) and n_datasets >= 1):
         raise ValidationError(f"n_datasets must be a positive integer, got {n_datasets!r}")
     lv = np.asarray(levels, dtype=float).reshape(-1)
@@ -406,19 +407,21 @@ def coverage(
     flags_hdr = np.zeros((n, n_levels, dim), dtype=bool)
     truths = np.empty((n, dim))
     children = np.random.SeedSequence(seed).spawn(n)
-    for i in tqdm(range(n), desc="coverage", disable=not progress):
-        rng = np.random.default_rng(children[i])
-        truth = simulator.parameters.sample(1, rng)
-        truths[i] = truth[0]
-        post = posterior_factory()
-        for row in designs:
-            post.update(simulator.run_experiment(truth, row[None, :], rng), estimator)
-        for k, level in enumerate(lv):
-            central, hdr = post.interval(level), post.hdr(level)
-            for j in range(dim):
-                value = truth[0, j]
-                flags_central[i, k, j] = central[j, 0] <= value <= central[j, 1]
-                flags_hdr[i, k, j] = _contains(hdr[j], value)
+    with progress_bar(progress, total=n, desc="coverage") as bar:
+        for i in range(n):
+            rng = np.random.default_rng(children[i])
+            truth = simulator.parameters.sample(1, rng)
+            truths[i] = truth[0]
+            post = posterior_factory()
+            for row in designs:
+                post.update(simulator.run_experiment(truth, row[None, :], rng), estimator)
+            for k, level in enumerate(lv):
+                central, hdr = post.interval(level), post.hdr(level)
+                for j in range(dim):
+                    value = truth[0, j]
+                    flags_central[i, k, j] = central[j, 0] <= value <= central[j, 1]
+                    flags_hdr[i, k, j] = _contains(hdr[j], value)
+            bar.update()
     central = flags_central.mean(axis=0)
     hdr = flags_hdr.mean(axis=0)
     return {

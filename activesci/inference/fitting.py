@@ -1,18 +1,15 @@
 """Fitting the neural estimators: the training loop of stacked members, batches, progress.
 
 :func:`_train_stack` trains member networks of one shape together, each as if alone (its own
-generator, batch order, Adam state, best weights and patience); the bars and callbacks report
-progress (:data:`activesci.typing.Progress`); :func:`_run_jobs` runs independent torch work on
-threads.
+generator, batch order, Adam state, best weights and patience) and reports each epoch to a
+bar of :mod:`activesci.progress`; :func:`_run_jobs` runs independent torch work on threads.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
@@ -130,59 +127,6 @@ class FitOptions:
         return cls(**options)
 
 
-class _CallbackBar:
-    """The part of tqdm's interface training uses, reported to ``progress(what, done, total)``."""
-
-    def __init__(self, progress: Callable[[str, int, int], None], desc: str, total: int) -> None:
-        self.progress, self.desc, self.total, self.n = progress, desc, total, 0
-        progress(desc, 0, total)
-
-    def update(self, k: int = 1) -> None:
-        self.n += k
-        self.progress(self.desc, self.n, self.total)
-
-    def set_postfix(self, **_: Any) -> None:
-        """Losses are not reported through the callback."""
-
-
-@contextlib.contextmanager
-def _transient_bar(progress: Progress, **options: Any) -> Iterator[Any]:
-    """A tqdm bar that leaves nothing behind once its work is done, or a callback's bar.
-
-    In a notebook, tqdm leaves a closed widget in the cell's output ("Error displaying widget:
-    model not found" in Voila and in saved notebooks) and paints an early-stopped bar red as if
-    it had failed; here the bar is shown through a display handle that is blanked at the end.
-    A callable ``progress`` is called instead (:data:`activesci.typing.Progress`), and once
-    more with ``done == total`` at the end (early stopping is not a failure).
-    """
-    if callable(progress):
-        bar = _CallbackBar(progress, options["desc"], options["total"])
-        try:
-            yield bar
-        finally:
-            progress(bar.desc, bar.total, bar.total)
-        return
-    from tqdm.auto import tqdm
-    from tqdm.notebook import tqdm_notebook
-
-    options["disable"] = not progress
-    if options.get("disable") or not issubclass(tqdm, tqdm_notebook):
-        with tqdm(leave=False, **options) as bar:
-            yield bar
-        return
-    from IPython.display import HTML, display
-
-    bar = tqdm(leave=False, display=False, **options)
-    handle = display(bar.container, display_id=True)
-    try:
-        yield bar
-    finally:
-        bar.total = bar.n  # early stopping is not a failure
-        bar.close()
-        if handle is not None:
-            handle.update(HTML(""))
-
-
 def _run_jobs(work: Callable[..., Any], jobs: list[tuple[Any, ...]], workers: int) -> list[Any]:
     """``[work(*job) for job in jobs]``, on up to ``workers`` threads when there are several.
 
@@ -193,21 +137,6 @@ def _run_jobs(work: Callable[..., Any], jobs: list[tuple[Any, ...]], workers: in
         return [work(*job) for job in jobs]
     with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
         return [future.result() for future in [pool.submit(work, *job) for job in jobs]]
-
-
-class _SharedBar:
-    """One bar for members trained at once: updates from several threads, under a lock."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar, self.lock = bar, threading.Lock()
-
-    def update(self, k: int = 1) -> None:
-        with self.lock:
-            self.bar.update(k)
-
-    def set_postfix(self, **values: Any) -> None:
-        with self.lock:
-            self.bar.set_postfix(**values)
 
 
 def _member_epoch(

@@ -33,9 +33,7 @@ from activesci.inference.fitting import (
     _device,
     _pair_ids,
     _run_jobs,
-    _SharedBar,
     _train_stack,
-    _transient_bar,
 )
 from activesci.inference.methods import (
     Method,
@@ -44,6 +42,7 @@ from activesci.inference.methods import (
     resolve_method,
 )
 from activesci.inference.networks import MLP, _Normaliser
+from activesci.progress import progress_bar
 from activesci.spaces import Space
 from activesci.threads import training_workers
 from activesci.typing import Simulator, check_count, check_positive
@@ -338,9 +337,8 @@ class _NeuralEstimator:
         desc = f"{self.method}: {len(nets)} member(s)" + (
             f", {workers} stacks at once" if workers > 1 else ""
         )
-        with _transient_bar(progress, total=epochs * len(nets), desc=desc, unit="epoch") as bar:
-            shared = _SharedBar(bar)
-            done = _run_jobs(fit_stack, [(members, shared) for members in stacks], workers)
+        with progress_bar(progress, total=epochs * len(nets), desc=desc, unit="epoch") as bar:
+            done = _run_jobs(fit_stack, [(members, bar) for members in stacks], workers)
         results = [pair for stack in done for pair in stack]
         history, used, best = [], [], []
         for k, (net, record) in enumerate(results):
