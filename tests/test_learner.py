@@ -212,7 +212,7 @@ def test_a_run_killed_during_its_first_training_resumes_by_training_again(tmp_pa
     monkeypatch.setattr(RatioEstimator, "train", killed)
     options = {"estimator": "alices", "strategy": "fixed", "training_samples": 400}
     with pytest.raises(KeyboardInterrupt):
-        asci.ActiveLearner("gaussian", store=tmp_path, planned_rounds=2, **options)
+        asci.ActiveLearner("gaussian", store=tmp_path, planned_rounds=2, **options).train()
     assert write_run_report(tmp_path).exists()  # the settings are stored: no KeyError 'task'
     monkeypatch.setattr(RatioEstimator, "train", train)
     learner = asci.ActiveLearner.resume(tmp_path, progress=False)
@@ -350,3 +350,39 @@ def test_a_report_of_a_run_without_or_with_crafted_settings_is_a_store_error(tmp
                 asci.ActiveLearner.resume(run)
     assert write_run_report(crafted()).is_file()
     assert not (tmp_path / "empty" / "report.html").exists()
+
+
+def test_the_learner_constructs_without_training_and_trains_in_an_explicit_step(
+    tmp_path, monkeypatch
+):
+    """Construction checks and stores the settings, nothing more; ``train()`` is the costly
+    step, reported to ``progress`` (what a view shows) and done once."""
+    from activesci.inference.ratio import RatioEstimator
+
+    trainings = []
+    real = RatioEstimator.train
+
+    def counted(self, *args, **kwargs):
+        trainings.append(kwargs.get("n_samples"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RatioEstimator, "train", counted)
+    shown = []
+    learner = asci.ActiveLearner(
+        "gaussian",
+        estimator="alices",
+        strategy="fixed",
+        training_samples=400,
+        pretrained=False,
+        store=tmp_path,
+        progress=lambda what, done, total: shown.append((what, done, total)),
+    )
+    assert not learner.trained and trainings == [] and shown == []
+    assert learner.store.metadata()["estimator"]["method"] == "alices"  # persisted before use
+    assert learner.train() is learner and learner.trained and trainings == [400]
+    assert shown[0][1] == 0 and shown[-1][1] == shown[-1][2] > 0  # the bar, start to end
+    learner.train()
+    assert trainings == [400]  # once
+    assert learner.run(1).round == 0
+    with pytest.raises(ValidationError, match="unknown estimator"):
+        asci.ActiveLearner("gaussian", estimator="nope")  # bad settings still fail at once

@@ -58,7 +58,7 @@ def test_the_flagship_learner_starts_without_training(monkeypatch, tmp_path):
     learner = asci.ActiveLearner(task, seed=0, store=tmp_path / "run", progress=False)
     assert learner.estimator.summary.seed == 0
     with pytest.raises(AssertionError, match="must not train"):
-        asci.ActiveLearner(task, seed=0, pretrained=False, progress=False)
+        asci.ActiveLearner(task, seed=0, pretrained=False, progress=False).train()
 
 
 def test_the_shipped_estimator_knows_the_physics():

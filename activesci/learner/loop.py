@@ -20,6 +20,7 @@ from activesci.inference import pretrained
 from activesci.inference.diagnostics import score_check
 from activesci.inference.grid import GridPosterior
 from activesci.inference.likelihood import ExactLikelihood
+from activesci.inference.methods import check_capabilities, resolve_method
 from activesci.inference.particles import SamplePosterior
 from activesci.inference.ratio import RatioEstimator
 from activesci.inference.representations import POSTERIORS
@@ -257,9 +258,13 @@ class ActiveLearner(SequentialInference, Resumable):
         self.planned_rounds = (
             None if planned_rounds is None else check_count(planned_rounds, "planned_rounds")
         )
+        if self._estimator_spec["kind"] == "ratio":
+            check_capabilities(self.task.simulator, resolve_method(self.estimator_method))
         self.store = _open_store(store, self._metadata())  # settings stored before training
-        self.estimator = self._make_estimator(estimator)
-        self.inference_estimator = self.estimator
+        self._given_estimator = estimator
+        self._trained = self._training = False
+        self._estimator: Any = None
+        self._inference_estimator: Any = None
         self.region: np.ndarray | None = None  # bounds (P, 2) of the local estimator's prior
         self._local: RatioEstimator | None = None
         self._retried: RatioEstimator | None = None  # its retraining on the check was worse
@@ -267,9 +272,6 @@ class ActiveLearner(SequentialInference, Resumable):
         self.check: dict[str, Any] | None = None
         self._round_trainings: list[dict[str, Any]] = []
         self._round_regrids: list[dict[str, Any]] = []
-        refined = self.store.load_checkpoint(_REFINED)
-        if refined is not None and self.inference == "amortised":
-            self.inference_estimator = _load_estimator(refined)
         self.round = 0
         self._pending: list[np.ndarray] = []  # designs asked and not yet told, in order
         self._pending_record: dict[str, Any] = {}
@@ -279,7 +281,66 @@ class ActiveLearner(SequentialInference, Resumable):
         self.states: list[RoundState] = []
         self.tracker = as_tracker(tracker)
         self.tracker.log_params(self._metadata())
-        self._replay()
+        if self.store.observations() or self.store.load_checkpoint(_PENDING) is not None:
+            self.train()  # a resumed run catches up now: its estimator is in the store
+
+    def train(self) -> ActiveLearner:
+        """Ready the estimator and catch up with the stored rounds: the learner's costly step.
+
+        The estimator is loaded from the run store where it is checkpointed, else a pretrained
+        one shipped with the package is taken, else one is trained (``training_samples``
+        simulations, reported to ``progress``) and checkpointed; then the observations a
+        resumed store holds are replayed. :meth:`ask`, :meth:`tell`, :meth:`iterate` and
+        :meth:`run` call it first: call it yourself to train when you choose (a view showing
+        the training). Does nothing once done.
+
+        Returns
+        -------
+        ActiveLearner
+            This learner, trained.
+        """
+        if self._trained or self._training:
+            return self
+        self._training = True
+        try:
+            self.estimator = self._make_estimator(self._given_estimator)
+            self.inference_estimator = self.estimator
+            refined = self.store.load_checkpoint(_REFINED)
+            if refined is not None and self.inference == "amortised":
+                self.inference_estimator = _load_estimator(refined)
+            self._replay()
+        finally:
+            self._training = False
+        self._trained = True
+        return self
+
+    @property
+    def estimator(self) -> Any:
+        """The estimator that chooses designs (and, but in sequential mode, infers).
+
+        Reading it readies the learner (:meth:`train`).
+        """
+        self.train()
+        return self._estimator
+
+    @estimator.setter
+    def estimator(self, value: Any) -> None:
+        self._estimator = value
+
+    @property
+    def inference_estimator(self) -> Any:
+        """The estimator that turns data into the posterior; reading it readies the learner."""
+        self.train()
+        return self._inference_estimator
+
+    @inference_estimator.setter
+    def inference_estimator(self, value: Any) -> None:
+        self._inference_estimator = value
+
+    @property
+    def trained(self) -> bool:
+        """Whether :meth:`train` has run (the estimator is ready and the store replayed)."""
+        return self._trained
 
     # -- construction helpers -----------------------------------------------------------------
     def _new_posterior(self) -> GridPosterior | SamplePosterior:
@@ -378,6 +439,7 @@ class ActiveLearner(SequentialInference, Resumable):
         """
         if q is not None:
             q = check_count(q, "q", minimum=1)
+        self.train()
         if not self._pending:
             self._propose(self.batch if q is None else q)
         if q is None:
@@ -427,6 +489,7 @@ class ActiveLearner(SequentialInference, Resumable):
                     f"{len(observation)} observation(s)"
                 )
             return [self.tell(d, o) for d, o in zip(points, observation, strict=True)]
+        self.train()
         start = time.perf_counter()
         point = self.task.designs.validate(design)[0]
         if not isinstance(observation, Observation):

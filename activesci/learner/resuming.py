@@ -38,6 +38,8 @@ class Resumable:
     ) -> ActiveLearner:
         """Continue the run stored in ``path``: rebuild it and replay its observations.
 
+        The learner comes back trained (:meth:`~activesci.learner.ActiveLearner.train`).
+
         A run killed during its first training is resumed too: the training is redone.
         Runs with a recorded, manual or custom experiment are resumed by constructing the
         learner with the same settings and ``experiment=...``, ``store=path``.
@@ -65,7 +67,7 @@ class Resumable:
         except BaseException:
             store.close()
             raise
-        return cls(**options, store=store, progress=progress)
+        return cls(**options, store=store, progress=progress).train()
 
     def _replay(self) -> None:
         """Rebuild the state after the observations already in the store (a resumed run)."""
