@@ -67,6 +67,7 @@ class Dashboard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._unsubscribe: Any = None
         names = learner.task.parameters.names
 
         self.step_button = w.Button(description="Step", icon="play", tooltip="run one round")
@@ -210,10 +211,17 @@ class Dashboard:
         return self.learner.task.figures is not None
 
     def _attach_workflow(self) -> None:
-        """Show workflow step states and training progress of the learner in the widget."""
+        """Show the learner's rounds, workflow step states and training progress.
+
+        The panels redraw on the learner's ``told`` event: rounds run from the buttons or from
+        code (``learner.run(5)`` in another cell) alike.
+        """
         if hasattr(self.learner.experiment, "callback"):
             self.learner.experiment.callback = self._show_dag
         self.learner.progress = self._show_training
+        if self._unsubscribe is not None:
+            self._unsubscribe()  # the learner replaced by a reset
+        self._unsubscribe = self.learner.events.told.subscribe(lambda *_: self.refresh())
 
     def _show_training(self, what: str, done: int, total: int) -> None:
         """The learner's training progress (:data:`activesci.typing.Progress`) as a bar."""
@@ -351,8 +359,7 @@ class Dashboard:
         with self._lock:
             design = self.learner.ask()
             state = self.learner.tell(design, self.learner.experiment.run(design))
-        self._say("")
-        self.refresh()
+        self._say("")  # the panels redrew on the learner's told event
         return state
 
     def run(self, rounds: int) -> int:

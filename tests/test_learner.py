@@ -386,3 +386,40 @@ def test_the_learner_constructs_without_training_and_trains_in_an_explicit_step(
     assert learner.run(1).round == 0
     with pytest.raises(ValidationError, match="unknown estimator"):
         asci.ActiveLearner("gaussian", estimator="nope")  # bad settings still fail at once
+
+
+def test_stopping_conditions_combine_and_loop_events_report_in_order():
+    """``stop=`` takes conditions joined by & and |; events fire after what they announce."""
+    from activesci.learner.stopping import MaxLuminosity, TargetStd, as_condition
+
+    def run(stop):
+        learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", seed=1)
+        return len(list(learner.iterate(10, stop=stop)))
+
+    # the exact posterior std after k experiments of 10 events is 1 / sqrt(1 + 10 k)
+    assert run(TargetStd(0.2)) == 3  # 0.302, 0.218, 0.180
+    assert run(TargetStd(0.2) | (lambda learner: learner.round >= 1)) == 1
+    assert run(TargetStd(0.2) & (lambda learner: learner.round >= 5)) == 5
+    assert run(TargetStd(0.2) & MaxLuminosity(1e9)) == 10  # no luminosity: never both
+    with pytest.raises(ValidationError, match="target_std"):
+        TargetStd(-1.0)
+    with pytest.raises(ValidationError, match="stopping condition"):
+        as_condition(3)
+
+    learner = asci.ActiveLearner("gaussian", estimator="exact", strategy="fixed", seed=1)
+    seen = []
+    learner.events.trained.subscribe(lambda lrn: seen.append(("trained", lrn.trained)))
+    learner.events.asked.subscribe(lambda lrn, designs: seen.append(("asked", designs.shape)))
+    learner.events.told.subscribe(
+        lambda lrn, state: seen.append(("told", state.round, len(lrn.store.rounds())))
+    )
+    learner.run(2)
+    assert seen == [
+        ("trained", True),
+        ("asked", (1, 1)),
+        ("told", 0, 1),  # the round is stored before anyone hears of it
+        ("asked", (1, 1)),
+        ("told", 1, 2),
+    ]
+    with pytest.raises(ValidationError, match="callable"):
+        learner.events.told.subscribe("not a function")

@@ -172,6 +172,8 @@ def test_a_new_posterior_representation_is_one_file_and_a_registration(tmp_path,
         asci.ActiveLearner("gaussian", estimator="exact", posterior="coarse")
 
 
+@pytest.mark.filterwarnings("ignore:Predicted variances smaller than 0")  # skopt's GP on a
+# noiseless quadratic: round-off, harmless
 def test_a_new_eig_estimator_is_one_file_and_a_registration(tmp_path, monkeypatch):
     """An EIG estimator of the user's own (a new file) registered by name answers
     ``expected_information_gain(method=name)`` and chooses the ``eig`` strategy's designs."""

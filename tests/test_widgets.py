@@ -272,3 +272,17 @@ def test_reset_keeps_a_task_built_by_hand():
     learner = board.reset()
     assert learner.task is task and learner.round == 0
     assert board.step().round == 0
+
+
+def test_the_panels_follow_rounds_run_from_code_and_leave_a_replaced_learner():
+    """The dashboard subscribes to the learner's told event: rounds run outside its buttons
+    redraw it too, and after a reset the old learner no longer does."""
+    board = board_for()
+    old = board.learner
+    old.run(2)  # from code, e.g. another cell
+    assert board.round_label.value.startswith("<b>round 2</b>")
+    board.reset()
+    old.run(1)
+    assert "round 0" in board.round_label.value and len(old.events.told) == 0
+    board.learner.run(1)
+    assert board.round_label.value.startswith("<b>round 1</b>")

@@ -16,30 +16,27 @@ import numpy as np
 
 from activesci.design.optimizer import DesignContext, Strategy, check_cost, make_strategy
 from activesci.errors import ValidationError
-from activesci.inference import pretrained
 from activesci.inference.diagnostics import score_check
 from activesci.inference.grid import GridPosterior
-from activesci.inference.likelihood import ExactLikelihood
 from activesci.inference.methods import check_capabilities, resolve_method
 from activesci.inference.particles import SamplePosterior
 from activesci.inference.ratio import RatioEstimator
 from activesci.inference.representations import POSTERIORS
 from activesci.inference.sequential import calibration_events as default_calibration_events
 from activesci.learner.designs import _BAND, DESIGN_HORIZON
+from activesci.learner.events import LoopEvents
 from activesci.learner.resuming import Resumable
 from activesci.learner.sequential import LOCAL_ENSEMBLE, TRAIN_MARGIN, SequentialInference
 from activesci.learner.state import RoundState
+from activesci.learner.stopping import MaxCost, MaxLuminosity, TargetStd, as_condition
 from activesci.learner.stored import (
-    _CHECKPOINT,
     _PENDING,
-    _REFINED,
     _as_task,
-    _dump_estimator,
     _estimator_spec,
-    _load_estimator,
     _open_store,
     _plain,
 )
+from activesci.learner.training import Trainable
 from activesci.tasks import Task
 from activesci.threads import configure_threads
 from activesci.tracking import as_tracker, metrics_from_summary
@@ -48,7 +45,6 @@ from activesci.typing import (
     Observation,
     Progress,
     check_count,
-    check_positive,
     check_seed,
 )
 
@@ -61,7 +57,7 @@ INFERENCE = ("sequential", "amortised")
 GRID_MAX_DIM = 3
 
 
-class ActiveLearner(SequentialInference, Resumable):
+class ActiveLearner(SequentialInference, Resumable, Trainable):
     """Closes the loop: choose a design, run the experiment, update the posterior.
 
     Parameters
@@ -71,10 +67,10 @@ class ActiveLearner(SequentialInference, Resumable):
     experiment : Experiment, optional
         Where observations come from; default ``task.experiment(seed=seed)`` (hidden truth).
     estimator : str or LogRatioEstimator
-        A method name (``"alices"``, ``"carl"``, ...; trained at construction and
-        checkpointed in the store), a trained ``RatioEstimator`` (used as is, checkpointed,
-        and refined like a named one), ``"exact"`` (the simulator's exact likelihood: for
-        benchmarks), or any object with ``log_ratio``.
+        A method name (``"alices"``, ``"carl"``, ...; trained by :meth:`train`, which the
+        first ``ask`` calls, and checkpointed in the store), a trained ``RatioEstimator``
+        (used as is, checkpointed, and refined like a named one), ``"exact"`` (the
+        simulator's exact likelihood: for benchmarks), or any object with ``log_ratio``.
     strategy : str or Strategy
         ``"eig"`` (default), ``"grid"``, ``"random"``, ``"fixed"``, ``"scan"`` or your own.
     store : str, path or RunStore, optional
@@ -281,66 +277,10 @@ class ActiveLearner(SequentialInference, Resumable):
         self.states: list[RoundState] = []
         self.tracker = as_tracker(tracker)
         self.tracker.log_params(self._metadata())
+        #: what the learner announces (:class:`~activesci.learner.events.LoopEvents`)
+        self.events = LoopEvents()
         if self.store.observations() or self.store.load_checkpoint(_PENDING) is not None:
             self.train()  # a resumed run catches up now: its estimator is in the store
-
-    def train(self) -> ActiveLearner:
-        """Ready the estimator and catch up with the stored rounds: the learner's costly step.
-
-        The estimator is loaded from the run store where it is checkpointed, else a pretrained
-        one shipped with the package is taken, else one is trained (``training_samples``
-        simulations, reported to ``progress``) and checkpointed; then the observations a
-        resumed store holds are replayed. :meth:`ask`, :meth:`tell`, :meth:`iterate` and
-        :meth:`run` call it first: call it yourself to train when you choose (a view showing
-        the training). Does nothing once done.
-
-        Returns
-        -------
-        ActiveLearner
-            This learner, trained.
-        """
-        if self._trained or self._training:
-            return self
-        self._training = True
-        try:
-            self.estimator = self._make_estimator(self._given_estimator)
-            self.inference_estimator = self.estimator
-            refined = self.store.load_checkpoint(_REFINED)
-            if refined is not None and self.inference == "amortised":
-                self.inference_estimator = _load_estimator(refined)
-            self._replay()
-        finally:
-            self._training = False
-        self._trained = True
-        return self
-
-    @property
-    def estimator(self) -> Any:
-        """The estimator that chooses designs (and, but in sequential mode, infers).
-
-        Reading it readies the learner (:meth:`train`).
-        """
-        self.train()
-        return self._estimator
-
-    @estimator.setter
-    def estimator(self, value: Any) -> None:
-        self._estimator = value
-
-    @property
-    def inference_estimator(self) -> Any:
-        """The estimator that turns data into the posterior; reading it readies the learner."""
-        self.train()
-        return self._inference_estimator
-
-    @inference_estimator.setter
-    def inference_estimator(self, value: Any) -> None:
-        self._inference_estimator = value
-
-    @property
-    def trained(self) -> bool:
-        """Whether :meth:`train` has run (the estimator is ready and the store replayed)."""
-        return self._trained
 
     # -- construction helpers -----------------------------------------------------------------
     def _new_posterior(self) -> GridPosterior | SamplePosterior:
@@ -352,30 +292,6 @@ class ActiveLearner(SequentialInference, Resumable):
             resolution=self.resolution,
             particles=self._particles,
         )
-
-    def _make_estimator(self, estimator: Any) -> Any:
-        """The estimator of ``self._estimator_spec``: loaded from the store, given, or trained."""
-        sim = self.task.simulator
-        spec = self._estimator_spec
-        if spec["kind"] == "exact":
-            return ExactLikelihood(sim)
-        if spec["kind"] == "object":
-            return estimator
-        saved = self.store.load_checkpoint(_CHECKPOINT)
-        if isinstance(estimator, RatioEstimator):
-            est = estimator  # trained: checkpointed, unless one is stored already
-        elif saved is not None:
-            return _load_estimator(saved)
-        else:
-            est = None
-            if self._pretrained:
-                est = pretrained.find(sim, estimator, self._training_samples, self.seed)
-            if est is None:
-                est = RatioEstimator(sim, method=estimator)
-                est.train(n_samples=self._training_samples, seed=self.seed, progress=self.progress)
-        if saved is None:
-            self.store.save_checkpoint(_CHECKPOINT, _dump_estimator(est))
-        return est
 
     def _metadata(self) -> dict[str, Any]:
         from activesci import __version__
@@ -474,6 +390,7 @@ class ActiveLearner(SequentialInference, Resumable):
             "record": self._pending_record,
         }
         self.store.save_checkpoint(_PENDING, json.dumps(pending, default=_plain).encode())
+        self.events.asked(self, np.array(self._pending))
 
     def tell(self, design: Any, observation: Any) -> Any:
         """Record the result of running ``design``; store it, then update the posterior.
@@ -526,6 +443,7 @@ class ActiveLearner(SequentialInference, Resumable):
             self._pending = []  # the user ran a design of their own: ask afresh
         if not self._pending:
             self._pending_record = {}
+        self.events.told(self, state)
         return state
 
     def _absorb(self, n: int, observation: Observation) -> None:
@@ -564,31 +482,33 @@ class ActiveLearner(SequentialInference, Resumable):
         target_std: float | None = None,
         max_luminosity: float | None = None,
         max_cost: float | None = None,
+        stop: Any = None,
     ) -> Iterator[RoundState]:
         """Run up to ``rounds`` rounds of ``batch`` experiments, yielding each experiment's state.
 
         Stops early (after a whole batch) once every parameter's posterior std is below
-        ``target_std``, the total luminosity reaches ``max_luminosity`` or the total cost
-        (with a cost model) reaches ``max_cost``.
+        ``target_std``, the total luminosity reaches ``max_luminosity``, the total cost (with
+        a cost model) reaches ``max_cost``, or ``stop`` holds: a
+        :class:`~activesci.learner.stopping.StoppingCondition` (``TargetStd(0.001) |
+        MaxCost(10)``; ``&`` and ``|`` combine them) or a function of the learner.
         """
         check_count(rounds, "rounds")
-        if target_std is not None:
-            check_positive(target_std, "target_std")
-        if max_luminosity is not None:
-            check_positive(max_luminosity, "max_luminosity")
+        if max_cost is not None and self.cost is None:
+            raise ValidationError("max_cost needs a cost model: give cost=... or a task's")
+        conditions = [
+            kind(value)
+            for kind, value in ((TargetStd, target_std), (MaxLuminosity, max_luminosity))
+            if value is not None
+        ]
         if max_cost is not None:
-            check_positive(max_cost, "max_cost")
-            if self.cost is None:
-                raise ValidationError("max_cost needs a cost model: give cost=... or a task's")
+            conditions.append(MaxCost(max_cost))
+        if stop is not None:
+            conditions.append(as_condition(stop))
         for _ in range(rounds):
             designs = self.ask(len(self._pending) or self.batch)  # first, a resumed batch's rest
             for design, observation in zip(designs, self._run(designs), strict=True):
                 yield self.tell(design, observation)
-            if target_std is not None and (self.posterior.std() <= target_std).all():
-                return
-            if max_luminosity is not None and self.luminosity >= max_luminosity:
-                return
-            if max_cost is not None and self.total_cost >= max_cost:
+            if any(condition(self) for condition in conditions):
                 return
 
     def _run(self, designs: np.ndarray) -> list[Observation]:
