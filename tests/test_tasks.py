@@ -66,6 +66,18 @@ def test_public_api_snapshot():
         "SimulatorBase",
         "WeinbergSimulator",
     ]
+    # issue 15: the EIG estimators by name; every protocol in typing (CHANGELOG.md lists the moves)
+    assert asci.design.__all__ == [
+        "DesignContext", "DesignOptimizer", "EIGEstimate", "EIG_ESTIMATORS", "STRATEGIES",
+        "SimulatedExperiments", "contrastive_information_gain", "expected_information_gain",
+        "make_strategy", "register_eig_estimator", "register_strategy", "simulate_experiments",
+    ]  # fmt: skip
+    protocols = ["Acquisition", "EIGEstimator", "Executor", "Experiment", "LogRatioEstimator"]
+    protocols += ["Posterior", "RunStore", "Simulator", "Strategy", "Tracker"]
+    assert set(protocols) <= set(asci.typing.__all__)
+    for name in protocols:
+        assert getattr(asci.typing, name).__module__ == "activesci.typing", name
+    assert asci.learner.__all__ == ["ActiveLearner", "RoundState"]
 
 
 def test_posterior_figure_zooms_to_the_mass_and_keeps_the_truth():
