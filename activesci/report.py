@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -158,11 +159,13 @@ def write_run_report(
         malformed ones, or with a round summary the report cannot draw.
     """
     from activesci import tasks
+    from activesci.learner.stored import _ABANDONED
     from activesci.store import SQLiteRunStore
     from activesci.typing import check_run_settings
 
     with SQLiteRunStore.open(path, readonly=True) as store:
         meta, rounds, observations = store.metadata(), store.rounds(), store.observations()
+        abandoned = store.load_checkpoint(_ABANDONED)
     meta = check_run_settings(meta, str(path))
     task = tasks.load(meta["task"], meta["task_options"], allow_plugins=allow_plugins)
     experiment = meta.get("experiment")
@@ -170,6 +173,8 @@ def write_run_report(
     truth = {} if truth is None else task.parameters.to_dict(task.parameters.validate(truth)[0])
     try:
         blocks = _run_blocks(task, meta, truth, rounds, [o for _, o in observations])
+        if abandoned is not None:
+            blocks += _abandoned_blocks(json.loads(abandoned))
     except ActivesciError:
         raise
     except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:  # data too
@@ -239,3 +244,21 @@ def _run_blocks(
     if task.figures is not None and rounds:  # the task's own panels (Weinberg: A_FB)
         blocks += task.figures(task, observations, rounds[-1])
     return blocks
+
+
+def _abandoned_blocks(entries: list[dict[str, Any]]) -> list[str]:
+    """The designs the run abandoned (``ActiveLearner.abandon``), with their reasons."""
+    rows = [
+        (
+            int(e["round"]) + 1,
+            "; ".join(", ".join(f"{float(v):.4g}" for v in d) for d in e["designs"]),
+            str(e["reason"]),
+        )
+        for e in entries
+    ]
+    return [
+        "<h2>Abandoned designs</h2>",
+        "<p class='note'>Asked, never run: nothing was stored for them and the next round "
+        "proposed afresh.</p>",
+        html_table(("before round", "designs", "reason"), rows),
+    ]

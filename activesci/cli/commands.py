@@ -212,7 +212,7 @@ def _run(args: argparse.Namespace) -> None:
             "posterior",
         ),
     )
-    _loop(learner, args.rounds, args.out)
+    _loop(learner, args.rounds, args.out, on_failure=args.on_failure)
 
 
 def _refuse_started(folder: str) -> None:
@@ -265,7 +265,7 @@ def _resume(args: argparse.Namespace) -> None:
     total = args.rounds if args.rounds is not None else _planned(learner)
     print(f"resuming {args.dir} at round {learner.round} of {total}", file=sys.stderr)
     left = -(-max(0, total * learner.batch - learner.round) // learner.batch)  # a partial batch
-    _loop(learner, left, args.dir, allow_plugins=args.allow_plugins)  # counts as a round
+    _loop(learner, left, args.dir, allow_plugins=args.allow_plugins, on_failure=args.on_failure)
 
 
 def _planned(learner: Any) -> int:
@@ -281,16 +281,30 @@ def _planned(learner: Any) -> int:
         ) from None
 
 
-def _loop(learner: Any, rounds: int, folder: str, *, allow_plugins: bool = True) -> None:
+def _loop(
+    learner: Any,
+    rounds: int,
+    folder: str,
+    *,
+    allow_plugins: bool = True,
+    on_failure: str = "raise",
+) -> None:
     """Run ``rounds`` rounds, printing each, then write the run's report.
 
     ``allow_plugins``: the report may import the run's task module (the user named it).
+    ``on_failure``: as :meth:`~activesci.learner.ActiveLearner.iterate`'s; an abandoned
+    design is reported on stderr.
     """
     from activesci.report import write_run_report
 
+    def abandoned(_: Any, designs: Any, reason: str) -> None:
+        where = "; ".join(", ".join(f"{v:.4g}" for v in d) for d in designs)
+        print(f"abandoned design {where}: {reason}", file=sys.stderr, flush=True)
+
+    learner.events.abandoned.subscribe(abandoned)
     names = learner.task.parameters.names
     print(f"{'round':>5} {'design':>14} {'events':>7} " + " ".join(f"{n:>18}" for n in names))
-    for state in learner.iterate(rounds):
+    for state in learner.iterate(rounds, on_failure=on_failure):
         s = state.summary()
         cells = " ".join(f"{m:9.5f} ± {e:7.5f}" for m, e in zip(s["mean"], s["std"], strict=True))
         design = ", ".join(f"{v:.4g}" for v in s["design"])

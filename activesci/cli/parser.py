@@ -134,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "or as a workflow step in the local podman image (built on first use)",
     )
     run.add_argument("--image", default=None, help="container image (default: the local one)")
+    _add_on_failure(run)
 
     resume = sub.add_parser("resume", help="continue a run after a crash or with more rounds")
     resume.add_argument("dir", help="run folder")
@@ -149,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
         "only local localhost/activesci-* images run",
     )
     resume.add_argument("--allow-plugins", action="store_true", help=_PLUGINS_HELP)
+    _add_on_failure(resume)
 
     report = sub.add_parser("report", help="write the HTML report of a run")
     report.add_argument("dir", help="run folder")
@@ -316,4 +318,15 @@ def _export_reana_parser(subparsers: Any) -> None:
         choices=ENVIRONMENTS,
         default="docker",
         help="docker: steps in the image (REANA); local: steps on this host",
+    )
+
+
+def _add_on_failure(parser: argparse.ArgumentParser) -> None:
+    """``--on-failure``: what a failing experiment does to the run."""
+    parser.add_argument(
+        "--on-failure",
+        choices=["raise", "abandon"],
+        default="raise",
+        help="an experiment that fails: stop the run (raise, resumable) or abandon its "
+        "design, stored with the error, and go on (abandon)",
     )

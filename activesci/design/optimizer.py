@@ -143,13 +143,25 @@ class DesignOptimizer:
         mean, std = model.predict(self._opt.space.transform(pts.tolist()), return_std=True)
         return -np.asarray(mean), np.asarray(std)
 
-    def best(self) -> tuple[np.ndarray, float]:
-        """The evaluated design with the highest surrogate mean (raw value before a surrogate)."""
+    def best(self, allowed: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """The evaluated design with the highest surrogate mean (raw value before a surrogate).
+
+        ``allowed`` ``(n_evaluated,)`` bool: only those may be chosen (abandoned designs not).
+
+        Raises
+        ------
+        ValidationError
+            Nothing evaluated yet, or nothing allowed.
+        """
         if not self.designs:
             raise ValidationError("nothing evaluated yet: call ask() and tell() first")
-        scores = np.asarray(self.values)
+        scores = np.asarray(self.values, dtype=float)
         if self._opt.models:
             scores = self.surrogate(np.array(self.designs))[0]
+        if allowed is not None:
+            if not np.any(allowed):
+                raise ValidationError("every evaluated design was abandoned: none to choose")
+            scores = np.where(allowed, scores, -np.inf)
         i = int(np.argmax(scores))
         return self.designs[i], float(scores[i])
 
@@ -168,10 +180,24 @@ class DesignContext:
     cost: Callable[[np.ndarray, np.ndarray | None], float] | None = None
     #: The design run last (None before the first round)
     previous: np.ndarray | None = None
+    #: Designs abandoned in this run ``(k, D)``: a strategy should not propose them again
+    abandoned: np.ndarray | None = None
+    #: Proposals abandoned at this round before this one: the random streams move on
+    attempt: int = 0
 
     def rng(self, purpose: int = 0) -> np.random.Generator:
-        """A generator determined by (seed, round, purpose): resumed runs repeat it exactly."""
-        return np.random.default_rng([self.seed, self.round, purpose])
+        """A generator determined by (seed, round, purpose, attempt): resumed runs repeat it."""
+        key = [self.seed, self.round, purpose] + ([self.attempt] if self.attempt else [])
+        return np.random.default_rng(key)
+
+    def allowed(self, designs: Any) -> np.ndarray:
+        """Which of ``designs`` ``(n, D)`` are not abandoned ones, ``(n,)`` bool."""
+        designs = np.atleast_2d(np.asarray(designs, dtype=float))
+        if self.abandoned is None or not len(self.abandoned):
+            return np.ones(len(designs), dtype=bool)
+        tolerance = 1e-9 * np.ptp(self.space.bounds, axis=1)
+        near = np.abs(designs[:, None, :] - self.abandoned[None, :, :]) <= tolerance
+        return ~near.all(axis=2).any(axis=1)
 
     def cost_of(self, design: np.ndarray, previous: np.ndarray | None = None) -> float:
         """The cost of ``design`` after ``previous`` (default: the design run last).
@@ -347,7 +373,7 @@ class EIGStrategy:
             estimate = eig(design)
             opt.tell(design, utility(estimate, design))
             stderr.append(estimate.stderr)
-        best, value = opt.best()
+        best, value = opt.best(allowed=context.allowed(opt.designs))
         evaluated = np.array(opt.designs)
         curve = _curve_points(context.space)
         fit = None
@@ -394,7 +420,9 @@ def _batch(
     """
     record = strategy.record
     evaluated, values = np.array(record["evaluated"]), np.array(record["eig"])
-    best = evaluated[np.argsort(-values, kind="stable")[: strategy.batch_candidates]]
+    order = np.argsort(-values, kind="stable")
+    order = order[context.allowed(evaluated)[order]]  # abandoned designs are no candidates
+    best = evaluated[order[: strategy.batch_candidates]]
     candidates = np.unique(np.concatenate([first[None, :], best]), axis=0)
     estimator = strategy._estimator(context)
     posterior, chosen, gains = context.posterior.copy(), [first], [record["chosen_eig"]]

@@ -74,8 +74,11 @@ class LoopEvents:
         ``callback(learner, designs)`` after the strategy chose ``designs`` ``(q, D)`` (stored).
     told : Event
         ``callback(learner, state)`` after each experiment is told (its state stored).
+    abandoned : Event
+        ``callback(learner, designs, reason)`` after asked designs were abandoned (stored).
     """
 
     trained: Event = field(default_factory=lambda: Event("trained"))
     asked: Event = field(default_factory=lambda: Event("asked"))
     told: Event = field(default_factory=lambda: Event("told"))
+    abandoned: Event = field(default_factory=lambda: Event("abandoned"))

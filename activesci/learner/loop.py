@@ -23,6 +23,7 @@ from activesci.inference.particles import SamplePosterior
 from activesci.inference.ratio import RatioEstimator
 from activesci.inference.representations import POSTERIORS
 from activesci.inference.sequential import calibration_events as default_calibration_events
+from activesci.learner.abandoning import Abandoning
 from activesci.learner.designs import _BAND, DESIGN_HORIZON
 from activesci.learner.events import LoopEvents
 from activesci.learner.resuming import Resumable
@@ -57,7 +58,7 @@ INFERENCE = ("sequential", "amortised")
 GRID_MAX_DIM = 3
 
 
-class ActiveLearner(SequentialInference, Resumable, Trainable):
+class ActiveLearner(SequentialInference, Resumable, Trainable, Abandoning):
     """Closes the loop: choose a design, run the experiment, update the posterior.
 
     Parameters
@@ -279,6 +280,7 @@ class ActiveLearner(SequentialInference, Resumable, Trainable):
         self.tracker.log_params(self._metadata())
         #: what the learner announces (:class:`~activesci.learner.events.LoopEvents`)
         self.events = LoopEvents()
+        self._abandoned = self._load_abandoned()
         if self.store.observations() or self.store.load_checkpoint(_PENDING) is not None:
             self.train()  # a resumed run catches up now: its estimator is in the store
 
@@ -329,6 +331,8 @@ class ActiveLearner(SequentialInference, Resumable, Trainable):
             seed=self.seed,
             cost=self.cost,
             previous=self._last_design,
+            abandoned=self._abandoned_designs(),
+            attempt=self._attempt_at(self.round),
         )
 
     def _cost_of(self, design: np.ndarray) -> float | None:
@@ -380,12 +384,15 @@ class ActiveLearner(SequentialInference, Resumable, Trainable):
                 self.strategy.propose(dataclasses.replace(context, round=self.round + i))
                 for i in range(q)
             ]
-        self._pending = [np.asarray(d, dtype=float).reshape(-1) for d in designs]
+        designs = [np.asarray(d, dtype=float).reshape(-1) for d in designs]
+        self._refuse_abandoned(designs)
+        self._pending = designs
         self._pending_record = dict(getattr(self.strategy, "record", {}) or {})
         self._batch_start = self.round
         self._ask_seconds = time.perf_counter() - start
         pending = {
             "start": self.round,
+            "attempt": context.attempt,
             "designs": [d.tolist() for d in self._pending],
             "record": self._pending_record,
         }
@@ -483,6 +490,7 @@ class ActiveLearner(SequentialInference, Resumable, Trainable):
         max_luminosity: float | None = None,
         max_cost: float | None = None,
         stop: Any = None,
+        on_failure: str = "raise",
     ) -> Iterator[RoundState]:
         """Run up to ``rounds`` rounds of ``batch`` experiments, yielding each experiment's state.
 
@@ -491,8 +499,15 @@ class ActiveLearner(SequentialInference, Resumable, Trainable):
         a cost model) reaches ``max_cost``, or ``stop`` holds: a
         :class:`~activesci.learner.stopping.StoppingCondition` (``TargetStd(0.001) |
         MaxCost(10)``; ``&`` and ``|`` combine them) or a function of the learner.
+
+        ``on_failure="abandon"``: an experiment that raises is not the end of the run; its
+        designs are abandoned (:meth:`abandon`, the error as the reason, stored) and the next
+        round proposes afresh. A failed round counts towards ``rounds``. ``"raise"``
+        (default): the error propagates, and the designs stay pending for ``resume``.
         """
         check_count(rounds, "rounds")
+        if on_failure not in ("raise", "abandon"):
+            raise ValidationError(f"on_failure must be 'raise' or 'abandon', got {on_failure!r}")
         if max_cost is not None and self.cost is None:
             raise ValidationError("max_cost needs a cost model: give cost=... or a task's")
         conditions = [
@@ -506,7 +521,14 @@ class ActiveLearner(SequentialInference, Resumable, Trainable):
             conditions.append(as_condition(stop))
         for _ in range(rounds):
             designs = self.ask(len(self._pending) or self.batch)  # first, a resumed batch's rest
-            for design, observation in zip(designs, self._run(designs), strict=True):
+            try:
+                observations = self._run(designs)
+            except Exception as exc:
+                if on_failure == "raise":
+                    raise
+                self.abandon(f"{type(exc).__name__}: {exc}")
+                continue
+            for design, observation in zip(designs, observations, strict=True):
                 yield self.tell(design, observation)
             if any(condition(self) for condition in conditions):
                 return

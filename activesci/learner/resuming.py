@@ -110,6 +110,7 @@ class Resumable:
         try:
             pending = json.loads(data)
             start = check_count(pending["start"], "start")
+            attempt = check_count(pending.get("attempt", 0), "attempt")
             designs = list(self.task.designs.validate(pending["designs"]))
             record = pending["record"]
             if not isinstance(record, dict):
@@ -118,6 +119,8 @@ class Resumable:
             raise StoreError(
                 f"{where}: the stored pending designs are malformed ({exc!r:.200})"
             ) from None
+        if any(e["start"] == start and e["attempt"] == attempt for e in self._abandoned):
+            return -1, [], {}  # abandoned: the next ask proposes afresh
         return start, designs, record
 
     def _restore_pending(self, start: int, designs: list[Any], record: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ _CHECKPOINT = "estimator"
 _REFINED = "inference_estimator"
 _REFINED_AT = "inference_estimator_round"
 _PENDING = "pending_batch"
+_ABANDONED = "abandoned_designs"
 _LOCAL = "inference/{n}/{k}"
 
 
