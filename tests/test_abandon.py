@@ -156,3 +156,32 @@ def test_the_cli_abandons_failed_rounds_says_so_and_stores_them(tmp_path, monkey
     assert log and told + len(log) == 6 and all(e["designs"][0][0] < 3.0 for e in log)
     page = (out / "report.html").read_text()
     assert "Abandoned designs" in page and "the apparatus cannot run there" in page
+
+
+def test_in_a_batch_run_in_turn_what_ran_before_a_failure_is_kept():
+    """Batch of 3 run one by one, the second fails: the first is told and stored either way;
+    with on_failure="abandon" the two left are abandoned, with "raise" they stay pending."""
+    task = asci.tasks.gaussian()
+
+    class SecondFails:
+        designs = task.designs
+
+        def __init__(self):
+            self.inner, self.calls = task.experiment(seed=5), 0
+
+        def run(self, design):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("the second run failed")
+            return self.inner.run(design)
+
+    for on_failure in ("abandon", "raise"):
+        learner = learner_for(task=task, experiment=SecondFails(), batch=3)
+        if on_failure == "raise":
+            with pytest.raises(RuntimeError, match="second run failed"):
+                learner.run(1, on_failure=on_failure)
+            assert len(learner.ask(2)) == 2  # still pending, for a resume
+        else:
+            learner.run(1, on_failure=on_failure)
+            assert len(learner.abandoned[0]["designs"]) == 2
+        assert learner.round == 1 and len(learner.store.observations()) == 1

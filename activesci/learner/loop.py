@@ -521,24 +521,31 @@ class ActiveLearner(SequentialInference, Resumable, Trainable, Abandoning):
             conditions.append(as_condition(stop))
         for _ in range(rounds):
             designs = self.ask(len(self._pending) or self.batch)  # first, a resumed batch's rest
-            try:
-                observations = self._run(designs)
-            except Exception as exc:
-                if on_failure == "raise":
-                    raise
-                self.abandon(f"{type(exc).__name__}: {exc}")
-                continue
-            for design, observation in zip(designs, observations, strict=True):
+            for design, observation in self._observed(designs, on_failure):
                 yield self.tell(design, observation)
             if any(condition(self) for condition in conditions):
                 return
 
-    def _run(self, designs: np.ndarray) -> list[Observation]:
-        """Run the experiments of a batch: together where the experiment can, else in turn."""
+    def _observed(
+        self, designs: np.ndarray, on_failure: str
+    ) -> Iterator[tuple[np.ndarray, Observation]]:
+        """Run a batch's experiments: together where the experiment can, else in turn.
+
+        In turn, each is told (the caller's ``tell``) before the next runs, so an experiment
+        that raises loses none run before it. It ends the batch: the error propagates, or
+        with ``on_failure="abandon"`` the designs left are abandoned with it as the reason.
+        """
         run_batch = getattr(self.experiment, "run_batch", None)
-        if len(designs) > 1 and callable(run_batch):
-            return list(run_batch(designs))
-        return [self.experiment.run(d) for d in designs]
+        try:
+            if len(designs) > 1 and callable(run_batch):
+                yield from zip(designs, list(run_batch(designs)), strict=True)
+            else:
+                for design in designs:
+                    yield design, self.experiment.run(design)
+        except Exception as exc:
+            if on_failure == "raise":
+                raise
+            self.abandon(f"{type(exc).__name__}: {exc}")
 
     def run(self, rounds: int, **stopping: Any) -> RoundState | None:
         """Consume :meth:`iterate`; return the last round's state (None if no round ran)."""
