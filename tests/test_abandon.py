@@ -185,3 +185,13 @@ def test_in_a_batch_run_in_turn_what_ran_before_a_failure_is_kept():
             learner.run(1, on_failure=on_failure)
             assert len(learner.abandoned[0]["designs"]) == 2
         assert learner.round == 1 and len(learner.store.observations()) == 1
+
+
+def test_a_scan_skips_an_abandoned_point_for_the_next_one_of_its_cycle():
+    learner = learner_for(strategy="scan", strategy_options={"designs": [[1.0], [2.0], [3.0]]})
+    np.testing.assert_array_equal(learner.ask(), [1.0])
+    learner.abandon("the cryostat leaks at 1.0")
+    np.testing.assert_array_equal(learner.ask(), [2.0])  # round 0's next point
+    learner.run(4)
+    # rounds 0-3 take points 0-3 of the cycle, 1.0 skipped for the next each time
+    assert [float(s.design[0]) for s in learner.states] == [2.0, 2.0, 3.0, 2.0]

@@ -466,9 +466,22 @@ def _curve_points(space: Space, n: int = 200) -> np.ndarray | None:
     return np.linspace(lo, hi, n)[:, None]
 
 
+def _next_allowed(points: np.ndarray, start: int, context: DesignContext) -> np.ndarray:
+    """``points[start % n]`` of a cycle, or the next one that was not abandoned.
+
+    Where every point was abandoned, ``points[start % n]`` (the learner refuses it by name).
+    """
+    order = (start + np.arange(len(points))) % len(points)
+    allowed = context.allowed(points[order])
+    return points[order[int(np.argmax(allowed))] if allowed.any() else order[0]]
+
+
 @dataclass
 class GridStrategy:
-    """A uniform scan: ``points`` designs evenly spread over each dimension, cycled."""
+    """A uniform scan: ``points`` designs evenly spread over each dimension, cycled.
+
+    An abandoned point is skipped for the next one of the cycle.
+    """
 
     points: int = 8
     name: str = "grid"
@@ -479,7 +492,7 @@ class GridStrategy:
         bounds = context.space.bounds
         axes = [np.linspace(lo, hi, self.points) for lo, hi in bounds]
         mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
-        return context.space.validate(mesh[context.round % len(mesh)])[0]
+        return _next_allowed(context.space.validate(mesh), context.round, context)
 
 
 @dataclass
@@ -496,7 +509,10 @@ class RandomStrategy:
 
 @dataclass
 class ScanStrategy:
-    """A given list of designs, cycled (e.g. a LEP-style scan at peak-2, peak, peak+2 GeV)."""
+    """A given list of designs, cycled (e.g. a LEP-style scan at peak-2, peak, peak+2 GeV).
+
+    An abandoned design is skipped for the next one of the list.
+    """
 
     designs: Sequence[Sequence[float]] = ()
     name: str = "scan"
@@ -504,8 +520,7 @@ class ScanStrategy:
 
     def propose(self, context: DesignContext) -> np.ndarray:
         """The next design of the list."""
-        points = context.space.validate(self.designs)
-        return points[context.round % len(points)]
+        return _next_allowed(context.space.validate(self.designs), context.round, context)
 
 
 @dataclass
