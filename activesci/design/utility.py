@@ -20,6 +20,7 @@ chosen by ``method``; none of them retrains: the ratio estimator is amortised ov
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -134,15 +135,25 @@ def eig_estimator(method: str, posterior: Any = None) -> Callable[..., EIGEstima
 
 def _check_options(method: str, function: Callable[..., Any], options: dict[str, Any]) -> None:
     """Refuse an option the estimator does not take, with the ones it does (a typed error)."""
-    params = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    takes = [n for n, p in list(params.items())[3:] if n not in ("estimator", "exact")]
-    unknown = sorted(set(options) - set(takes))
+    takes = _options_of(function)
+    unknown = sorted(set(options) - set(takes)) if takes is not None else []
     if unknown:
         raise ValidationError(
-            f"the EIG estimator {method!r} takes no option {unknown[0]!r}; it takes {takes}"
+            f"the EIG estimator {method!r} takes no option {unknown[0]!r}; it takes {list(takes)}"
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _options_of(function: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The options an EIG estimator takes after its three arguments (None: any, ``**``).
+
+    Cached: the strategy asks for dozens of estimates a round, and reading a signature costs
+    more than a dictionary look-up.
+    """
+    params = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return tuple(n for n in list(params)[3:] if n not in ("estimator", "exact"))
 
 
 def contrastive_information_gain(

@@ -101,15 +101,16 @@ class Abandoning:
             ) from None
         return entries
 
-    def _refuse_abandoned(self, designs: list[np.ndarray]) -> None:
-        """Refuse a proposal that repeats an abandoned design (a strategy that cannot move)."""
-        gone = self._abandoned_designs()
-        if not len(gone):
-            return
-        span = np.ptp(self.task.designs.bounds, axis=1)
-        for d in designs:
-            if (np.abs(gone - d) <= 1e-9 * span).all(axis=1).any():
-                raise ValidationError(
-                    f"the strategy {self._strategy_spec['name']!r} proposed {d.tolist()} again, "
-                    f"which was abandoned; choose a strategy that can move elsewhere"
-                )
+    def _refuse_abandoned(self, designs: list[np.ndarray], context: Any) -> None:
+        """Refuse a proposal that repeats an abandoned design (a strategy that cannot move).
+
+        ``context`` is the proposal's :class:`~activesci.design.optimizer.DesignContext`,
+        whose ``allowed`` says what counts as the same design.
+        """
+        refused = ~context.allowed(np.array(designs))
+        if refused.any():
+            again = designs[int(np.argmax(refused))]
+            raise ValidationError(
+                f"the strategy {self._strategy_spec['name']!r} proposed {again.tolist()} again, "
+                f"which was abandoned; choose a strategy that can move elsewhere"
+            )

@@ -385,7 +385,7 @@ class ActiveLearner(SequentialInference, Resumable, Trainable, Abandoning):
                 for i in range(q)
             ]
         designs = [np.asarray(d, dtype=float).reshape(-1) for d in designs]
-        self._refuse_abandoned(designs)
+        self._refuse_abandoned(designs, context)
         self._pending = designs
         self._pending_record = dict(getattr(self.strategy, "record", {}) or {})
         self._batch_start = self.round
