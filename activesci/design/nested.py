@@ -19,6 +19,7 @@ from scipy import special
 
 from activesci.errors import ValidationError
 from activesci.inference.grid import NEGLIGIBLE, GridPosterior
+from activesci.inference.likelihood import as_estimator
 from activesci.typing import EIGEstimate
 
 __all__ = [
@@ -55,9 +56,8 @@ def grid_information_gain(
         Simulates the hypothetical experiments and gives the rate.
     design : array_like or mapping
         One design point.
-    estimator : LogRatioEstimator
-        Scores the hypothetical experiments (:class:`~activesci.inference.ExactLikelihood`
-        for the exact likelihood).
+    estimator : LogRatioEstimator or "exact"
+        Scores the hypothetical experiments; ``"exact"``: the simulator's exact likelihood.
     n_samples : int
         Simulated experiments (>= 2); the standard error falls as ``1 / sqrt(n_samples)``.
     rng : numpy.random.Generator or int, optional
@@ -71,13 +71,15 @@ def grid_information_gain(
     Raises
     ------
     ValidationError
-        ``posterior`` is not a grid, or a bad ``n_samples`` or design.
+        ``posterior`` is not a grid, no estimator (or one without ``log_ratio``), or a bad
+        ``n_samples`` or design.
     """
     if not isinstance(posterior, GridPosterior):
         raise ValidationError(
             f'method="grid" needs a GridPosterior, got {type(posterior).__name__}; use '
             f'method="contrastive" (or "auto")'
         )
+    estimator = as_estimator(estimator, simulator)
     experiments = simulate_experiments(
         posterior, simulator, design, estimator=estimator, n_samples=n_samples, rng=rng
     )
